@@ -1,0 +1,57 @@
+"""Measured systems: live drivers, replays of published data, synthetic ground truths.
+
+``get_system(name, environment)`` builds a system by name; a path to a campaign folder (or
+an imported table) replays it. ``catalogue()`` lists every system with its kind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from systems.base import System
+from tradeoff.errors import TradeoffError
+
+
+def _live(module: str) -> Callable[[str | None, str | None], System]:
+    def factory(environment: str | None, workload: str | None) -> System:
+        return __import__(f"systems.{module}", fromlist=["make"]).make(environment or "local")
+    return factory
+
+
+def _ase17(name: str) -> Callable[[str | None, str | None], System]:
+    def factory(environment: str | None, workload: str | None) -> System:
+        from systems import ase17
+        return ase17.make(name, environment, workload)
+    return factory
+
+
+def _storm(environment: str | None, workload: str | None) -> System:
+    from systems import storm
+    return storm.make(environment)
+
+
+# name -> (kind, description, factory(environment, workload)); a replay's workload picks its recorded column.
+SYSTEMS: dict[str, tuple[str, str, Callable[[str | None, str | None], System]]] = {
+    "x264": ("live", "H.264 encoding with the x264 program", _live("x264")),
+    "synthetic": ("synthetic", "known performance-influence model over binary options", _live("synthetic")),
+    "ase17-spear": ("replay", "ASE'17 SPEAR SAT solver across machines and versions", _ase17("ase17-spear")),
+    "ase17-x264": ("replay", "ASE'17 x264 across machines, revisions and clip lengths", _ase17("ase17-x264")),
+    "ase17-sqlite": ("replay", "ASE'17 SQLite compile-time options, db_bench operations as workloads", _ase17("ase17-sqlite")),
+    "ase17-sac": ("replay", "ASE'17 SaC compiler (srad, particle_filter, kmeans, hotspot, nw)", _ase17("ase17-sac")),
+    "ase17-sac-nbody": ("replay", "ASE'17 SaC compiler on n-body", _ase17("ase17-sac-nbody")),
+    "storm": ("replay", "BO4CO Apache Storm topologies (throughput, latency)", _storm),
+}
+
+
+def catalogue() -> list[tuple[str, str, str]]:
+    return [(name, kind, description) for name, (kind, description, _) in SYSTEMS.items()]
+
+
+def get_system(name: str, environment: str | None = None, workload: str | None = None) -> System:
+    if name in SYSTEMS:
+        return SYSTEMS[name][2](environment, workload)
+    if Path(name).is_dir():
+        from systems.replay import from_campaign
+        return from_campaign(name)
+    raise TradeoffError(f"unknown system {name!r}; run 'tradeoff systems' to list them, or give a campaign folder to replay")

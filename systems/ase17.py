@@ -1,0 +1,70 @@
+"""Replay of the ASE'17 study's tables: SPEAR, x264, SQLite and SaC in every recorded environment."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pandas as pd
+
+from systems.base import Metric, load_spec
+from systems.replay import Replay, datasets_dir, infer_options, make_replay, read_table
+from tradeoff.errors import TradeoffError
+
+
+@cache
+def _table(file: str) -> pd.DataFrame:
+    # Headers repeat names (SQLite's operations, SPEAR's column 20): read by position.
+    return read_table(datasets_dir() / "ase17" / file, header=None, skiprows=1)
+
+
+@cache
+def _header(file: str) -> tuple[str, ...]:
+    with open(datasets_dir() / "ase17" / file) as handle:
+        return tuple(handle.readline().strip().split(","))
+
+
+def responses(name: str) -> dict[tuple[str, str], int]:
+    """(environment, workload) -> column position of every response of a dataset."""
+    entry = load_spec("ase17")[name]
+    header, n = _header(entry["file"]), entry["n_options"]
+    if "blocks" in entry:
+        ops = entry["operations"]
+        return {(block, op): n + b * len(ops) + i for b, block in enumerate(entry["blocks"]) for i, op in enumerate(ops)}
+    if entry.get("workload_columns"):
+        return {(entry["environment"], header[i]): i for i in range(n, len(header))}
+    renamed = {int(k): v for k, v in (entry.get("renamed") or {}).items()}
+    # The workload is the last part of the environment name (SAT instance, frame count).
+    columns = {}
+    for i in range(n, len(header)):
+        environment = renamed.get(i, header[i].removeprefix(entry["prefix"]))
+        columns[(environment, environment.rsplit("_", 1)[1])] = i
+    return columns
+
+
+def environments(name: str) -> list[str]:
+    return list(dict.fromkeys(env for env, _ in responses(name)))
+
+
+def make(name: str, environment: str | None = None, workload: str | None = None) -> Replay:
+    entry = load_spec("ase17")[name]
+    columns = responses(name)
+    envs = list(dict.fromkeys(env for env, _ in columns))
+    environment = environment or envs[0]
+    if environment not in envs:
+        raise TradeoffError(f"{name} has no environment {environment!r}; its environments: {', '.join(envs)}")
+    workloads = [w for env, w in columns if env == environment]
+    workload = workload or workloads[0]
+    if workload not in workloads:
+        raise TradeoffError(f"{name} in {environment} has no workload {workload!r}; its workloads: {', '.join(workloads)}")
+    table, header = _table(entry["file"]), _header(entry["file"])
+    n, metric = entry["n_options"], entry["metric"]
+    records = table.iloc[:, :n].copy()
+    records.columns = list(header[:n])
+    records[metric["name"]] = table.iloc[:, columns[(environment, workload)]].to_numpy(dtype=float)
+    rule = entry["invalid"]
+    invalid = (lambda v: v >= rule["at_least"]) if "at_least" in rule else (lambda v: v == rule["equals"])
+    system = make_replay(name, records, infer_options(records.iloc[:, :n]), [Metric(metric["name"], metric["unit"], metric["goal"])],
+                         environment, workload, entry["description"], {metric["name"]: invalid}, rule["status"])
+    system.workloads = {w: entry["description"] for w in workloads}
+    return system

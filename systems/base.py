@@ -1,0 +1,157 @@
+"""What every system provides, and how one measurement becomes one row of the table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import resource
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from tradeoff.environment import host_facts
+from tradeoff.errors import TradeoffError
+from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX
+from tradeoff.space import Space, config_id
+
+SPEC_DIR = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: str = ""
+    goal: str = "min"  # which direction is better: min or max
+
+
+class MeasurementFailed(Exception):
+    """One run did not produce metrics; the row records status, exit code and error."""
+
+    def __init__(self, error: str, status: str = "failed", exit_code: int | None = None):
+        super().__init__(error)
+        self.status, self.exit_code = status, exit_code
+
+
+@dataclass
+class System:
+    """A measurable system: its space, metrics, workloads and a way to run one configuration.
+
+    Subclasses implement ``run``. ``kind`` is ``live`` (a real program, timings matter),
+    ``replay`` (recorded measurements) or ``synthetic`` (a known ground truth).
+    """
+
+    name: str
+    space: Space
+    metrics: list[Metric]
+    workloads: dict[str, str]
+    default_workload: str
+    kind: str = "live"
+    environment: str = "local"
+    description: str = ""
+    cores_per_run: int = 1
+    spec: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [m.name for m in self.metrics]
+
+    @property
+    def timing_sensitive(self) -> bool:
+        """Live timings are disturbed by a neighbour on the same core; replayed values are not."""
+        return self.kind == "live"
+
+    def metric(self, name: str) -> Metric:
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise TradeoffError(f"{self.name} has no metric {name!r}; its metrics: {', '.join(self.metric_names)}")
+
+    def check(self) -> None:
+        """Raise a TradeoffError when the system cannot run here (e.g. a missing program)."""
+
+    def check_workload(self, workload: str) -> str:
+        if workload not in self.workloads:
+            raise TradeoffError(f"{self.name} has no workload {workload!r}; its workloads: {', '.join(self.workloads)}")
+        return workload
+
+    def program_version(self) -> str:
+        return ""
+
+    def run(self, config: dict, workload: str, timeout: float, cpus: list[int]) -> dict[str, float]:
+        """Measure one configuration once; return its metrics or raise MeasurementFailed."""
+        raise NotImplementedError
+
+
+def load_spec(name: str) -> dict:
+    """The declarative spec ``systems/<name>.yaml``."""
+    return yaml.safe_load((SPEC_DIR / f"{name}.yaml").read_text())
+
+
+def metrics_from_spec(spec: dict) -> list[Metric]:
+    return [Metric(m["name"], m.get("unit", ""), m.get("goal", "min")) for m in spec["metrics"]]
+
+
+def measure_once(system: System, config: dict, workload: str, repetition: int, timeout: float,
+                 cpus: list[int], campaign: str, version: str) -> dict:
+    """Run one measurement and return its row; a failure is a row too, never an exception."""
+    started = dt.datetime.now(dt.timezone.utc)
+    clock = time.perf_counter()
+    row = {
+        "campaign": campaign, "system": system.name, "environment": system.environment, "workload": workload,
+        **host_facts(), "program_version": version, "cpus": ",".join(map(str, cpus)),
+        "config_id": config_id(config), "repetition": repetition, "status": "ok", "exit_code": None,
+        "error": None, "started_at": started,
+    }
+    row.update({OPTION_PREFIX + k: v for k, v in config.items()})
+    try:
+        metrics = system.run(config, workload, timeout, cpus)
+        row.update({METRIC_PREFIX + k: float(v) for k, v in metrics.items()})
+    except MeasurementFailed as failure:
+        row.update(status=failure.status, error=str(failure)[-2000:], exit_code=failure.exit_code)
+    except Exception as error:  # a driver bug must not lose the campaign: record it
+        row.update(status="failed", error=f"{type(error).__name__}: {error}"[-2000:])
+    row["duration_s"] = time.perf_counter() - clock
+    return row
+
+
+@dataclass
+class ProcessResult:
+    stdout: str
+    stderr: str
+    wall_s: float
+    cpu_s: float
+
+
+def run_process(command: list[str], timeout: float, cpus: list[int], cwd: str | Path | None = None,
+                env: dict | None = None) -> ProcessResult:
+    """Run a program pinned to ``cpus``; kill its whole process group on timeout.
+
+    A non-zero exit raises MeasurementFailed with the tail of stderr; a timeout raises it with
+    status ``timeout``. CPU time is the children's user+system time, exact because a worker
+    runs one measurement at a time.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    clock = time.perf_counter()
+    try:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, start_new_session=True,
+                                   preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+    except FileNotFoundError:
+        raise MeasurementFailed(f"program not found: {command[0]}", exit_code=127) from None
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise MeasurementFailed(f"no result after {timeout:g} s; killed", status="timeout") from None
+    wall = time.perf_counter() - clock
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if process.returncode != 0:
+        tail = "\n".join(stderr.strip().splitlines()[-5:])
+        raise MeasurementFailed(f"exit code {process.returncode}: {tail}", exit_code=process.returncode)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return ProcessResult(stdout, stderr, wall, cpu)

@@ -1,0 +1,107 @@
+"""Replay systems: serve recorded measurements as if the system were run.
+
+A replay space is the finite set of recorded configurations; samplers draw from it. Measuring a
+configuration returns its recorded metrics exactly; a value that the data marks invalid (a
+timeout, a crash) comes back as a row with status ``invalid`` or ``timeout``. Where a table
+records one configuration twice, the first record is served.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from systems.base import MeasurementFailed, Metric, System
+from tradeoff.errors import TradeoffError
+from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, aggregate, space_of
+from tradeoff.space import Option, Space, config_id
+
+
+def datasets_dir() -> Path:
+    """The published datasets: $TRADEOFF_DATASETS, else ../shared/datasets beside the project."""
+    if os.environ.get("TRADEOFF_DATASETS"):
+        return Path(os.environ["TRADEOFF_DATASETS"])
+    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        candidate = base.parent / "shared" / "datasets"
+        if candidate.is_dir():
+            return candidate
+    raise TradeoffError("the published datasets were not found; set TRADEOFF_DATASETS to the folder that holds ase17/, storm-bo4co/, ...")
+
+
+def read_table(path: Path, **kwargs) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, **kwargs)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise TradeoffError(f"cannot read {path}: {error}".splitlines()[0]) from None
+
+
+def infer_options(frame: pd.DataFrame) -> list[Option]:
+    """Options typed by their recorded values: 0/1 columns are bools, integral ones ints."""
+    options = []
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_bool_dtype(column) or (pd.api.types.is_numeric_dtype(column) and set(column.unique()) <= {0, 1}):
+            options.append(Option(str(name), "bool", bool(column.iloc[0])))
+        elif pd.api.types.is_numeric_dtype(column):
+            integral = np.all(np.mod(column, 1) == 0)
+            low, high = column.min().item(), column.max().item()
+            options.append(Option(str(name), "int" if integral else "float", column.iloc[0].item(),
+                                  lower=int(low) if integral else low, upper=int(high) if integral else high))
+        else:
+            values = tuple(sorted(column.astype(str).unique()))
+            options.append(Option(str(name), "categorical", values[0], values=values))
+    return options
+
+
+class Replay(System):
+    """The recorded measurements of one environment."""
+
+    def index(self, records: pd.DataFrame, invalid: dict | None = None, invalid_status: str = "invalid") -> None:
+        """Serve ``records`` (option and metric columns); ``invalid`` maps a metric to a rule that marks bad values."""
+        configs = self.space.to_frame(records[self.space.names].to_dict("records"))
+        ids = [config_id(c) for c in configs.to_dict("records")]
+        metrics = records[self.metric_names].to_numpy(dtype=float)
+        bad = np.zeros(len(records), dtype=bool)
+        for metric, rule in (invalid or {}).items():
+            bad |= rule(records[metric].to_numpy(dtype=float))
+        self._by_config = {}
+        for cid, values, is_bad in zip(ids, metrics, bad):
+            self._by_config.setdefault(cid, (values, is_bad))
+        self._invalid_status = invalid_status
+        self.space = self.space.with_population(configs.drop_duplicates())
+
+    def run(self, config: dict, workload: str, timeout: float, cpus: list[int]) -> dict[str, float]:
+        record = self._by_config.get(config_id(config))
+        if record is None:
+            raise MeasurementFailed("this configuration was never recorded; replay systems serve recorded configurations only")
+        values, is_bad = record
+        if is_bad:
+            raise MeasurementFailed(f"recorded as {self._invalid_status} ({', '.join(f'{v:g}' for v in values)})", status=self._invalid_status)
+        return dict(zip(self.metric_names, values.tolist()))
+
+
+def make_replay(name: str, records: pd.DataFrame, options: list[Option], metrics: list[Metric], environment: str,
+                workload: str, description: str, invalid: dict | None = None, invalid_status: str = "invalid") -> Replay:
+    system = Replay(name=name, kind="replay", space=Space(options), metrics=metrics, workloads={workload: description},
+                    default_workload=workload, environment=environment, description=description)
+    system.index(records, invalid, invalid_status)
+    return system
+
+
+def from_campaign(folder: str | Path) -> Replay:
+    """Replay any stored campaign or imported table: each configuration serves its median metrics."""
+    frame = MeasurementStore(folder).read()
+    summary = aggregate(frame)
+    summary = summary[summary["status"] == "ok"]
+    if summary.empty:
+        raise TradeoffError(f"{folder} holds no successful measurement to replay")
+    space = space_of(frame)
+    records = summary.rename(columns=lambda c: c[len(OPTION_PREFIX):] if c.startswith(OPTION_PREFIX) else
+                             c[len(METRIC_PREFIX):] if c.startswith(METRIC_PREFIX) else c)
+    metrics = [Metric(m) for m in [c[len(METRIC_PREFIX):] for c in frame.columns if c.startswith(METRIC_PREFIX)]]
+    first = frame.iloc[0]
+    return make_replay(str(first["system"]), records, space.options, metrics, str(first["environment"]),
+                       str(first["workload"]), f"replay of {folder}")

@@ -1,0 +1,107 @@
+"""Live x264: encode a clip under one configuration and read time, size, PSNR and SSIM."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from systems.base import MeasurementFailed, System, load_spec, metrics_from_spec, run_process
+from tradeoff.errors import TradeoffError
+from tradeoff.space import Space
+
+CLIP = re.compile(r"^clip-(\d+)x(\d+)-(\d+)$")
+SSIM = re.compile(r"SSIM Mean Y:([\d.]+)")
+PSNR = re.compile(r"PSNR Mean .*Global:([\d.]+)")
+
+
+def command_line(space: Space, config: dict) -> list[str]:
+    """The flags that a configuration maps to, following each option's ``flag`` in the spec."""
+    args = []
+    for option in space.options:
+        value, flag = config[option.name], option.extra["flag"]
+        if option.type == "bool":
+            args += [flag] if value else []
+        else:
+            args += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    return args
+
+
+def write_clip(path: Path, width: int, height: int, frames: int, seed: int = 0) -> None:
+    """A deterministic YUV 4:2:0 clip with real motion: a drifting texture and moving blocks."""
+    rng = np.random.default_rng(seed)
+    texture = rng.integers(16, 235, size=(height + 64, width + 64)).astype(np.uint8)
+    texture = ((texture.astype(np.uint16) + np.roll(texture, 1, 0) + np.roll(texture, 1, 1)) // 3).astype(np.uint8)
+    chroma = np.full((height // 2, width // 2), 128, dtype=np.uint8)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F25:1 Ip A1:1 C420jpeg\n".encode())
+        for i in range(frames):
+            luma = texture[i % 64:i % 64 + height, (2 * i) % 64:(2 * i) % 64 + width].copy()
+            for k in range(3):
+                y, x = (17 * k + 3 * i) % (height - 16), (29 * k + 5 * i) % (width - 16)
+                luma[y:y + 16, x:x + 16] = 40 + 70 * k
+            noise = rng.integers(-3, 4, size=luma.shape)
+            out.write(b"FRAME\n" + np.clip(luma + noise, 0, 255).astype(np.uint8).tobytes()
+                      + chroma.tobytes() + chroma.tobytes())
+    os.replace(tmp, path)
+
+
+def clip_cache() -> Path:
+    folder = Path(os.environ.get("TRADEOFF_CACHE", Path.home() / ".cache" / "tradeoff")) / "clips"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class X264(System):
+    def check(self) -> None:
+        if shutil.which("x264") is None:
+            raise TradeoffError("the x264 program is not installed; install it (e.g. 'apt-get install x264')")
+
+    def check_workload(self, workload: str) -> str:
+        if workload.endswith(".y4m"):
+            if not Path(workload).is_file():
+                raise TradeoffError(f"workload file {workload} does not exist; give a readable .y4m file")
+            return str(Path(workload).resolve())
+        if workload in self.workloads or CLIP.match(workload):
+            return workload
+        raise TradeoffError(f"x264 has no workload {workload!r}; use clip-WxH-FRAMES (e.g. clip-352x288-32) or a .y4m file")
+
+    def program_version(self) -> str:
+        try:
+            return subprocess.run(["x264", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+        except (OSError, IndexError):
+            return "unknown"
+
+    def input_file(self, workload: str) -> Path:
+        match = CLIP.match(workload)
+        if not match:
+            return Path(workload)
+        path = clip_cache() / f"{workload}.y4m"
+        if not path.exists():
+            write_clip(path, *map(int, match.groups()))
+        return path
+
+    def run(self, config: dict, workload: str, timeout: float, cpus: list[int]) -> dict[str, float]:
+        source = self.input_file(workload)
+        with tempfile.TemporaryDirectory(prefix="tradeoff-x264-") as work:
+            output = Path(work) / "out.264"
+            result = run_process(["x264", *command_line(self.space, config), "--psnr", "--ssim",
+                                  "-o", str(output), str(source)], timeout, cpus, cwd=work)
+            ssim, psnr = SSIM.search(result.stderr), PSNR.search(result.stderr)
+            if not (ssim and psnr and output.exists()):
+                raise MeasurementFailed("x264 printed no PSNR/SSIM summary: " + result.stderr.strip()[-300:])
+            return {"time": result.wall_s, "cpu_time": result.cpu_s, "size": output.stat().st_size,
+                    "psnr": float(psnr.group(1)), "ssim": float(ssim.group(1))}
+
+
+def make(environment: str = "local") -> X264:
+    spec = load_spec("x264")
+    return X264(name="x264", space=Space.from_spec(spec), metrics=metrics_from_spec(spec), workloads=spec["workloads"],
+                default_workload=spec["default_workload"], environment=environment, description=spec["description"],
+                spec=spec)

@@ -1,0 +1,75 @@
+"""Performance models (scikit-learn estimators) and how accurate they are.
+
+``make_learner(name, seed)`` builds a learner from the registry; every learner has the
+estimator API (fit / predict / get_params) and works on the matrix that ``Space.encode`` makes.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.base import RegressorMixin
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.inspection import permutation_importance
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_predict
+from sklearn.tree import DecisionTreeRegressor
+
+from tradeoff.errors import TradeoffError
+from tradeoff.space import Space
+
+LEARNERS: dict[str, Callable[[int], RegressorMixin]] = {}
+
+
+def learner(name: str):
+    def register(factory: Callable[[int], RegressorMixin]):
+        LEARNERS[name] = factory
+        return factory
+    return register
+
+
+def make_learner(name: str, seed: int = 0) -> RegressorMixin:
+    if name not in LEARNERS:
+        raise TradeoffError(f"unknown learner {name!r}; use one of {', '.join(sorted(LEARNERS))}")
+    return LEARNERS[name](seed)
+
+
+@learner("cart")
+def cart(seed: int) -> RegressorMixin:
+    """CART whose leaf size and depth are tuned by 3-fold cross-validation (DECART's idea)."""
+    grid = {"min_samples_leaf": [1, 2, 4, 8], "max_depth": [None, 4, 8, 16]}
+    return GridSearchCV(DecisionTreeRegressor(random_state=seed), grid, cv=KFold(3, shuffle=True, random_state=seed),
+                        scoring="neg_mean_absolute_percentage_error", error_score=np.nan)
+
+
+@learner("forest")
+def forest(seed: int) -> RegressorMixin:
+    return RandomForestRegressor(n_estimators=100, random_state=seed, n_jobs=1)
+
+
+def mape(measured: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean absolute percentage error (%), the mean relative error of the literature."""
+    measured, predicted = np.asarray(measured, float), np.asarray(predicted, float)
+    nonzero = measured != 0
+    if not nonzero.any():
+        raise TradeoffError("every measured value is 0; MAPE is undefined for this metric")
+    return float(np.mean(np.abs(measured[nonzero] - predicted[nonzero]) / np.abs(measured[nonzero])) * 100)
+
+
+def cross_validated_mape(model: RegressorMixin, X: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> float:
+    folds = min(folds, len(y))
+    if folds < 2:
+        raise TradeoffError(f"cross-validation needs at least 2 successful measurements, got {len(y)}")
+    predicted = cross_val_predict(model, X, y, cv=KFold(folds, shuffle=True, random_state=seed))
+    return mape(y, predicted)
+
+
+def option_influences(model: RegressorMixin, space: Space, X: np.ndarray, y: np.ndarray, seed: int = 0) -> pd.Series:
+    """How much each option drives the prediction: permutation importance, summed over an
+    option's encoded columns, as a share of the total (largest first)."""
+    result = permutation_importance(model, X, y, n_repeats=5, random_state=seed)
+    per_feature = pd.Series(np.clip(result.importances_mean, 0, None), index=space.feature_names())
+    per_option = per_feature.groupby([name.split("=")[0] for name in per_feature.index], sort=False).sum()
+    total = per_option.sum()
+    return (per_option / total if total > 0 else per_option).sort_values(ascending=False)
