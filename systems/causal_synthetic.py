@@ -48,6 +48,11 @@ class CausalSynthetic(System):
     n_events: int = 5
     n_causes: int = 2
 
+    @property
+    def event_metrics(self) -> list[str]:
+        """The metrics that are intermediate events, not objectives (causal debugging reads this)."""
+        return [m.name for m in self.metrics if m.name not in ("latency", "energy")]
+
     def seed_of(self, workload: str) -> int:
         text = workload[1:] if workload.startswith("s") else workload
         try:

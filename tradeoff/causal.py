@@ -549,6 +549,33 @@ class Diagnosis:
     fixes: list[Fix]
 
 
+@dataclass
+class Explanation:
+    """What the data says causes the objectives, independent of any one faulty configuration."""
+
+    graph: CausalGraph
+    model: StructuralModel
+    root_causes: list[tuple[str, float]]  # options with a causal path to an objective, by total ACE (in std. dev.)
+    paths: dict[str, list[Path]]  # objective -> its top paths
+
+    @property
+    def top_paths(self) -> list[Path]:
+        return [p for ps in self.paths.values() for p in ps]
+
+
+def explain(data: pd.DataFrame, variables: Variables, objectives: Iterable[str], top_k: int = 10,
+            alpha: float = 0.05, depth: int = 2, seed: int = 0) -> Explanation:
+    """The causal graph, its structural model, the root causes and the top paths to each objective."""
+    graph = fit_graph(data, variables, alpha=alpha, depth=depth)
+    model = StructuralModel(graph, data, seed=seed)
+    paths, causes = {}, {}
+    for objective in objectives:
+        paths[objective] = rank_paths(model, objective, top_k)
+        for option in dict.fromkeys(p[0] for p in graph.causal_paths(objective)):
+            causes[option] = max(causes.get(option, 0.0), model.total_effect(option, objective) / _spread(data[objective]))
+    return Explanation(graph, model, sorted(causes.items(), key=lambda item: -item[1]), paths)
+
+
 def diagnose(data: pd.DataFrame, variables: Variables, faulty: dict | pd.Series, goals: list[Goal],
              top_k: int = 10, max_changes: int = 3, alpha: float = 0.05, depth: int = 2, seed: int = 0) -> Diagnosis:
     """Why the faulty configuration misses its goals, and the changes most likely to fix it."""
@@ -559,18 +586,10 @@ def diagnose(data: pd.DataFrame, variables: Variables, faulty: dict | pd.Series,
     lacking = [o for o in variables.options if o not in faulty]
     if lacking:
         raise TradeoffError(f"the faulty configuration lacks option {lacking[0]!r}; give every option")
-    graph = fit_graph(data, variables, alpha=alpha, depth=depth)
-    model = StructuralModel(graph, data, seed=seed)
-    paths = {g.metric: rank_paths(model, g.metric, top_k) for g in goals}
-    causes = {}
-    for goal in goals:
-        for path in graph.causal_paths(goal.metric):
-            option = path[0]
-            causes[option] = max(causes.get(option, 0.0), model.total_effect(option, goal.metric) / _spread(data[goal.metric]))
-    root_causes = sorted(causes.items(), key=lambda item: -item[1])
-    top = [p for ps in paths.values() for p in ps]
-    fixes = counterfactual_fixes(model, faulty, goals, top, data, max_changes=max_changes) if top else []
-    return Diagnosis(graph, root_causes, paths, fixes)
+    explanation = explain(data, variables, dict.fromkeys(g.metric for g in goals), top_k, alpha, depth, seed)
+    top = explanation.top_paths
+    fixes = counterfactual_fixes(explanation.model, faulty, goals, top, data, max_changes=max_changes) if top else []
+    return Diagnosis(explanation.graph, explanation.root_causes, explanation.paths, fixes)
 
 
 def _spread(column: pd.Series) -> float:
