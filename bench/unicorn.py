@@ -21,7 +21,10 @@ model (beside the known fix's measured gain). No Jetson is here, so no fix is me
 larger ``sampled/*_baseline.csv`` tables cannot serve as a referee: their objectives correlate
 with no option, |Spearman rho| <= 0.12, against 0.9 for emc_freq in the initial sample.)
 
-    flock /tmp/tradeoff-bench.lock python -m bench.unicorn [--limit N] [--alpha A] [--out bench/unicorn.csv]
+With ``--with-faults`` both methods also learn from the file's fault rows (measured
+configurations whose counters are missing), as the debug loop would after measuring them.
+
+    flock /tmp/tradeoff-bench.lock python -m bench.unicorn [--limit N] [--alpha A] [--with-faults] [--out FILE.csv]
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ def precision_recall(recommended: set, truth: set) -> tuple[float, float]:
     return (hit / len(recommended) if recommended else 0.0), (hit / len(truth) if truth else 1.0)
 
 
-def run(limit: int | None, out: Path | None, alpha: float = 0.05) -> pd.DataFrame:
+def run(limit: int | None, out: Path | None, alpha: float = 0.05, with_faults: bool = False) -> pd.DataFrame:
     root = datasets_dir() / "unicorn" / "data"
     rows = []
     for hw, sw, mode, objectives, bug_path in cases(root):
@@ -87,14 +90,18 @@ def run(limit: int | None, out: Path | None, alpha: float = 0.05) -> pd.DataFram
         events = [c for c in data.columns[N_OPTIONS:] if c not in OBJECTIVES]
         variables = causal.Variables(tuple(options), tuple(events), objectives)
         bugs = read_csv_with_conflicts(bug_path)
+        if with_faults:
+            # the faults are measured configurations too (objectives, no counters): learn from them as well
+            data = pd.concat([data, bugs[options + list(OBJECTIVES)]], ignore_index=True)
         if limit:
             bugs = bugs.head(limit)
         truth_fix = ground_truth(root, hw, sw, mode, objectives)
-        goals = [causal.Goal(o, "<=", max(float(truth_fix[o]), float(data[o].median()))) for o in objectives]
+        initial = data.head(25)
+        goals = [causal.Goal(o, "<=", max(float(truth_fix[o]), float(initial[o].median()))) for o in objectives]
         clock = time.perf_counter()
         explanation = causal.explain(data, variables, objectives, alpha=alpha)
         fit_s = time.perf_counter() - clock
-        tree_data = data.assign(scalarized=sum(data[o] / data[o].median() for o in objectives))
+        tree_data = data.assign(scalarized=sum(data[o] / initial[o].median() for o in objectives))
         tree_goal = causal.Goal("scalarized" if mode == "multi" else objectives[0], "<=", 0.0)
         tree_variables = causal.Variables(tuple(options), (), (tree_goal.metric,))
         for index, bug in bugs.iterrows():
@@ -140,10 +147,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="faults per file (default: all)")
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level of FCI's independence tests")
+    parser.add_argument("--with-faults", action="store_true", help="learn from the fault rows too (their counters are missing)")
     parser.add_argument("--out", type=Path, default=None, help="CSV of per-fault results")
     args = parser.parse_args()
     clock = time.perf_counter()
-    table = run(args.limit, args.out, args.alpha)
+    table = run(args.limit, args.out, args.alpha, args.with_faults)
     pd.set_option("display.width", 250, "display.max_columns", 30, "display.precision", 2)
     print(summary(table).to_string())
     overall = table.groupby("method")[["precision", "recall", "n_changes", "value_match"]].mean()

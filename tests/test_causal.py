@@ -114,3 +114,17 @@ def test_bad_goal_and_config_are_one_line_errors(system):
         causal.diagnose(data, variables(system), data.iloc[0], [causal.Goal("e1", "<=", 1)])
     with pytest.raises(TradeoffError, match="lacks option"):
         causal.diagnose(data, variables(system), {"o1": 1}, [causal.Goal("latency", "<=", 1)])
+
+
+def test_rows_without_events_still_inform_the_graph(system):
+    # 40 rows with counters, 120 recorded without them: FCI tests with test-wise deletion,
+    # the structural model imputes the missing events from their parents
+    workload = "s3"
+    data = measured(system, workload, 160, 3)
+    events = variables(system).events
+    data.loc[40:, list(events)] = float("nan")
+    worst = data.loc[data["latency"].idxmax()]
+    diagnosis = causal.diagnose(data, variables(system), worst, [causal.Goal("latency", "<=", float(data["latency"].median()))])
+    found = {option for option, _ in diagnosis.root_causes}
+    assert found and found <= system.truth(workload).root_causes("latency")
+    assert diagnosis.fixes[0].potential > 0.5

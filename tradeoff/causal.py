@@ -255,7 +255,9 @@ def fit_graph(data: pd.DataFrame, variables: Variables, alpha: float = 0.05, dep
             knowledge.add_forbidden_by_node(nodes[a], nodes[b])
 
     matrix = numeric[kept].to_numpy()
-    matrix = (matrix - matrix.mean(axis=0)) / matrix.std(axis=0)
+    matrix = (matrix - np.nanmean(matrix, axis=0)) / np.nanstd(matrix, axis=0)
+    if test == "fisherz" and np.isnan(matrix).any():
+        test = "mv_fisherz"  # rows without events (e.g. faults recorded without counters): test-wise deletion
     try:
         pag = _fci(fci, matrix, test, alpha, depth, knowledge, kept)
     except ValueError:
@@ -302,8 +304,9 @@ def _informative_columns(numeric: pd.DataFrame, variables: Variables) -> tuple[l
     """Columns without constants and exact duplicates (both make Fisher-z's correlation matrix singular)."""
     kept, dropped = [], []
     for name in variables.all:
-        column = numeric[name].to_numpy()
-        duplicate = any(abs(np.corrcoef(column, numeric[k].to_numpy())[0, 1]) > 0.9999 for k in kept) if column.std() > 0 else True
+        column = numeric[name]
+        constant = column.notna().sum() < 5 or column.std() == 0
+        duplicate = constant or any(abs(column.corr(numeric[k])) > 0.9999 for k in kept)
         (dropped if duplicate else kept).append(name)
     return kept, dropped
 
@@ -352,13 +355,19 @@ class StructuralModel:
         self.trees = trees
         self.order = [n for n in nx.topological_sort(graph.digraph()) if self.variables.kind(n) != OPTION and n in self.data]
         self.models: dict[str, RandomForestRegressor | float] = {}
+        self._cache: dict[tuple, list[str]] = {}
         for node in self.order:
             parents = graph.parents(node)
-            if parents:
+            complete = self.data[[node, *parents]].dropna()
+            if parents and len(complete) >= 5:
                 self.models[node] = RandomForestRegressor(n_estimators=trees, min_samples_leaf=2, random_state=seed, n_jobs=1).fit(
-                    self.data[parents].to_numpy(), self.data[node].to_numpy())
+                    complete[parents].to_numpy(), complete[node].to_numpy())
             else:
                 self.models[node] = float(self.data[node].mean())
+            # a row that lacks this node's value gets the model's expectation, so effects can average over every row
+            missing = self.data[node].isna()
+            if missing.any():
+                self.data.loc[missing, node] = self.predict(node, self.data[missing])
 
     def predict(self, node: str, frame: pd.DataFrame) -> np.ndarray:
         model = self.models[node]
@@ -405,19 +414,28 @@ class StructuralModel:
             means.append(frame[objective].mean())
         return float(np.mean([abs(x - y) for x, y in itertools.combinations(means, 2)])) if len(means) > 1 else 0.0
 
-    def counterfactual(self, faulty: pd.Series, changes: dict) -> pd.DataFrame:
-        """Every replicate's value of every node had ``changes`` been made to the faulty row.
-        Events measured on the faulty row keep their abducted noise; objectives are predicted."""
+    def counterfactual(self, faulty: pd.Series, changes: dict, targets: Iterable[str]) -> pd.DataFrame:
+        """Every replicate's value of the targets and their ancestors had ``changes`` been made to
+        the faulty row. Events measured on the faulty row keep their abducted noise; objectives
+        are predicted."""
         frame = pd.DataFrame([faulty[self.variables.all]] * self.trees).reset_index(drop=True)
         base = pd.DataFrame([faulty[self.variables.all]])
         for option, value in changes.items():
             frame[option] = value
-        for node in self.order:
+        for node in self._needed(tuple(targets)):
             values = self.replicates(node, frame).diagonal()  # replicate t on row t
             if self.variables.kind(node) == EVENT and pd.notna(faulty.get(node)):
                 values = values + (float(faulty[node]) - self.predict(node, base)[0])
             frame[node] = values
         return frame
+
+    def _needed(self, targets: tuple[str, ...]) -> list[str]:
+        """The targets and their non-option ancestors, in causal order (nothing else can change them)."""
+        if targets not in self._cache:
+            graph = self.graph.digraph()
+            needed = set(targets).union(*(nx.ancestors(graph, t) for t in targets if t in graph))
+            self._cache[targets] = [n for n in self.order if n in needed]
+        return self._cache[targets]
 
 
 @dataclass
@@ -461,11 +479,12 @@ def counterfactual_fixes(model: StructuralModel, faulty: pd.Series, goals: list[
     """Candidate fixes on the options of the top paths, best first (module docstring)."""
     numeric_faulty = _numeric_row(faulty, data, model.variables)
     options = list(dict.fromkeys(p.nodes[0] for p in paths))
-    baseline = model.counterfactual(numeric_faulty, {})
+    targets = [g.metric for g in goals]
+    baseline = model.counterfactual(numeric_faulty, {}, targets)
     control = _probability(baseline, goals)
 
     def evaluate(changes: dict) -> Fix:
-        frame = model.counterfactual(numeric_faulty, changes)
+        frame = model.counterfactual(numeric_faulty, changes, targets)
         return Fix(_original_values(changes, data), _probability(frame, goals), control,
                    {g.metric: float(frame[g.metric].mean()) for g in goals}, _shortfall(frame, goals, data))
 
