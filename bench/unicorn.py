@@ -78,7 +78,8 @@ def ground_truth(root: Path, hw: str, sw: str, mode: str, objectives: tuple[str,
 
 def precision_recall(recommended: set, truth: set) -> tuple[float, float]:
     hit = len(recommended & truth)
-    return (hit / len(recommended) if recommended else 0.0), (hit / len(truth) if truth else 1.0)
+    # no recommendation has no precision (it is counted in no_fix) and recall 0
+    return (hit / len(recommended) if recommended else np.nan), (hit / len(truth) if truth else 1.0)
 
 
 def run(limit: int | None, out: Path | None, alpha: float = 0.05, with_faults: bool = False) -> pd.DataFrame:

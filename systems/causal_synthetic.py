@@ -45,6 +45,7 @@ def structure(seed: int, n_options: int, n_events: int, n_causes: int) -> Struct
 
 class CausalSynthetic(System):
     noise: float = 0.5
+    rng: random.Random | None = None  # set for a reproducible noise sequence (tests); else fresh noise per run
     n_events: int = 5
     n_causes: int = 2
 
@@ -69,7 +70,7 @@ class CausalSynthetic(System):
 
     def run(self, config: dict, workload: str, timeout: float, cpus: list[int]) -> dict[str, float]:
         truth = self.truth(workload)
-        rng = random.Random()
+        rng = self.rng or random.Random()
         metrics = {}
         for event, weights in truth.event_parents.items():
             # 3 + ... keeps events positive; a real event varies for reasons beyond the options too

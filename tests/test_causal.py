@@ -1,5 +1,7 @@
 """Causal debugging on synthetic systems whose causal structure is known."""
 
+import random
+
 import pandas as pd
 import pytest
 
@@ -11,6 +13,7 @@ SEEDS = [1, 2, 3, 4]
 
 
 def measured(system, workload: str, n: int, seed: int) -> pd.DataFrame:
+    system.rng = random.Random(seed)
     return pd.DataFrame([{**c, **system.run(c, workload, 10, [])} for c in system.space.sample_uniform(n, seed)])
 
 

@@ -254,7 +254,7 @@ def fit_graph(data: pd.DataFrame, variables: Variables, alpha: float = 0.05, dep
         if (a, b) not in declared:
             knowledge.add_forbidden_by_node(nodes[a], nodes[b])
 
-    matrix = numeric[kept].to_numpy()
+    matrix = numeric[kept].apply(_log_if_multiplicative).to_numpy()
     matrix = (matrix - np.nanmean(matrix, axis=0)) / np.nanstd(matrix, axis=0)
     if test == "fisherz" and np.isnan(matrix).any():
         test = "mv_fisherz"  # rows without events (e.g. faults recorded without counters): test-wise deletion
@@ -291,6 +291,13 @@ def fit_graph(data: pd.DataFrame, variables: Variables, alpha: float = 0.05, dep
     for a, b in undecided:
         _orient_by_entropy(graph, numeric, a, b)
     return graph
+
+
+def _log_if_multiplicative(column: pd.Series) -> pd.Series:
+    """Positive measurements that span more than a factor of 10 (times, counts) on a log scale,
+    where options act roughly additively and the linear Fisher-z test sees them."""
+    low, high = column.min(), column.max()
+    return np.log(column) if low > 0 and high / low > 10 else column
 
 
 def _fci(fci, matrix, test, alpha, depth, knowledge, names):
@@ -460,7 +467,7 @@ class Fix:
     potential: float  # P(every goal holds with the change)
     control: float  # P(every goal holds without it)
     predicted: dict  # objective -> predicted value with the change (mean over replicates)
-    shortfall: float = 0.0  # mean distance to the goals, in standard deviations (breaks ties at Potential 0)
+    margin: float = 0.0  # mean signed distance to the goals in standard deviations, lower is better (breaks ties)
 
     @property
     def effect(self) -> float:
@@ -486,7 +493,7 @@ def counterfactual_fixes(model: StructuralModel, faulty: pd.Series, goals: list[
     def evaluate(changes: dict) -> Fix:
         frame = model.counterfactual(numeric_faulty, changes, targets)
         return Fix(_original_values(changes, data), _probability(frame, goals), control,
-                   {g.metric: float(frame[g.metric].mean()) for g in goals}, _shortfall(frame, goals, data))
+                   {g.metric: float(frame[g.metric].mean()) for g in goals}, _margin(frame, goals, data))
 
     singles: dict[str, list[Fix]] = {}
     for option in options:
@@ -504,15 +511,15 @@ def counterfactual_fixes(model: StructuralModel, faulty: pd.Series, goals: list[
 
 
 def _rank_key(fix: Fix, goals: list[Goal]) -> tuple:
-    # score first; then how far the goals stay out of reach, then fewer changes
-    return (-round(fix.score, 6), round(fix.shortfall, 6), len(fix.changes))
+    # score first; then how far below (or above) the goals the change is predicted to land, then fewer changes
+    return (-round(fix.score, 6), round(fix.margin, 6), len(fix.changes))
 
 
-def _shortfall(frame: pd.DataFrame, goals: list[Goal], data: pd.DataFrame) -> float:
+def _margin(frame: pd.DataFrame, goals: list[Goal], data: pd.DataFrame) -> float:
     total = 0.0
     for goal in goals:
-        gap = frame[goal.metric].to_numpy() - goal.threshold
-        total += float(np.mean(np.maximum(gap if goal.minimize else -gap, 0))) / _spread(data[goal.metric])
+        gap = float(np.mean(frame[goal.metric].to_numpy() - goal.threshold)) / _spread(data[goal.metric])
+        total += gap if goal.minimize else -gap
     return total
 
 
