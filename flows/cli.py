@@ -192,7 +192,8 @@ def debug_command(
         out.print(f"[bold]causal paths to {metric}[/] (ACE):")
         for path in paths[:5]:
             out.print(f"  {path.ace:10.4g}  {path}", markup=False)
-    table = Table("step", "changes", "potential", "control", *[f"predicted {g.metric}" for g in outcome.goals],
+    from rich.table import Column
+    table = Table("step", Column("changes", overflow="fold", min_width=24), "potential", "control", *[f"predicted {g.metric}" for g in outcome.goals],
                   *[f"measured {g.metric}" for g in outcome.goals], "goal met")
     for number, step in enumerate(result.steps, 1):
         table.add_row(str(number), step.fix.describe(), f"{step.fix.potential:.2f}", f"{step.fix.control:.2f}",
