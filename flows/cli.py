@@ -68,11 +68,13 @@ def campaign(
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: $RAY_ADDRESS or a local Ray)"),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or a local sqlite store)"),
     experiment: str = typer.Option("tradeoff", help="MLflow experiment"),
+    config: Optional[Path] = typer.Option(None, help="YAML/JSON file of configurations to measure instead of sampling"),
 ) -> None:
     """Sample configurations, measure them on Ray, store them in Parquet, model them, log to MLflow."""
     from flows.campaign import Settings
     settings = Settings(system, environment, workload, sampler, budget, reps, seed, timeout, metric, learner,
-                        str(out_dir) if out_dir else None, ray_address, tracking_uri, experiment, concurrency, cores_per_run)
+                        str(out_dir) if out_dir else None, ray_address, tracking_uri, experiment, concurrency, cores_per_run,
+                        str(config) if config else None)
     _run_campaign(settings)
 
 
