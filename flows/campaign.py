@@ -33,7 +33,7 @@ class Settings:
     seed: int = 0
     timeout: float = 60.0
     metric: str | None = None
-    learner: str = "cart"
+    learner: str = "log-forest"
     out: str | None = None
     ray_address: str | None = None
     tracking_uri: str | None = None

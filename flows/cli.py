@@ -61,7 +61,7 @@ def campaign(
     seed: int = typer.Option(0, help="seed of the sampler and the model"),
     timeout: float = typer.Option(60.0, help="seconds before a run is killed and recorded as a timeout"),
     metric: Optional[str] = typer.Option(None, help="metric to model (default: the system's first)"),
-    learner: str = typer.Option("cart", help="learner of the first model"),
+    learner: str = typer.Option("log-forest", help="learner of the first model"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="campaign folder (default: tradeoff-runs/NAME)"),
     concurrency: Optional[int] = typer.Option(None, help="measurements at once (default: what keeps timings clean)"),
     cores_per_run: Optional[int] = typer.Option(None, help="cores each measurement is pinned to"),
@@ -155,6 +155,7 @@ def _run_campaign(settings) -> None:
 
 def main() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
         app(standalone_mode=False)
     except TradeoffError as error:
