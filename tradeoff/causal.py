@@ -319,7 +319,9 @@ def _informative_columns(numeric: pd.DataFrame, variables: Variables) -> tuple[l
 
 
 def _orient_by_entropy(graph: CausalGraph, numeric: pd.DataFrame, a: str, b: str) -> None:
-    z = (numeric - numeric.mean()) / numeric.std(ddof=0).replace(0, 1)
+    involved = list(dict.fromkeys([a, b, *graph.parents(a), *graph.parents(b)]))
+    complete = numeric[involved].dropna()  # both directions are scored on the same rows
+    z = (complete - complete.mean()) / complete.std(ddof=0).replace(0, 1)
 
     def score(cause: str, effect: str) -> float:
         return _residual_entropy(z, cause, graph.parents(cause)) + _residual_entropy(z, effect, [*graph.parents(effect), cause])
