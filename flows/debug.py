@@ -129,8 +129,10 @@ def debug(settings: DebugSettings) -> DebugOutcome:
         faulty = {o: faulty[o] for o in variables.options}
 
     result = causal.debug(data, variables, faulty, goals, measure, budget=settings.budget, faulty_metrics=faulty_metrics,
-                          top_k=settings.top_k, max_changes=settings.max_changes, alpha=settings.alpha, seed=settings.seed)
-    baseline = _baseline(data, variables, faulty, goals, measure, result)
+                          top_k=settings.top_k, max_changes=settings.max_changes, alpha=settings.alpha, seed=settings.seed,
+                          valid=_measurable(system),
+                          recorded=None if system.space.population is None else system.space.population.to_dict("records"))
+    baseline = _baseline(data, variables, faulty, goals, measure, _measurable(system))
     files = _write(folder, result, baseline, goals)
     params = {k: v for k, v in asdict(settings).items() if v not in (None, []) and k not in ("tracking_uri", "ray_address")}
     params.update(workload=workload, goals="; ".join(map(str, goals)), faulty=json.dumps(faulty, default=str)[:500])
@@ -147,6 +149,18 @@ def debug(settings: DebugSettings) -> DebugOutcome:
     return DebugOutcome(folder, result, goals, baseline, uri, run_id)
 
 
+def _measurable(system: System):
+    """Fixes must satisfy the space's constraints and, on a replay, have been recorded."""
+    population = system.space.population
+    recorded = None if population is None else {config_id(c) for c in population.to_dict("records")}
+
+    def valid(config: dict) -> bool:
+        if not system.space.is_valid(config):
+            return False
+        return recorded is None or config_id(system.space.validate(config)) in recorded
+    return valid
+
+
 def _gain(before: float | None, after: float | None, goal: causal.Goal) -> float | None:
     """Improvement in percent of the faulty value (positive is better, whatever the direction)."""
     if before is None or after is None or before == 0:
@@ -156,11 +170,11 @@ def _gain(before: float | None, after: float | None, goal: causal.Goal) -> float
 
 
 def _baseline(data: pd.DataFrame, variables: causal.Variables, faulty: dict, goals: list[causal.Goal], measure,
-              result: causal.DebugResult) -> dict:
+              valid) -> dict:
     """The decision tree's fix for the first goal, measured once (it gets no loop)."""
     changes, predicted = causal.decision_tree_fix(data, variables, faulty, goals[0])
-    if not changes:
-        return {"changes": {}, "predicted": predicted, "measured": None, "fixed": False}
+    if not changes or not valid({**faulty, **changes}):
+        return {"changes": changes, "predicted": predicted, "measured": None, "fixed": False}
     measured = measure([{**faulty, **changes}])[0]
     return {"changes": changes, "predicted": predicted, "measured": measured,
             "fixed": measured is not None and causal.goals_hold(measured, goals)}

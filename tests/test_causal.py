@@ -131,3 +131,16 @@ def test_rows_without_events_still_inform_the_graph(system):
     found = {option for option, _ in diagnosis.root_causes}
     assert found and found <= system.truth(workload).root_causes("latency")
     assert diagnosis.fixes[0].potential > 0.5
+
+
+def test_replay_fixes_are_recorded_configurations(system):
+    data = measured(system, "s3", 100, 3)
+    worst = data.loc[data["latency"].idxmax()]
+    recorded = data[system.space.names].to_dict("records")
+    diagnosis = causal.diagnose(data, variables(system), worst, [causal.Goal("latency", "<=", float(data["latency"].median()))],
+                                recorded=recorded)
+    known = {tuple(sorted(r.items())) for r in recorded}
+    assert diagnosis.fixes
+    for fix in diagnosis.fixes[:10]:
+        config = {**worst[system.space.names].to_dict(), **fix.changes}
+        assert tuple(sorted((k, int(v)) for k, v in config.items())) in known

@@ -484,8 +484,11 @@ class Fix:
 
 
 def counterfactual_fixes(model: StructuralModel, faulty: pd.Series, goals: list[Goal], paths: list[Path],
-                         data: pd.DataFrame, max_changes: int = 3, per_option: int = 2) -> list[Fix]:
-    """Candidate fixes on the options of the top paths, best first (module docstring)."""
+                         data: pd.DataFrame, max_changes: int = 3, per_option: int = 2,
+                         recorded: list[dict] | None = None) -> list[Fix]:
+    """Candidate fixes on the options of the top paths, best first (module docstring). With
+    ``recorded`` (a replay's configurations) the candidates are the recorded configurations
+    that change an option of the top paths, the nearest 1000 of them."""
     numeric_faulty = _numeric_row(faulty, data, model.variables)
     options = list(dict.fromkeys(p.nodes[0] for p in paths))
     targets = [g.metric for g in goals]
@@ -497,6 +500,8 @@ def counterfactual_fixes(model: StructuralModel, faulty: pd.Series, goals: list[
         return Fix(_original_values(changes, data), _probability(frame, goals), control,
                    {g.metric: float(frame[g.metric].mean()) for g in goals}, _margin(frame, goals, data))
 
+    if recorded is not None:
+        return _recorded_fixes(recorded, faulty, options, evaluate, data, model.variables, goals)
     singles: dict[str, list[Fix]] = {}
     for option in options:
         current = numeric_faulty[option]
@@ -510,6 +515,25 @@ def counterfactual_fixes(model: StructuralModel, faulty: pd.Series, goals: list[
                 changes = {k: v for fix in choice for k, v in fix.changes.items()}
                 fixes.append(evaluate(_numeric_changes(changes, data, model.variables)))
     return sorted(fixes, key=lambda f: _rank_key(f, goals))
+
+
+def _recorded_fixes(recorded: list[dict], faulty: pd.Series, options: list[str], evaluate, data: pd.DataFrame,
+                    variables: Variables, goals: list[Goal]) -> list[Fix]:
+    change_sets = []
+    for config in recorded:
+        changes = {o: config[o] for o in variables.options if str(config[o]) != str(faulty[o]) and not _same(config[o], faulty[o])}
+        if changes and any(o in changes for o in options):
+            change_sets.append(changes)
+    change_sets = sorted(change_sets, key=len)[:1000]
+    fixes = [evaluate(_numeric_changes(changes, data, variables)) for changes in change_sets]
+    return sorted(fixes, key=lambda f: _rank_key(f, goals))
+
+
+def _same(a, b) -> bool:
+    try:
+        return math.isclose(float(a), float(b))
+    except (TypeError, ValueError):
+        return False
 
 
 def _rank_key(fix: Fix, goals: list[Goal]) -> tuple:
@@ -605,7 +629,8 @@ def explain(data: pd.DataFrame, variables: Variables, objectives: Iterable[str],
 
 
 def diagnose(data: pd.DataFrame, variables: Variables, faulty: dict | pd.Series, goals: list[Goal],
-             top_k: int = 10, max_changes: int = 3, alpha: float = 0.05, depth: int = 2, seed: int = 0) -> Diagnosis:
+             top_k: int = 10, max_changes: int = 3, alpha: float = 0.05, depth: int = 2, seed: int = 0,
+             recorded: list[dict] | None = None) -> Diagnosis:
     """Why the faulty configuration misses its goals, and the changes most likely to fix it."""
     faulty = pd.Series(faulty)
     unknown = [g.metric for g in goals if g.metric not in variables.objectives]
@@ -616,7 +641,7 @@ def diagnose(data: pd.DataFrame, variables: Variables, faulty: dict | pd.Series,
         raise TradeoffError(f"the faulty configuration lacks option {lacking[0]!r}; give every option")
     explanation = explain(data, variables, dict.fromkeys(g.metric for g in goals), top_k, alpha, depth, seed)
     top = explanation.top_paths
-    fixes = counterfactual_fixes(explanation.model, faulty, goals, top, data, max_changes=max_changes) if top else []
+    fixes = counterfactual_fixes(explanation.model, faulty, goals, top, data, max_changes=max_changes, recorded=recorded) if top else []
     return Diagnosis(explanation.graph, explanation.root_causes, explanation.paths, fixes)
 
 
@@ -649,10 +674,13 @@ class DebugResult:
 def debug(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Goal],
           measure: Callable[[list[dict]], list[dict | None]], budget: int = 10, faulty_metrics: dict | None = None,
           top_k: int = 10, max_changes: int = 3, alpha: float = 0.05, depth: int = 2, seed: int = 0,
-          on_step: Callable[[Step, Diagnosis], None] | None = None) -> DebugResult:
+          on_step: Callable[[Step, Diagnosis], None] | None = None,
+          valid: Callable[[dict], bool] = lambda config: True, recorded: list[dict] | None = None) -> DebugResult:
     """The debug loop: diagnose, measure the best untried fix, add it to the data, repeat until
     every goal holds or ``budget`` measurements are spent. ``measure`` returns one metrics dict
-    per configuration (objectives and any events), or None for a failed run."""
+    per configuration (objectives and any events), or None for a failed run; ``valid`` rules out
+    configurations that cannot be measured (a broken constraint, one a replay never recorded);
+    ``recorded`` makes a replay's recorded configurations the candidate fixes."""
     clock = time.perf_counter()
     faulty = {o: _plain(faulty[o]) for o in variables.options}
     measurements = 0
@@ -666,9 +694,9 @@ def debug(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Go
     best, best_metrics, steps, first = faulty, faulty_metrics, [], None
     fixed = goals_hold(faulty_metrics, goals)
     while not fixed and measurements < budget:
-        diagnosis = diagnose(data, variables, {**faulty, **faulty_metrics}, goals, top_k, max_changes, alpha, depth, seed)
+        diagnosis = diagnose(data, variables, {**faulty, **faulty_metrics}, goals, top_k, max_changes, alpha, depth, seed, recorded)
         first = first or diagnosis
-        candidate = next((f for f in diagnosis.fixes if config_id({**faulty, **f.changes}) not in tried), None)
+        candidate = next((f for f in diagnosis.fixes if config_id({**faulty, **f.changes}) not in tried and valid({**faulty, **f.changes})), None)
         if candidate is None:
             break
         config = {**faulty, **candidate.changes}
@@ -685,7 +713,7 @@ def debug(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Go
             if fixed or _better(metrics, best_metrics, goals):
                 best, best_metrics = config, metrics
     if first is None:
-        first = diagnose(data, variables, {**faulty, **faulty_metrics}, goals, top_k, max_changes, alpha, depth, seed)
+        first = diagnose(data, variables, {**faulty, **faulty_metrics}, goals, top_k, max_changes, alpha, depth, seed, recorded)
     return DebugResult(fixed, faulty, faulty_metrics, best, best_metrics, steps, first, measurements, time.perf_counter() - clock)
 
 
