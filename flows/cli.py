@@ -209,9 +209,10 @@ def debug_command(
         out.print(f"{goal.metric}: faulty {before:.4g} -> best measured {after:.4g} (goal {goal})", markup=False)
     base = outcome.baseline
     measured = base.get("measured") or {}
+    verdict = (", ".join(f"measured {g.metric} {measured[g.metric]:.4g}" for g in outcome.goals if g.metric in measured)
+               if measured else "not measured (it breaks a constraint or, on a replay, was never recorded)")
     out.print(f"decision-tree baseline: {', '.join(f'{k}={v}' for k, v in base['changes'].items()) or 'no change'}; "
-              + ", ".join(f"measured {g.metric} {measured[g.metric]:.4g}" for g in outcome.goals if g.metric in measured)
-              + f"; goal met: {'yes' if base.get('fixed') else 'no'}", markup=False)
+              f"{verdict}; goal met: {'yes' if base.get('fixed') else 'no'}", markup=False)
     out.print(f"{'FIXED' if result.fixed else 'NOT FIXED'} after {result.measurements} measurements in {result.wall_s:.1f} s; "
               f"files in {outcome.folder}; MLflow run {outcome.run_id}")
 
