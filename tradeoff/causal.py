@@ -6,7 +6,9 @@ and **objectives** (latency, energy). The method:
 
 1. ``fit_graph``: causal-learn's FCI with background knowledge in tiers (options, then events,
    then objectives; options have no parents and do not cause each other unless declared;
-   objectives cause nothing). FCI leaves some edges partially directed; ``fit_graph`` resolves
+   objectives cause nothing). Its Fisher-z tests see positive measurements spanning more than a
+   factor of 10 on a log scale, and rows that lack events through test-wise deletion (mv_fisherz).
+   FCI leaves some edges partially directed; ``fit_graph`` resolves
    them by this documented rule:
 
    * ``a --> b`` stays; ``a <-> b`` (a latent confounder) stays bidirected and is never a causal step;
@@ -25,14 +27,16 @@ and **objectives** (latency, energy). The method:
    effect: the mean absolute change of the objective between the option's levels when the
    intervention ``do(option = level)`` is propagated along the path only (off-path parents keep
    their observed values), averaged over the data rows. The top K paths are kept.
-4. ``counterfactual_fixes``: for the faulty configuration, each change (one, two or three
-   options from the top paths set to other observed levels) gets
-   *Potential* = P(every goal holds had the options been changed) and *Control* = P(every goal
-   holds without the change); events measured on the faulty row keep their abducted noise
-   (abduction-action-prediction), the probability is over the structural model's replicates.
-   Fixes are ranked by Potential - Control less 0.05 per extra changed option, so a larger change
-   must be clearly better to win; several goals (e.g. latency and energy) must hold together, so
-   a fix never trades one fault for another.
+4. ``counterfactual_fixes``: for the faulty configuration, each change (one to ``max_changes``
+   options from the top paths, set to other observed levels; on a replay, the recorded
+   configurations instead) gets *Potential* = P(every goal holds had the options been changed)
+   and *Control* = P(every goal holds without the change). Events measured on the faulty row keep
+   their abducted noise (abduction-action-prediction); objectives are predicted, so Control is
+   the chance that the fault is not reproducible under the model; the probability is over the
+   structural model's replicates. Fixes are ranked by Potential - Control less 0.05 per extra
+   changed option (a larger change must be clearly better to win), then by the predicted margin
+   to the goals. Several goals (e.g. latency and energy) must hold together, so a fix never
+   trades one fault for another.
 5. ``debug``: measure the best untried fix through a ``measure(configs) -> metrics`` callable,
    add it to the data, refit and repeat until the goals hold or the budget is spent.
 
@@ -448,7 +452,7 @@ class StructuralModel:
 
 
 @dataclass
-class Path:
+class CausalPath:
     nodes: tuple[str, ...]
     ace: float
 
@@ -456,8 +460,8 @@ class Path:
         return " -> ".join(self.nodes)
 
 
-def rank_paths(model: StructuralModel, objective: str, top_k: int = 10, max_length: int = 5) -> list[Path]:
-    paths = [Path(p, model.path_effect(p)) for p in model.graph.causal_paths(objective, max_length)]
+def rank_paths(model: StructuralModel, objective: str, top_k: int = 10, max_length: int = 5) -> list[CausalPath]:
+    paths = [CausalPath(p, model.path_effect(p)) for p in model.graph.causal_paths(objective, max_length)]
     return sorted(paths, key=lambda p: -p.ace)[:top_k]
 
 
@@ -483,7 +487,7 @@ class Fix:
         return ", ".join(f"{k}={_plain(v)}" for k, v in self.changes.items())
 
 
-def counterfactual_fixes(model: StructuralModel, faulty: pd.Series, goals: list[Goal], paths: list[Path],
+def counterfactual_fixes(model: StructuralModel, faulty: pd.Series, goals: list[Goal], paths: list[CausalPath],
                          data: pd.DataFrame, max_changes: int = 3, per_option: int = 2,
                          recorded: list[dict] | None = None) -> list[Fix]:
     """Candidate fixes on the options of the top paths, best first (module docstring). With
@@ -597,7 +601,7 @@ def _plain(value):
 class Diagnosis:
     graph: CausalGraph
     root_causes: list[tuple[str, float]]  # options with a causal path to an objective, by total ACE
-    paths: dict[str, list[Path]]  # objective -> its top paths
+    paths: dict[str, list[CausalPath]]  # objective -> its top paths
     fixes: list[Fix]
 
 
@@ -608,10 +612,10 @@ class Explanation:
     graph: CausalGraph
     model: StructuralModel
     root_causes: list[tuple[str, float]]  # options with a causal path to an objective, by total ACE (in std. dev.)
-    paths: dict[str, list[Path]]  # objective -> its top paths
+    paths: dict[str, list[CausalPath]]  # objective -> its top paths
 
     @property
-    def top_paths(self) -> list[Path]:
+    def top_paths(self) -> list[CausalPath]:
         return [p for ps in self.paths.values() for p in ps]
 
 
