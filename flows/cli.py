@@ -206,7 +206,8 @@ def debug_command(
     out.print(table)
     for goal in outcome.goals:
         before, after = result.faulty_metrics.get(goal.metric), result.best_metrics.get(goal.metric)
-        out.print(f"{goal.metric}: faulty {before:.4g} -> best measured {after:.4g} (goal {goal})", markup=False)
+        gain = (before - after) / abs(before) * 100 * (1 if goal.minimize else -1) if before else float("nan")
+        out.print(f"{goal.metric}: faulty {before:.4g} -> best measured {after:.4g}, measured gain {gain:.1f}% (goal {goal})", markup=False)
     base = outcome.baseline
     measured = base.get("measured") or {}
     verdict = (", ".join(f"measured {g.metric} {measured[g.metric]:.4g}" for g in outcome.goals if g.metric in measured)
