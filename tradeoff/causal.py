@@ -38,7 +38,9 @@ and **objectives** (latency, energy). The method:
    to the goals. Several goals (e.g. latency and energy) must hold together, so a fix never
    trades one fault for another.
 5. ``debug``: measure the best untried fix through a ``measure(configs) -> metrics`` callable,
-   add it to the data, refit and repeat until the goals hold or the budget is spent.
+   add it to the data, refit and repeat until the goals hold or the budget is spent. A fix that
+   fails hints at a cause the graph missed, so each failure doubles FCI's significance level
+   (up to 0.2) for the next round.
 
 Nothing here imports Prefect or Ray.
 """
@@ -69,6 +71,7 @@ OPTION, EVENT, OBJECTIVE = "option", "event", "objective"
 DIRECTED, BIDIRECTED = "-->", "<->"
 CHANGE_PENALTY = 0.05  # Potential - Control given up per extra changed option
 MAX_LEVELS = 5  # candidate values per numeric option: observed quantiles
+MAX_ALPHA = 0.2  # the loop doubles FCI's significance level after each failed fix, up to this
 
 
 # Goals -------------------------------------------------------------------------------------
@@ -713,8 +716,9 @@ def debug(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Go
     tried = {config_id(faulty)}
     best, best_metrics, steps, first = faulty, faulty_metrics, [], None
     fixed = goals_hold(faulty_metrics, goals)
+    level = alpha
     while not fixed and measurements < budget:
-        diagnosis = diagnose(data, variables, {**faulty, **faulty_metrics}, goals, top_k, max_changes, alpha, depth, seed, recorded)
+        diagnosis = diagnose(data, variables, {**faulty, **faulty_metrics}, goals, top_k, max_changes, level, depth, seed, recorded)
         first = first or diagnosis
         candidate = next((f for f in diagnosis.fixes if config_id({**faulty, **f.changes}) not in tried and valid({**faulty, **f.changes})), None)
         if candidate is None:
@@ -724,6 +728,8 @@ def debug(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Go
         metrics = measure([config])[0]
         measurements += 1
         fixed = metrics is not None and goals_hold(metrics, goals)
+        # a fix that failed suggests a missed cause: test more liberally next round
+        level = min(MAX_ALPHA, 2 * level) if not fixed else level
         step = Step(config, candidate, metrics, fixed)
         steps.append(step)
         if on_step:
