@@ -43,7 +43,7 @@ def connect(address: str | None = None) -> None:
         # cluster; a local Ray needs none, so it serves loopback only (its processes inherit this).
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR")
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR")
 
 
 def describe_cluster() -> str:
