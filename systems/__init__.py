@@ -34,6 +34,7 @@ def _storm(environment: str | None, workload: str | None) -> System:
 # name -> (kind, description, factory(environment, workload)); a replay's workload picks its recorded column.
 SYSTEMS: dict[str, tuple[str, str, Callable[[str | None, str | None], System]]] = {
     "x264": ("live", "H.264 encoding with the x264 program", _live("x264")),
+    "sqlite": ("live", "SQLite db_bench-like workloads under PRAGMA settings", _live("sqlite")),
     "synthetic": ("synthetic", "known performance-influence model over binary options", _live("synthetic")),
     "ase17-spear": ("replay", "ASE'17 SPEAR SAT solver across machines and versions", _ase17("ase17-spear")),
     "ase17-x264": ("replay", "ASE'17 x264 across machines, revisions and clip lengths", _ase17("ase17-x264")),

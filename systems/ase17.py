@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from functools import cache
 
-import numpy as np
 import pandas as pd
 
 from systems.base import Metric, load_spec
-from systems.replay import Replay, datasets_dir, infer_options, make_replay, read_table
+from systems.replay import Replay, datasets_dir, make_replay, read_table
+from tradeoff.space import infer_options
 from tradeoff.errors import TradeoffError
 
 

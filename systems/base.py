@@ -95,18 +95,24 @@ def metrics_from_spec(spec: dict) -> list[Metric]:
     return [Metric(m["name"], m.get("unit", ""), m.get("goal", "min")) for m in spec["metrics"]]
 
 
-def measure_once(system: System, config: dict, workload: str, repetition: int, timeout: float,
-                 cpus: list[int], campaign: str, version: str) -> dict:
-    """Run one measurement and return its row; a failure is a row too, never an exception."""
-    started = dt.datetime.now(dt.timezone.utc)
-    clock = time.perf_counter()
+def new_row(system: System, config: dict, workload: str, repetition: int, cpus: list[int], campaign: str,
+            version: str) -> dict:
+    """A row of the measurement table for one repetition of one configuration, before it runs."""
     row = {
         "campaign": campaign, "system": system.name, "environment": system.environment, "workload": workload,
         **host_facts(), "program_version": version, "cpus": ",".join(map(str, cpus)),
         "config_id": config_id(config), "repetition": repetition, "status": "ok", "exit_code": None,
-        "error": None, "started_at": started,
+        "error": None, "started_at": dt.datetime.now(dt.timezone.utc), "duration_s": None,
     }
     row.update({OPTION_PREFIX + k: v for k, v in config.items()})
+    return row
+
+
+def measure_once(system: System, config: dict, workload: str, repetition: int, timeout: float,
+                 cpus: list[int], campaign: str, version: str) -> dict:
+    """Run one measurement and return its row; a failure is a row too, never an exception."""
+    row = new_row(system, config, workload, repetition, cpus, campaign, version)
+    clock = time.perf_counter()
     try:
         metrics = system.run(config, workload, timeout, cpus)
         row.update({METRIC_PREFIX + k: float(v) for k, v in metrics.items()})

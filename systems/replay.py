@@ -38,24 +38,6 @@ def read_table(path: Path, **kwargs) -> pd.DataFrame:
         raise TradeoffError(f"cannot read {path}: {error}".splitlines()[0]) from None
 
 
-def infer_options(frame: pd.DataFrame) -> list[Option]:
-    """Options typed by their recorded values: 0/1 columns are bools, integral ones ints."""
-    options = []
-    for name in frame.columns:
-        column = frame[name]
-        if pd.api.types.is_bool_dtype(column) or (pd.api.types.is_numeric_dtype(column) and set(column.unique()) <= {0, 1}):
-            options.append(Option(str(name), "bool", bool(column.iloc[0])))
-        elif pd.api.types.is_numeric_dtype(column):
-            integral = np.all(np.mod(column, 1) == 0)
-            low, high = column.min().item(), column.max().item()
-            options.append(Option(str(name), "int" if integral else "float", column.iloc[0].item(),
-                                  lower=int(low) if integral else low, upper=int(high) if integral else high))
-        else:
-            values = tuple(sorted(column.astype(str).unique()))
-            options.append(Option(str(name), "categorical", values[0], values=values))
-    return options
-
-
 class Replay(System):
     """The recorded measurements of one environment."""
 

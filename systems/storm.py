@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from systems.base import load_spec, metrics_from_spec
-from systems.replay import Replay, datasets_dir, infer_options, make_replay, read_table
+from systems.replay import Replay, datasets_dir, make_replay, read_table
+from tradeoff.space import infer_options
 from tradeoff.errors import TradeoffError
 
 

@@ -9,7 +9,7 @@ import time
 
 from systems.base import System, load_spec, metrics_from_spec
 from tradeoff.errors import TradeoffError
-from tradeoff.space import Option, Space, config_id
+from tradeoff.space import Option, Space
 
 OPTION = re.compile(r"^o\d+$")
 

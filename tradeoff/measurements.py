@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tradeoff.errors import TradeoffError
-from tradeoff.space import Option, Space
+from tradeoff.space import Space, infer_options
 
 OPTION_PREFIX = "opt."
 METRIC_PREFIX = "metric."
@@ -74,23 +74,12 @@ def metric_names(frame: pd.DataFrame) -> list[str]:
 
 def space_of(frame: pd.DataFrame) -> Space:
     """A space inferred from a table's option columns, with the measured configurations as population."""
-    options = []
-    for name in option_names(frame):
-        column = frame[OPTION_PREFIX + name]
-        if pd.api.types.is_bool_dtype(column):
-            options.append(Option(name, "bool", False))
-        elif pd.api.types.is_numeric_dtype(column):
-            kind = "int" if pd.api.types.is_integer_dtype(column) else "float"
-            low, high = column.min(), column.max()
-            options.append(Option(name, kind, column.iloc[0].item(), lower=low.item(), upper=high.item()))
-        else:
-            values = tuple(sorted(column.dropna().astype(str).unique()))
-            options.append(Option(name, "categorical", values[0], values=values))
-    if not options:
+    names = option_names(frame)
+    if not names:
         raise TradeoffError("the table has no option columns (named 'opt.<name>'); import it with 'tradeoff import --options'")
-    population = frame[[OPTION_PREFIX + o.name for o in options]].drop_duplicates()
-    population.columns = [o.name for o in options]
-    return Space(options, population=population)
+    population = frame[[OPTION_PREFIX + n for n in names]].drop_duplicates()
+    population.columns = names
+    return Space(infer_options(population), population=population)
 
 
 def aggregate(frame: pd.DataFrame) -> pd.DataFrame:

@@ -262,6 +262,35 @@ class Space:
         return pd.DataFrame(rows)
 
 
+def load_configurations(path: str | Path, space: Space) -> list[dict]:
+    """Configurations from a YAML or JSON file: one mapping or a list of them; missing options take defaults."""
+    try:
+        loaded = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise TradeoffError(f"cannot read configurations from {path}: {error}".splitlines()[0]) from None
+    entries = loaded if isinstance(loaded, list) else [loaded]
+    if not entries or not all(isinstance(e, dict) for e in entries):
+        raise TradeoffError(f"{path} must hold a mapping of option: value, or a list of such mappings")
+    return [space.validate(entry, fill_defaults=True) for entry in entries]
+
+
+def infer_options(frame: pd.DataFrame) -> list[Option]:
+    """Options typed by recorded values: 0/1 columns are bools, integral numbers ints, text categories."""
+    options = []
+    for name in frame.columns:
+        column = frame[name].dropna()
+        if pd.api.types.is_bool_dtype(column) or (pd.api.types.is_numeric_dtype(column) and set(column.unique()) <= {0, 1}):
+            options.append(Option(str(name), "bool", bool(column.iloc[0]) if len(column) else False))
+        elif pd.api.types.is_numeric_dtype(column):
+            integral = bool(np.all(np.mod(column, 1) == 0))
+            low, high = (int(column.min()), int(column.max())) if integral else (float(column.min()), float(column.max()))
+            options.append(Option(str(name), "int" if integral else "float", low, lower=low, upper=high))
+        else:
+            values = tuple(sorted(column.astype(str).unique()))
+            options.append(Option(str(name), "categorical", values[0], values=values))
+    return options
+
+
 def config_id(config: dict) -> str:
     """A stable id of a configuration: the same values give the same id in every process."""
     canonical = json.dumps({k: _plain(v) for k, v in sorted(config.items())}, sort_keys=True)

@@ -1,0 +1,180 @@
+"""The ``tradeoff`` command line.
+
+Bad input ends with one line on stderr (``error: ...``) and exit code 2, never a traceback;
+Ctrl-C keeps every stored measurement and says how to resume.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tradeoff.errors import TradeoffError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Learn how configuration drives performance: measure, model, transfer, debug.")
+out = Console(soft_wrap=True)
+
+
+@app.command()
+def systems() -> None:
+    """List the systems Tradeoff can measure or replay."""
+    from systems import catalogue
+    table = Table("system", "kind", "description")
+    for name, kind, description in catalogue():
+        table.add_row(name, kind, description)
+    out.print(table)
+
+
+@app.command()
+def space(system: str, environment: Optional[str] = typer.Option(None, help="environment of a replay system"),
+          workload: Optional[str] = typer.Option(None, help="workload of a replay system")) -> None:
+    """Show a system's options, defaults, allowed values, constraints, workloads and metrics."""
+    from systems import get_system
+    target = get_system(system, environment, workload)
+    table = Table("option", "type", "default", "allowed", title=f"{target.name} ({target.kind}, environment {target.environment})")
+    for row in target.space.describe().itertuples(index=False):
+        table.add_row(*map(str, row))
+    out.print(table)
+    for constraint in target.space.constraints:
+        out.print(f"constraint: {constraint.text}")
+    out.print("workloads: " + ", ".join(target.workloads))
+    out.print("metrics: " + ", ".join(f"{m.name} [{m.unit}] ({m.goal})" if m.unit else f"{m.name} ({m.goal})" for m in target.metrics), markup=False)
+    if target.space.population is not None:
+        out.print(f"recorded configurations: {len(target.space.population)}")
+
+
+@app.command()
+def campaign(
+    system: str = typer.Argument(..., help="system name (see 'tradeoff systems') or a campaign folder to replay"),
+    environment: Optional[str] = typer.Option(None, help="environment name (replay: which recorded one)"),
+    workload: Optional[str] = typer.Option(None, help="workload (default: the system's)"),
+    sampler: str = typer.Option("random", help="random, optionwise, pairwise, factorial, ..."),
+    budget: int = typer.Option(20, help="number of configurations"),
+    reps: int = typer.Option(1, help="repetitions per configuration"),
+    seed: int = typer.Option(0, help="seed of the sampler and the model"),
+    timeout: float = typer.Option(60.0, help="seconds before a run is killed and recorded as a timeout"),
+    metric: Optional[str] = typer.Option(None, help="metric to model (default: the system's first)"),
+    learner: str = typer.Option("log-forest", help="learner of the first model"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="campaign folder (default: tradeoff-runs/NAME)"),
+    concurrency: Optional[int] = typer.Option(None, help="measurements at once (default: what keeps timings clean)"),
+    cores_per_run: Optional[int] = typer.Option(None, help="cores each measurement is pinned to"),
+    ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: $RAY_ADDRESS or a local Ray)"),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or a local sqlite store)"),
+    experiment: str = typer.Option("tradeoff", help="MLflow experiment"),
+    config: Optional[Path] = typer.Option(None, help="YAML/JSON file of configurations to measure instead of sampling"),
+) -> None:
+    """Sample configurations, measure them on Ray, store them in Parquet, model them, log to MLflow."""
+    from flows.campaign import Settings
+    settings = Settings(system, environment, workload, sampler, budget, reps, seed, timeout, metric, learner,
+                        str(out_dir) if out_dir else None, ray_address, tracking_uri, experiment, concurrency, cores_per_run,
+                        str(config) if config else None)
+    _run_campaign(settings)
+
+
+@app.command()
+def demo(out_dir: Path = typer.Option(Path("tradeoff-runs/demo"), "--out", help="campaign folder"),
+         budget: int = typer.Option(24, help="number of configurations")) -> None:
+    """The main job: a small real x264 campaign (about two minutes on 2 cores)."""
+    from flows.campaign import Settings
+    _run_campaign(Settings("x264", workload="clip-352x288-8", sampler="random", budget=budget, reps=1, seed=1,
+                           timeout=60.0, out=str(out_dir), experiment="tradeoff-demo"))
+
+
+@app.command()
+def show(folder: Path, metric: Optional[str] = typer.Option(None, help="metric to summarise (default: the first)")) -> None:
+    """Summarise a campaign folder: counts by status, the metric's spread, the best configurations."""
+    from tradeoff.measurements import METRIC_PREFIX, MeasurementStore, aggregate, metric_names
+    from tradeoff.report import relative_spread
+    frame = MeasurementStore(folder).read()
+    metrics = metric_names(frame)
+    metric = metric or metrics[0]
+    if metric not in metrics:
+        raise TradeoffError(f"{folder} has no metric {metric!r}; its metrics: {', '.join(metrics)}")
+    first = frame.iloc[0]
+    out.print(f"[bold]{folder}[/]: system {first['system']}, environment {first['environment']}, workload {first['workload']}")
+    out.print("measurements: " + ", ".join(f"{status} {count}" for status, count in frame["status"].value_counts().items()))
+    table = aggregate(frame)
+    values = table.loc[table["status"] == "ok", METRIC_PREFIX + metric].dropna()
+    if len(values):
+        out.print(f"{metric}: min {values.min():.4g}, median {values.median():.4g}, max {values.max():.4g}, "
+                  f"max/min {relative_spread(values.to_numpy()):.3g} over {len(values)} configurations")
+        out.print(f"lowest {metric}:")  # a stored table carries no goal; most metrics are costs
+        for index in values.sort_values().index[:5]:
+            row = table.loc[index]
+            config = " ".join(f"{c[4:]}={row[c]}" for c in table.columns if c.startswith("opt."))
+            out.print(f"  {row[METRIC_PREFIX + metric]:.4g}  {row['config_id']}  {config}", markup=False)
+    influences = folder / "influences.csv"
+    if influences.exists():
+        import pandas as pd
+        shares = pd.read_csv(influences).head(5)
+        out.print("most influential options: " + ", ".join(f"{r.option} ({r.share:.0%})" for r in shares.itertuples()))
+
+
+@app.command("import")
+def import_table(
+    table: Path = typer.Argument(..., help="a .csv or .parquet table of measurements"),
+    options: str = typer.Option(..., help="comma-separated option columns"),
+    metrics: str = typer.Option(..., help="comma-separated metric columns"),
+    system: str = typer.Option(..., help="system name to record"),
+    environment: str = typer.Option("imported", help="environment name to record"),
+    workload: str = typer.Option("imported", help="workload name to record"),
+    out_dir: Path = typer.Option(..., "--out", help="campaign folder to write"),
+) -> None:
+    """Turn any external measurement table into Tradeoff's schema, usable by every command."""
+    from tradeoff.importing import import_table as convert
+    frame = convert(table, _columns(options), _columns(metrics), system, environment, workload, out_dir)
+    out.print(f"imported {len(frame)} measurements of {system} into {out_dir / 'measurements.parquet'}")
+
+
+def _columns(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def _run_campaign(settings) -> None:
+    from flows.campaign import campaign as campaign_flow
+    settings.resolve()  # every check before Prefect and Ray start, so bad input costs nothing
+    result = campaign_flow(settings)
+    summary = result.summary
+    out.print(f"\n[bold]{summary.configurations}[/] configurations measured ({summary.measured} measurements, "
+              f"{summary.failed} failed; {result.measured_now} new in this run)")
+    if summary.mape is not None:
+        out.print(f"{summary.learner} model of {summary.metric}: cross-validated MAPE {summary.mape:.1f}%")
+        out.print("most influential options: " + ", ".join(f"{name} ({share:.0%})" for name, share in summary.influences.head(5).items()))
+    out.print(f"data: {result.folder / 'measurements.parquet'}")
+    out.print(f"MLflow run {result.run_id} in {result.tracking_uri}")
+    from tasks.tracking import ui_command
+    out.print(f"browse it: {ui_command(result.tracking_uri)}")
+
+
+def main() -> None:
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    try:
+        app(standalone_mode=False)
+    except TradeoffError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted: every finished measurement is stored; run the same command again to resume", file=sys.stderr)
+        sys.exit(130)
+    except (typer.Exit, SystemExit) as done:
+        sys.exit(getattr(done, "exit_code", getattr(done, "code", 0)))
+    except Exception as error:  # click usage errors and the like
+        import click
+        if isinstance(error, click.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        if isinstance(error, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

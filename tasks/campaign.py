@@ -1,0 +1,62 @@
+"""Prefect tasks of a measurement campaign: thin wrappers around tradeoff/ and systems/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+from prefect import task
+from prefect.cache_policies import NONE
+
+from systems.base import System
+from tasks import measure as ray_measure
+from tasks.tracking import use_experiment
+from tradeoff.measurements import MeasurementStore, schema_for
+from tradeoff.report import Summary, summarise, write_report
+from tradeoff.sampling import sample
+from tradeoff.space import config_id
+
+
+@task(cache_policy=NONE)
+def sample_configurations(system: System, sampler: str, budget: int, seed: int) -> list[dict]:
+    return sample(system.space, sampler, budget, seed)
+
+
+@task(cache_policy=NONE)
+def measure_configurations(system: System, configs: list[dict], workload: str, reps: int, timeout: float, folder: Path,
+                           campaign: str, ray_address: str | None, concurrency: int | None, cores_per_run: int | None,
+                           progress: bool = True) -> int:
+    """Measure what the folder does not hold yet; returns how many measurements ran now."""
+    store = MeasurementStore(folder, schema_for(system.space, system.metric_names))
+    store.check_compatible()
+    done = store.done()
+    jobs = [ray_measure.Job(c, r) for c in configs for r in range(reps) if (config_id(c), r) not in done]
+    if jobs:
+        ray_measure.connect(ray_address)
+        ray_measure.measure(system, jobs, workload, timeout, store, campaign, concurrency, cores_per_run, progress)
+    return len(jobs)
+
+
+@task(cache_policy=NONE)
+def summarise_campaign(system: System, folder: Path, metric: str, learner: str, seed: int) -> tuple[Summary, list[Path]]:
+    frame = MeasurementStore(folder).read()
+    summary = summarise(frame, system.space, metric, system.metric(metric).goal, learner, seed)
+    return summary, write_report(summary, frame, folder)
+
+
+@task(cache_policy=NONE)
+def track_campaign(experiment: str, tracking: str | None, run_name: str, params: dict, summary: Summary, folder: Path,
+                   files: list[Path], measured_now: int) -> tuple[str, str]:
+    """One MLflow run per invocation: params, counts and accuracy, the data and the report files."""
+    uri = use_experiment(experiment, tracking)
+    with mlflow.start_run(run_name=run_name) as run:
+        mlflow.log_params(params)
+        metrics = {"measured": summary.measured, "failed": summary.failed, "configurations": summary.configurations,
+                   "measured_this_run": measured_now}
+        if summary.mape is not None:
+            metrics["mape"] = summary.mape
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifacts(str(folder / "measurements.parquet"), "measurements.parquet")
+        for path in files:
+            mlflow.log_artifact(str(path))
+    return uri, run.info.run_id

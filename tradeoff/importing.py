@@ -1,0 +1,59 @@
+"""Turn an external measurement table into Tradeoff's schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tradeoff.errors import TradeoffError
+from tradeoff.measurements import BASE_FIELDS, METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, schema_for
+from tradeoff.space import Space, config_id, infer_options
+
+
+def read_any(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise TradeoffError(f"table {path} does not exist; give a readable .csv or .parquet file")
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        if path.suffix == ".csv":
+            return pd.read_csv(path)
+    except Exception as error:
+        raise TradeoffError(f"cannot read {path}: {error}".splitlines()[0]) from None
+    raise TradeoffError(f"table {path} is neither .csv nor .parquet; convert it to one of them")
+
+
+def import_table(path: Path, options: list[str], metrics: list[str], system: str, environment: str, workload: str,
+                 out: Path) -> pd.DataFrame:
+    """Write ``out/measurements.parquet`` with one row per table row (repeated configurations
+    become repetitions); non-numeric or missing metric values become failed rows."""
+    table = read_any(path)
+    missing = [c for c in options + metrics if c not in table.columns]
+    if missing:
+        raise TradeoffError(f"{path} has no column {missing[0]!r}; its columns: {', '.join(map(str, table.columns))}")
+    if not options or not metrics:
+        raise TradeoffError("give at least one option column (--options) and one metric column (--metrics)")
+    space = Space(infer_options(table[options]))
+    store = MeasurementStore(out, schema_for(space, metrics))
+    if store.exists():
+        raise TradeoffError(f"{out} already holds measurements; import into a new folder")
+    values = table[metrics].apply(pd.to_numeric, errors="coerce")
+    configs = space.to_frame(table[options].to_dict("records")).to_dict("records")
+    seen: dict[str, int] = {}
+    rows, now = [], dt.datetime.now(dt.timezone.utc)
+    for config, (_, measured) in zip(configs, values.iterrows()):
+        cid = config_id(config)
+        seen[cid] = seen.get(cid, -1) + 1
+        ok = bool(measured.notna().all())
+        row = {name: None for name, _ in BASE_FIELDS}
+        row.update(campaign=f"import-{path.stem}", system=system, environment=environment, workload=workload,
+                   config_id=cid, repetition=seen[cid], status="ok" if ok else "failed", started_at=now,
+                   error=None if ok else "the table has no numeric value for every metric")
+        row.update({OPTION_PREFIX + k: v for k, v in config.items()})
+        row.update({METRIC_PREFIX + m: (None if np.isnan(v) else float(v)) for m, v in measured.items()})
+        rows.append(row)
+    store.append(rows)
+    return store.read()

@@ -1,0 +1,64 @@
+"""A campaign's first look: a model of one metric, its accuracy, the influential options, and files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tradeoff import plots
+from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, aggregate
+from tradeoff.models import cross_validated_mape, make_learner, option_influences
+from tradeoff.space import Space
+
+MIN_ROWS_FOR_MODEL = 5
+
+
+@dataclass
+class Summary:
+    metric: str
+    measured: int  # rows, repetitions included
+    failed: int
+    configurations: int  # configurations with at least one successful repetition
+    mape: float | None  # cross-validated, %; None when too few configurations
+    influences: pd.Series | None
+    best: pd.DataFrame  # the best configurations for the metric's goal
+    learner: str
+
+
+def summarise(frame: pd.DataFrame, space: Space, metric: str, goal: str = "min", learner: str = "cart",
+              seed: int = 0) -> Summary:
+    table = aggregate(frame)
+    ok = table[(table["status"] == "ok") & table[METRIC_PREFIX + metric].notna()] if len(table) else table
+    mape, influences = None, None
+    if len(ok) >= MIN_ROWS_FOR_MODEL:
+        X = space.encode(ok.rename(columns=lambda c: c.removeprefix(OPTION_PREFIX)))
+        y = ok[METRIC_PREFIX + metric].to_numpy(float)
+        mape = cross_validated_mape(make_learner(learner, seed), X, y, seed=seed)
+        model = make_learner(learner, seed).fit(X, y)
+        influences = option_influences(model, space, X, y, seed)
+    best = ok.sort_values(METRIC_PREFIX + metric, ascending=goal == "min").head(5) if len(ok) else ok
+    return Summary(metric, len(frame), int((frame["status"] != "ok").sum()), len(ok), mape, influences, best, learner)
+
+
+def write_report(summary: Summary, frame: pd.DataFrame, folder: Path) -> list[Path]:
+    """summary.csv (one row per configuration), influences.csv and the two plots."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = [folder / "summary.csv"]
+    aggregate(frame).to_csv(files[0], index=False)
+    values = frame.loc[frame["status"] == "ok", METRIC_PREFIX + summary.metric].dropna().to_numpy(float)
+    if len(values):
+        files.append(plots.distribution(values, summary.metric, folder / "distribution.png"))
+    if summary.influences is not None:
+        summary.influences.rename("share").to_csv(folder / "influences.csv", index_label="option")
+        files.append(folder / "influences.csv")
+        files.append(plots.influences(summary.influences, f"Influence on {summary.metric} ({summary.learner})", folder / "influences.png"))
+    return files
+
+
+def relative_spread(values: np.ndarray) -> float:
+    """max/min of a metric: how much configuration matters."""
+    values = values[np.isfinite(values) & (values > 0)]
+    return float(values.max() / values.min()) if len(values) else float("nan")
