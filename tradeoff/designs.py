@@ -129,7 +129,7 @@ def central_composite(space: Space, budget: int, seed: int) -> list[dict]:
 def latin_hypercube(space: Space, budget: int, seed: int) -> list[dict]:
     """A maximin Latin hypercube over every option: each option's range cut into `budget`
     strata, each stratum used once (bools and categories take the value of their stratum)."""
-    unit = pyDOE3.lhs(len(space.options), samples=budget, criterion="maximin", iterations=20, random_state=seed)
+    unit = pyDOE3.lhs(len(space.options), samples=budget, criterion="maximin", iterations=20, seed=seed)
     return _coded_design(space, unit * 2 - 1, space.options, seed, shuffle=False)
 
 

@@ -21,7 +21,7 @@ from scipy import stats
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, aggregate, space_of
 from tradeoff.models import make_learner, mape
-from tradeoff.space import Space
+from tradeoff.space import Space, infer_options
 
 
 @dataclass
@@ -57,9 +57,9 @@ def load_table(path: str | Path, metric: str) -> Table:
         if column is None:
             raise TradeoffError(f"{path} has no column {metric!r}; give --metric one of its columns: {', '.join(map(str, frame.columns))}")
         options = [c for c in frame.columns if c != column and not str(c).startswith(METRIC_PREFIX)]
-        prefixed = frame[options].rename(columns=lambda c: c if str(c).startswith(OPTION_PREFIX) else OPTION_PREFIX + str(c))
-        space = space_of(prefixed)
-        configs = prefixed.rename(columns=lambda c: c[len(OPTION_PREFIX):])
+        options_frame = frame[options].rename(columns=lambda c: str(c).removeprefix(OPTION_PREFIX))
+        space = Space(infer_options(options_frame))
+        configs = space.to_frame(options_frame.to_dict("records"))
         y = frame[column].to_numpy(float)
     else:
         raise TradeoffError(f"{path} is neither a campaign folder nor a CSV file")

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from tradeoff.models import cross_validated_mape, learner, make_learner
 
-DEFAULT_CANDIDATES = ("influence", "cart", "forest", "boosting")
+DEFAULT_CANDIDATES = ("influence", "cart", "log-forest", "boosting")
 
 
 class AutoLearner(RegressorMixin, BaseEstimator):
@@ -52,5 +52,5 @@ class AutoLearner(RegressorMixin, BaseEstimator):
 
 @learner("auto")
 def auto(seed: int) -> AutoLearner:
-    """The most accurate of influence, cart, forest and boosting by 5-fold CV on the training sample."""
+    """The most accurate of influence, cart, log-forest and boosting by 5-fold CV on the training sample."""
     return AutoLearner(seed=seed)
