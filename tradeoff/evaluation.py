@@ -149,3 +149,20 @@ def plot_learning_curve(summary: pd.DataFrame, path: str | Path, title: str = ""
     figure.savefig(path)
     plt.close(figure)
     return Path(path)
+
+
+def plot_predicted_vs_measured(measured: np.ndarray, predicted: np.ndarray, metric: str, path: str | Path) -> Path:
+    """Cross-validated predictions against measurements; the diagonal is a perfect model."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(4.5, 4.5))
+    axes.scatter(measured, predicted, s=10, alpha=0.6)
+    low, high = float(min(measured.min(), predicted.min())), float(max(measured.max(), predicted.max()))
+    axes.plot([low, high], [low, high], color="grey", linewidth=1)
+    axes.set(xlabel=f"measured {metric}", ylabel=f"predicted {metric}", title="cross-validated predictions")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return Path(path)
