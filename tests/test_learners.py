@@ -92,3 +92,18 @@ def test_active_learning_picks_a_spread_batch_of_unmeasured_valid_configurations
     assert sorted(most_uncertain(model, candidates, 2))[-1] == 3  # a duplicate of the first pick adds nothing
     with pytest.raises(TradeoffError, match="fitted 'gp'"):
         most_uncertain(make_learner("cart"), candidates, 2)
+
+
+def test_dnn_learns_sparse_structure_or_says_how_to_install_torch(paper, monkeypatch):
+    system, X, y = paper
+    from tradeoff.models.dnn import SparseNetwork
+    pytest.importorskip("torch", reason="torch (the 'dnn' extra) is not installed")
+    model = SparseNetwork(epochs=150, width=32, seed=1).fit(X, y)  # the depth and L1 search on a held-out third
+    assert model.depth_ in (2, 3, 4) and model.l1_ > 0
+    again = SparseNetwork(depth=model.depth_, l1=model.l1_, epochs=150, width=32, seed=1).fit(X, y)
+    np.testing.assert_allclose(model.predict(X[:5]), again.predict(X[:5]), rtol=1e-5)
+    test_configs = sample(system.space, "random", 200, seed=11)
+    assert mape(measured(system, test_configs), model.predict(system.space.encode(test_configs))) < 10
+    monkeypatch.setitem(__import__("sys").modules, "torch", None)  # as if the extra were missing
+    with pytest.raises(TradeoffError, match=r"pip install 'tradeoff\[dnn\]'"):
+        make_learner("dnn").fit(X, y)
