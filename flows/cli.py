@@ -135,6 +135,23 @@ def import_table(
 
 # Models: learn, predict, evaluate (issue 3) -----------------------------------------------
 
+@app.command("sample")
+def sample_configurations(
+    system: str = typer.Argument(..., help="system name (see 'tradeoff systems') or a campaign folder"),
+    sampler: str = typer.Option("random", help="random, optionwise, negative-optionwise, pairwise, twise, factorial, plackett-burman, "
+                                               "box-behnken, central-composite, latin-hypercube, distance, diversified-distance"),
+    budget: int = typer.Option(20, help="the most configurations"),
+    seed: int = typer.Option(0, help="seed of the sampler"),
+    environment: Optional[str] = typer.Option(None, help="environment of a replay system"),
+    workload: Optional[str] = typer.Option(None, help="workload of a replay system"),
+) -> None:
+    """Print the configurations a sampler chooses (CSV), without measuring them."""
+    from systems import get_system
+    from tradeoff.sampling import sample
+    target = get_system(system, environment, workload)
+    out.print(target.space.to_frame(sample(target.space, sampler, budget, seed)).to_csv(index=False), end="", markup=False)
+
+
 @app.command()
 def learn(
     data: Path = typer.Argument(..., help="a campaign folder or a CSV (one column per option and the metric)"),

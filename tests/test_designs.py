@@ -91,3 +91,16 @@ def test_new_samplers_draw_from_a_replay_population(datasets):
     for name in ["twise", "negative-optionwise", "plackett-burman", "latin-hypercube", "distance", "diversified-distance"]:
         configs = sample(system.space, name, 30, 0)
         assert configs and {config_id(c) for c in configs} <= recorded, name
+
+
+def test_sample_command_prints_configurations_without_measuring(tmp_path):
+    from io import StringIO
+
+    import pandas as pd
+
+    from conftest import run_cli
+    result = run_cli("sample", "synthetic", "--sampler", "diversified-distance", "--budget", "12", "--seed", "3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_csv(StringIO(result.stdout))
+    assert len(frame) == 12 and list(frame.columns) == [f"o{i}" for i in range(1, 11)]
+    assert not list(tmp_path.iterdir())  # nothing measured, nothing stored
