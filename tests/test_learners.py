@@ -74,10 +74,17 @@ def test_gp_gives_predictive_variance_and_larger_far_from_the_data():
 def test_auto_chooses_by_cross_validation_on_the_training_sample(paper):
     _, X, y = paper
     model = make_learner("auto").fit(X, y)
-    assert set(model.scores_.index) == {"influence", "cart", "log-forest", "boosting"}
+    singles = {"influence", "cart", "log-forest", "boosting"}
+    assert singles < set(model.scores_.index) and len(model.scores_) == 6  # and the averages of the best 2 and 3
     assert model.chosen_ == model.scores_.idxmin()
+    assert len(model.members_) == len(model.chosen_.split("+"))
     assert model.scores_["influence"] < 1e-6  # the data are exactly its kind of model
     assert model.chosen_model is model.model_
+    pair = make_learner("auto").set_params(candidates="cart,boosting").fit(X, y)
+    assert len(pair.scores_) == 3 and {"cart", "boosting"} < set(pair.scores_.index)
+    averaged = make_learner("auto").fit(X[:30], y[:30] * np.exp(X[:30, 1] * X[:30, 4]))
+    members = averaged.members_
+    np.testing.assert_allclose(averaged.predict(X[30:40]), np.mean([m.predict(X[30:40]) for m in members], axis=0))
 
 
 def test_active_learning_picks_a_spread_batch_of_unmeasured_valid_configurations(paper):
