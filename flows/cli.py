@@ -133,6 +133,87 @@ def import_table(
     out.print(f"imported {len(frame)} measurements of {system} into {out_dir / 'measurements.parquet'}")
 
 
+# Models: learn, predict, evaluate (issue 3) -----------------------------------------------
+
+@app.command("sample")
+def sample_configurations(
+    system: str = typer.Argument(..., help="system name (see 'tradeoff systems') or a campaign folder"),
+    sampler: str = typer.Option("random", help="random, optionwise, negative-optionwise, pairwise, twise, factorial, plackett-burman, "
+                                               "box-behnken, central-composite, latin-hypercube, distance, diversified-distance"),
+    budget: int = typer.Option(20, help="the most configurations"),
+    seed: int = typer.Option(0, help="seed of the sampler"),
+    environment: Optional[str] = typer.Option(None, help="environment of a replay system"),
+    workload: Optional[str] = typer.Option(None, help="workload of a replay system"),
+) -> None:
+    """Print the configurations a sampler chooses (CSV), without measuring them."""
+    from systems import get_system
+    from tradeoff.sampling import sample
+    target = get_system(system, environment, workload)
+    out.print(target.space.to_frame(sample(target.space, sampler, budget, seed)).to_csv(index=False), end="", markup=False)
+
+
+@app.command()
+def learn(
+    data: Path = typer.Argument(..., help="a campaign folder or a CSV (one column per option and the metric)"),
+    metric: str = typer.Option(..., help="metric to model"),
+    learner: str = typer.Option("auto", help="influence, cart, forest, log-forest, boosting, gp, auto"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="model folder (default: tradeoff-runs/model-DATA-METRIC-LEARNER)"),
+    seed: int = typer.Option(0, help="seed of the learner and the folds"),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or a local sqlite store)"),
+    experiment: str = typer.Option("tradeoff", help="MLflow experiment"),
+) -> None:
+    """Fit a performance model; print it, its option influences and its cross-validated MAPE; save it."""
+    from flows.learning import learn as fit
+    folder = out_dir or Path("tradeoff-runs") / f"model-{data.stem}-{metric}-{learner}"
+    learned = fit(data, metric, learner, folder, seed, tracking_uri=tracking_uri, experiment=experiment)
+    out.print(learned.description, markup=False)
+    out.print("option influences: " + ", ".join(f"{name} ({share:.0%})" for name, share in learned.influences.head(10).items()))
+    out.print(f"cross-validated MAPE: {learned.cv_mape:.2f}%")
+    out.print(f"model: {learned.folder / 'model.joblib'}  (MLflow run {learned.run_id})")
+
+
+@app.command()
+def predict(
+    model: Path = typer.Argument(..., help="a model folder written by 'tradeoff learn'"),
+    configs: Path = typer.Argument(..., help="CSV of configurations, one column per option (missing ones: default)"),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="write the predictions to this CSV instead of printing them"),
+) -> None:
+    """Predict the metric of each configuration in a CSV."""
+    from tradeoff.importing import read_any
+    from tradeoff.persist import load_model, predict_table
+    predictions = predict_table(load_model(model), read_any(configs))
+    if out_file:
+        predictions.to_csv(out_file, index=False)
+        out.print(f"{len(predictions)} predictions written to {out_file}")
+    else:
+        out.print(predictions.to_csv(index=False), end="", markup=False)
+
+
+@app.command()
+def evaluate(
+    data: Path = typer.Argument(..., help="a campaign folder or a CSV (one column per option and the metric)"),
+    metric: str = typer.Option(..., help="metric to predict"),
+    learner: str = typer.Option("auto", help="comma-separated learners"),
+    sizes: Optional[str] = typer.Option(None, help="sample sizes, e.g. 16,32 or n,2n,3n,4n,5n (n = options; default: n..5n or the index's)"),
+    training_index: Optional[Path] = typer.Option(None, help="DeepPerf training-index file (0-based rows of each sample)"),
+    repeats: int = typer.Option(30, help="experiments per size"),
+    seed: int = typer.Option(0, help="seed of the random samples and the learners"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write summary and every run to this JSON file"),
+    plot: Optional[Path] = typer.Option(None, help="learning-curve plot (PNG)"),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI"),
+    experiment: str = typer.Option("tradeoff", help="MLflow experiment"),
+) -> None:
+    """Learning curves: train on samples of each size, test on every other row, MRE with 95% margin."""
+    from flows.learning import evaluate as run_evaluation
+    summary, run_id = run_evaluation(data, metric, _columns(learner), sizes, training_index, repeats, seed, json_out, plot,
+                                     tracking_uri, experiment)
+    table = Table("learner", "size", "MRE %", "95% margin", "repeats", "fit s")
+    for row in summary.itertuples():
+        table.add_row(row.learner, str(row.size), f"{row.mean:.2f}", f"{row.margin:.2f}", str(row.repeats), f"{row.fit_s:.2f}")
+    out.print(table)
+    out.print(f"MLflow run {run_id}")
+
+
 def _columns(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
