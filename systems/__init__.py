@@ -26,6 +26,13 @@ def _ase17(name: str) -> Callable[[str | None, str | None], System]:
     return factory
 
 
+def _command(spec: str) -> Callable[[str | None, str | None], System]:
+    def factory(environment: str | None, workload: str | None) -> System:
+        from systems import command
+        return command.load(Path(__file__).with_name(spec), environment)
+    return factory
+
+
 def _storm(environment: str | None, workload: str | None) -> System:
     from systems import storm
     return storm.make(environment)
@@ -35,6 +42,7 @@ def _storm(environment: str | None, workload: str | None) -> System:
 SYSTEMS: dict[str, tuple[str, str, Callable[[str | None, str | None], System]]] = {
     "x264": ("live", "H.264 encoding with the x264 program", _live("x264")),
     "sqlite": ("live", "SQLite db_bench-like workloads under PRAGMA settings", _live("sqlite")),
+    "xz": ("live", "xz compression, declared as a command spec (the example of systems/xz.yaml)", _command("xz.yaml")),
     "synthetic": ("synthetic", "known performance-influence model over binary options", _live("synthetic")),
     "ase17-spear": ("replay", "ASE'17 SPEAR SAT solver across machines and versions", _ase17("ase17-spear")),
     "ase17-x264": ("replay", "ASE'17 x264 across machines, revisions and clip lengths", _ase17("ase17-x264")),
@@ -52,6 +60,9 @@ def catalogue() -> list[tuple[str, str, str]]:
 def get_system(name: str, environment: str | None = None, workload: str | None = None) -> System:
     if name in SYSTEMS:
         return SYSTEMS[name][2](environment, workload)
+    if name.endswith((".yaml", ".yml")) and Path(name).is_file():
+        from systems import command
+        return command.load(name, environment)
     if Path(name).is_dir():
         from systems.replay import from_campaign
         return from_campaign(name)
