@@ -89,9 +89,12 @@ def test_spec_file_path_is_a_system(tmp_path):
     assert system.name == "probe" and system.kind == "live"
 
 
+OPTIONS = probe_spec()["options"]
+
+
 @pytest.mark.parametrize("change, message", [
-    ({"options": [{"name": "level", "type": "int", "range": [1, 9], "flag_type": "long"}]}, "unknown key 'flag_type'"),
-    ({"options": [{"name": "level", "type": "int", "range": [1, 9]}]}, "maps to nothing"),
+    ({"options": OPTIONS[1:] + [{"name": "level", "type": "int", "range": [1, 9], "flag_type": "long"}]}, "unknown key 'flag_type'"),
+    ({"options": OPTIONS[1:] + [{"name": "level", "type": "int", "range": [1, 9]}]}, "option 'level' maps to nothing"),
     ({"command": ["prog", "{nope}"]}, "unknown placeholder {nope}"),
     ({"metrics": [{"name": "t", "from": "stopwatch"}]}, "unknown source 'stopwatch'"),
     ({"metrics": [{"name": "t", "from": "regex", "pattern": "no group"}]}, "needs a (group)"),
