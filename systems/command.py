@@ -188,10 +188,10 @@ class CommandSystem(System):
             raise MeasurementFailed(f"metric {name!r}: no number at key {metric['key']!r} of {path.name}: {error}") from None
 
 
-def validate_spec(spec: dict, source: str) -> dict:
+def validate_spec(spec: dict, origin: str) -> dict:
     """The spec, or a one-line TradeoffError naming the first problem and the fix."""
     def bad(problem: str) -> TradeoffError:
-        return TradeoffError(f"{source}: {problem}")
+        return TradeoffError(f"{origin}: {problem}")
 
     if not isinstance(spec, dict):
         raise bad("a command spec is a mapping with system, command, options, workloads and metrics")
