@@ -24,8 +24,9 @@ def test_flags_follow_the_spec(gcc):
 
 
 def test_compiles_runs_and_checks_kernels(gcc):
-    small = gcc.run({**gcc.space.default(), "opt-level": "Os"}, "nw-small", 60, [])
-    unrolled = gcc.run({**gcc.space.default(), "opt-level": "O3", "unroll-all-loops": True, "max-unroll-times": 16}, "nw-small", 60, [])
+    small = gcc.run({**gcc.space.default(), "opt-level": "Os"}, "nbody-small", 60, [])
+    unrolled = gcc.run({**gcc.space.default(), "opt-level": "O3", "unroll-loops": True, "max-unroll-times": 16,
+                        "march-native": True}, "nbody-small", 60, [])
     assert unrolled["binary_size"] > small["binary_size"]
     assert small["time"] > 0 and small["compile_time"] > 0
     fast = gcc.run({**gcc.space.default(), "fast-math": True, "march-native": True}, "nbody-small", 60, [])  # within tolerance
