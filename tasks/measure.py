@@ -33,9 +33,23 @@ def connect(address: str | None = None) -> None:
     if ray.is_initialized():
         return
     if address or os.environ.get("RAY_ADDRESS"):
-        ray.init(address=address, logging_level="ERROR")
+        try:
+            ray.init(address=address, logging_level="ERROR")
+        except ConnectionError as error:
+            raise TradeoffError(f"cannot connect to the Ray cluster at {address or os.environ['RAY_ADDRESS']} ({error}); "
+                                "check the address, and give RAY_AUTH_MODE and RAY_AUTH_TOKEN as the cluster has them") from None
     else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1", logging_level="ERROR")
+        # Ray binds its servers to the node's network address unless it believes there is no
+        # cluster; a local Ray needs none, so it serves loopback only (its processes inherit this).
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR")
+
+
+def describe_cluster() -> str:
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    return f"{ray.get_runtime_context().gcs_address}, {cpus} CPUs on {len(nodes)} node{'s' * (len(nodes) != 1)}"
 
 
 def claim_cores(count: int) -> tuple[list[int], list]:
