@@ -33,6 +33,13 @@ def _command(spec: str) -> Callable[[str | None, str | None], System]:
     return factory
 
 
+def _jetson(kind: str) -> Callable[[str | None, str | None], System]:
+    def factory(environment: str | None, workload: str | None) -> System:
+        from systems import jetson
+        return getattr(jetson, kind)(environment, workload)
+    return factory
+
+
 def _storm(environment: str | None, workload: str | None) -> System:
     from systems import storm
     return storm.make(environment)
@@ -53,6 +60,9 @@ SYSTEMS: dict[str, tuple[str, str, Callable[[str | None, str | None], System]]] 
     "ase17-sac": ("replay", "ASE'17 SaC compiler (srad, particle_filter, kmeans, hotspot, nw)", _ase17("ase17-sac")),
     "ase17-sac-nbody": ("replay", "ASE'17 SaC compiler on n-body", _ase17("ase17-sac-nbody")),
     "storm": ("replay", "BO4CO Apache Storm topologies (throughput, latency)", _storm),
+    "flexibo": ("replay", "FlexiBO Jetson TX2 DNN inference, hardware options (time, power)", _jetson("flexibo")),
+    "deeparch": ("replay", "L2S DNN architecture space across machines and data sets (deeparch-xplorer)", _jetson("deeparch")),
+    "unicorn": ("replay", "Unicorn Jetson TX2/Xavier hardware and kernel options (latency, energy)", _jetson("unicorn")),
 }
 
 
