@@ -15,8 +15,9 @@ option's value, or one of
 
 Metrics come from ``wall_time``, ``cpu_time``, a ``regex`` on stdout/stderr (first group), a
 ``json`` file (``key`` a.b.c) or a ``file_size``. ``check()`` validates the spec and runs the
-default configuration once on the default workload, so a missing program or a regex that never
-matches fails with one line before any measurement starts.
+default configuration once on the default workload (within ``check_timeout`` seconds, default
+60), so a missing program or a regex that never matches fails with one line before any
+measurement starts; during a campaign the same problem makes a failed row.
 """
 
 from __future__ import annotations
@@ -232,6 +233,8 @@ def validate_spec(spec: dict, origin: str) -> dict:
     for name, entry in spec["workloads"].items():
         if isinstance(entry, dict) and set(entry) - {"description", "setup", "input"}:
             raise bad(f"workload {name!r}: unknown key {sorted(set(entry) - {'description', 'setup', 'input'})[0]!r}; use description, setup or input")
+        if isinstance(entry, dict) and any(p != "input" for p in placeholders(str(entry.get("setup", "")))):
+            raise bad(f"workload {name!r}: its setup command may only use the placeholder {{input}} (the file it writes)")
     for metric in spec["metrics"]:
         if not isinstance(metric, dict) or not metric.get("name"):
             raise bad("each metric needs a 'name' and 'from'")

@@ -99,6 +99,7 @@ OPTIONS = probe_spec()["options"]
     ({"metrics": [{"name": "t", "from": "stopwatch"}]}, "unknown source 'stopwatch'"),
     ({"metrics": [{"name": "t", "from": "regex", "pattern": "no group"}]}, "needs a (group)"),
     ({"workloads": {}}, "missing 'workloads'"),
+    ({"workloads": {"w": {"setup": "seq 9 > {output}"}}}, "may only use the placeholder {input}"),
 ])
 def test_bad_specs_fail_with_one_line(change, message):
     with pytest.raises(TradeoffError, match=message.replace("(", r"\(").replace(")", r"\)").replace("{", r"\{").replace("}", r"\}")) as error:
