@@ -121,3 +121,6 @@ def snap_to_population(space: Space, designs: list[dict]) -> list[dict]:
         taken[index] = True
         chosen.append(population.iloc[index].to_dict())
     return chosen
+
+
+from tradeoff import l2s  # noqa: E402,F401  (registers the source-guided sampler "l2s")
