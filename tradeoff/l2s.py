@@ -25,7 +25,7 @@ import pandas as pd
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import OPTION_PREFIX
 from tradeoff.sampling import sampler, snap_to_population, unique
-from tradeoff.space import Option, Space, infer_options
+from tradeoff.space import Option, Space, config_id, infer_options
 
 TOP_TERMS = 8  # the exploitation part cycles over this many of the source's strongest terms
 
@@ -34,6 +34,7 @@ TOP_TERMS = 8  # the exploitation part cycles over this many of the source's str
 class Guidance:
     terms: pd.Series  # influence share of options ("a") and interactions ("a*b") in the source, largest first
     explore: float = 0.3  # share of the budget drawn uniformly
+    failed: frozenset = frozenset()  # config ids that never succeeded in the source: likely invalid, skipped
 
 
 _ACTIVE: contextvars.ContextVar[Guidance | None] = contextvars.ContextVar("l2s_guidance", default=None)
@@ -45,11 +46,12 @@ def guidance(source: pd.DataFrame, metric: str, explore: float = 0.3, seed: int 
     if not 0 <= explore <= 1:
         raise TradeoffError(f"explore must be a share between 0 and 1, not {explore}")
     table = successful(source, metric)
+    failed = frozenset(set(source["config_id"]) - set(table["config_id"]))
     if len(table) < 3:
         raise TradeoffError(f"the source holds {len(table)} successful measurements of {metric}; L2S needs at least 3")
     configs = table[[c for c in table.columns if c.startswith(OPTION_PREFIX)]].rename(columns=lambda c: c[len(OPTION_PREFIX):])
     space = Space(infer_options(configs))
-    return Guidance(influence_terms(space, configs, table["metric." + metric].to_numpy(float), seed), explore)
+    return Guidance(influence_terms(space, configs, table["metric." + metric].to_numpy(float), seed), explore, failed)
 
 
 @contextmanager
@@ -69,6 +71,7 @@ def l2s(space: Space, budget: int, seed: int) -> list[dict]:
     if active is None:
         raise TradeoffError("the l2s sampler needs a source: use 'tradeoff transfer --source DIR', or call it inside tradeoff.l2s.guided_by(source, metric)")
     rng = np.random.default_rng(seed)
+    space = _without(space, active.failed)
     terms = [t for t in active.terms.index if all(name in space.names for name in t.split("*"))][:TOP_TERMS]
     exploit = int(round(budget * (1 - active.explore))) if terms else 0
     designs = []
@@ -87,7 +90,15 @@ def l2s(space: Space, budget: int, seed: int) -> list[dict]:
         designs.append({**background, **dict(zip(term.split("*"), levels))})
     chosen = unique(_feasible(space, designs))
     explored = space.sample_uniform(budget * 2, seed + 1)
-    return unique(chosen + explored)[:budget]
+    return [c for c in unique(chosen + explored) if config_id(c) not in active.failed][:budget]
+
+
+def _without(space: Space, failed: frozenset) -> Space:
+    """A replay's population less the configurations that failed in the source."""
+    if space.population is None or not failed:
+        return space
+    keep = [config_id(c) not in failed for c in space.population.to_dict("records")]
+    return space.with_population(space.population[keep]) if any(keep) else space
 
 
 def _combinations(options: list[Option]) -> list[tuple]:
