@@ -15,6 +15,7 @@ from tasks.campaign import measure_configurations, sample_configurations, summar
 from tradeoff.errors import TradeoffError
 from tradeoff.report import Summary
 from tradeoff.sampling import SAMPLERS
+from tradeoff.space import load_configurations
 
 DEFAULT_RUNS = Path("tradeoff-runs")
 
@@ -32,13 +33,14 @@ class Settings:
     seed: int = 0
     timeout: float = 60.0
     metric: str | None = None
-    learner: str = "cart"
+    learner: str = "log-forest"
     out: str | None = None
     ray_address: str | None = None
     tracking_uri: str | None = None
     experiment: str = "tradeoff"
     concurrency: int | None = None
     cores_per_run: int | None = None
+    configs: str | None = None  # a YAML/JSON file of configurations to measure instead of sampling
 
     def resolve(self) -> tuple[System, "Settings"]:
         """The system, and these settings with defaults filled and every value checked."""
@@ -56,6 +58,8 @@ class Settings:
         system = get_system(self.system, self.environment, self.workload)
         system.check()
         workload = system.check_workload(self.workload or system.default_workload)
+        if self.configs:
+            load_configurations(self.configs, system.space)
         metric = system.metric(self.metric or system.metrics[0].name).name
         resolved = Settings(**{**asdict(self), "environment": system.environment, "workload": workload, "metric": metric})
         if resolved.out is None:
@@ -64,11 +68,12 @@ class Settings:
 
     def name(self) -> str:
         """A readable, stable name: the same settings find the same folder, so a rerun resumes."""
-        label = f"{Path(self.system).name}-{self.environment}-{self.workload}-{self.sampler}-s{self.seed}"
+        sampler = f"given-{Path(self.configs).stem}" if self.configs else self.sampler
+        label = f"{Path(self.system).name}-{self.environment}-{self.workload}-{sampler}-s{self.seed}"
         return re.sub(r"[^A-Za-z0-9_.+-]+", "_", label)[:120]
 
     def campaign_id(self) -> str:
-        key = "|".join(map(str, (self.system, self.environment, self.workload, self.sampler, self.seed)))
+        key = "|".join(map(str, (self.system, self.environment, self.workload, self.sampler, self.seed, self.configs)))
         return hashlib.sha1(key.encode()).hexdigest()[:12]
 
 
@@ -85,7 +90,10 @@ class Result:
 def campaign(settings: Settings, progress: bool = True) -> Result:
     system, settings = settings.resolve()
     folder = Path(settings.out)
-    configs = sample_configurations(system, settings.sampler, settings.budget, settings.seed)
+    if settings.configs:
+        configs = load_configurations(settings.configs, system.space)
+    else:
+        configs = sample_configurations(system, settings.sampler, settings.budget, settings.seed)
     measured_now = measure_configurations(system, configs, settings.workload, settings.reps, settings.timeout, folder,
                                           settings.campaign_id(), settings.ray_address, settings.concurrency,
                                           settings.cores_per_run, progress)

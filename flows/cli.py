@@ -61,18 +61,20 @@ def campaign(
     seed: int = typer.Option(0, help="seed of the sampler and the model"),
     timeout: float = typer.Option(60.0, help="seconds before a run is killed and recorded as a timeout"),
     metric: Optional[str] = typer.Option(None, help="metric to model (default: the system's first)"),
-    learner: str = typer.Option("cart", help="learner of the first model"),
+    learner: str = typer.Option("log-forest", help="learner of the first model"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="campaign folder (default: tradeoff-runs/NAME)"),
     concurrency: Optional[int] = typer.Option(None, help="measurements at once (default: what keeps timings clean)"),
     cores_per_run: Optional[int] = typer.Option(None, help="cores each measurement is pinned to"),
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: $RAY_ADDRESS or a local Ray)"),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or a local sqlite store)"),
     experiment: str = typer.Option("tradeoff", help="MLflow experiment"),
+    config: Optional[Path] = typer.Option(None, help="YAML/JSON file of configurations to measure instead of sampling"),
 ) -> None:
     """Sample configurations, measure them on Ray, store them in Parquet, model them, log to MLflow."""
     from flows.campaign import Settings
     settings = Settings(system, environment, workload, sampler, budget, reps, seed, timeout, metric, learner,
-                        str(out_dir) if out_dir else None, ray_address, tracking_uri, experiment, concurrency, cores_per_run)
+                        str(out_dir) if out_dir else None, ray_address, tracking_uri, experiment, concurrency, cores_per_run,
+                        str(config) if config else None)
     _run_campaign(settings)
 
 
@@ -220,6 +222,7 @@ def _run_campaign(settings) -> None:
 
 def main() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
         app(standalone_mode=False)
     except TradeoffError as error:

@@ -35,7 +35,11 @@ def connect(address: str | None = None) -> None:
     if address or os.environ.get("RAY_ADDRESS"):
         ray.init(address=address, logging_level="ERROR")
     else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1", logging_level="ERROR")
+        # Ray binds its servers to the node's network address unless it believes there is no
+        # cluster; a local Ray needs none, so it serves loopback only (its processes inherit this).
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR")
 
 
 def claim_cores(count: int) -> tuple[list[int], list]:

@@ -76,8 +76,27 @@ def pairwise(space: Space, budget: int, seed: int) -> list[dict]:
         for column in levels:  # the seed decides the order in which allpairspy meets the values
             rng.shuffle(column)
         rows = AllPairs(levels, filter_func=lambda row: not space.violates(dict(zip(names, row))))
-        designs = [dict(zip(names, row)) for row in rows]
+        designs = _cover_missing_pairs(space, [dict(zip(names, row)) for row in rows])
     return _valid_or_snapped(space, designs)
+
+
+def _cover_missing_pairs(space: Space, designs: list[dict]) -> list[dict]:
+    """allpairspy can miss pairs when a filter prunes its greedy search: add one row per missed
+    valid pair, built from the default or an existing row with the two values set."""
+    options = space.options
+    for i, a in enumerate(options):
+        for b in options[i + 1:]:
+            seen = {(d[a.name], d[b.name]) for d in designs}
+            for va in _levels(a):
+                for vb in _levels(b):
+                    if (va, vb) in seen or space.violates({a.name: va, b.name: vb}):
+                        continue
+                    for base in [space.default(), *designs]:
+                        candidate = {**base, a.name: va, b.name: vb}
+                        if space.is_valid(candidate):
+                            designs.append(candidate)
+                            break
+    return designs
 
 
 @sampler("factorial")

@@ -262,6 +262,18 @@ class Space:
         return pd.DataFrame(rows)
 
 
+def load_configurations(path: str | Path, space: Space) -> list[dict]:
+    """Configurations from a YAML or JSON file: one mapping or a list of them; missing options take defaults."""
+    try:
+        loaded = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise TradeoffError(f"cannot read configurations from {path}: {error}".splitlines()[0]) from None
+    entries = loaded if isinstance(loaded, list) else [loaded]
+    if not entries or not all(isinstance(e, dict) for e in entries):
+        raise TradeoffError(f"{path} must hold a mapping of option: value, or a list of such mappings")
+    return [space.validate(entry, fill_defaults=True) for entry in entries]
+
+
 def infer_options(frame: pd.DataFrame) -> list[Option]:
     """Options typed by recorded values: 0/1 columns are bools, integral numbers ints, text categories."""
     options = []

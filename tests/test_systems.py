@@ -1,0 +1,119 @@
+import csv
+
+import numpy as np
+import pytest
+
+from systems import get_system
+from systems.base import measure_once
+from systems.synthetic import parse_terms
+from tradeoff.errors import TradeoffError
+
+
+def measure(system, config, workload, timeout=60.0, repetition=0):
+    return measure_once(system, config, workload, repetition, timeout, [0], "test", system.program_version())
+
+
+def test_x264_encodes_a_generated_clip_for_real(cache):
+    x264 = get_system("x264")
+    row = measure(x264, x264.space.default(), "clip-176x144-8")
+    assert row["status"] == "ok", row["error"]
+    assert 0 < row["metric.time"] < 30 and row["metric.size"] > 1000
+    assert 20 < row["metric.psnr"] < 99 and 0 < row["metric.ssim"] <= 1
+    assert row["program_version"].startswith("x264") and row["cpus"] == "0" and row["cores"] >= 1
+    # a faster, lower-quality configuration really changes size and quality
+    fast = measure(x264, {**x264.space.default(), "crf": 45, "subme": 0, "me": "dia"}, "clip-176x144-8")
+    assert fast["metric.size"] < row["metric.size"] and fast["metric.psnr"] < row["metric.psnr"]
+
+
+def test_x264_crash_is_recorded_with_exit_code_and_stderr(tmp_path):
+    broken = tmp_path / "broken.y4m"
+    broken.write_bytes(b"YUV4MPEG2 W0 H0\nnot a video")
+    x264 = get_system("x264")
+    row = measure(x264, x264.space.default(), x264.check_workload(str(broken)))
+    assert row["status"] == "failed" and row["exit_code"] not in (None, 0)
+    assert "exit code" in row["error"]
+
+
+def test_x264_timeout_is_recorded(cache):
+    x264 = get_system("x264")
+    slow = {**x264.space.default(), "me": "tesa", "subme": 11, "ref": 16}
+    row = measure(x264, slow, "clip-640x360-128", timeout=0.3)
+    assert row["status"] == "timeout" and "killed" in row["error"]
+
+
+def test_missing_x264_is_reported(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(TradeoffError, match="x264 program is not installed"):
+        get_system("x264").check()
+
+
+def test_sqlite_runs_each_measurement_in_its_own_process_and_folder():
+    sqlite = get_system("sqlite")
+    durable = measure(sqlite, sqlite.space.default(), "fillseq-200")
+    fast = measure(sqlite, {**sqlite.space.default(), "synchronous": "off", "journal_mode": "memory"}, "fillseq-200")
+    assert durable["status"] == fast["status"] == "ok", (durable["error"], fast["error"])
+    assert durable["program_version"].startswith("SQLite 3")
+    # fsync on every commit is what synchronous=full buys; it must show
+    assert durable["metric.us_per_op"] > fast["metric.us_per_op"]
+    with pytest.raises(TradeoffError, match="not OPERATION-ROWS"):
+        sqlite.check_workload("fillseq")
+
+
+def test_synthetic_system_computes_its_terms_exactly():
+    synthetic = get_system("synthetic")
+    config = {name: name in ("o1", "o3", "o7") for name in synthetic.space.names}
+    assert synthetic.run(config, "paper", 1, [])["perf"] == pytest.approx(1.2 + 3 + 5 + 0.9 + 0.8 + 4)
+    assert parse_terms("2.5e-1*o2 - o3") == [(0.25, ("o2",)), (-1.0, ("o3",))]
+    with pytest.raises(TradeoffError, match="uses o99"):
+        synthetic.check_workload("1 + o99")
+
+
+def _raw(datasets, file):
+    with open(datasets / "ase17" / "data" / "processed" / file) as handle:
+        rows = list(csv.reader(handle))
+    return rows[0], np.array(rows[1:], dtype=float)
+
+
+@pytest.mark.parametrize("name, file, n, environment, column, invalid", [
+    ("ase17-spear", "spear.csv", 14, "feature8_2_7_10286", 15, lambda v: v >= 5),
+    ("ase17-spear", "spear.csv", 14, "feature12_2_7_18830", 19, lambda v: v >= 5),
+    ("ase17-x264", "x264.csv", 16, "feature8_2762_32", 20, lambda v: v == 0),
+])
+def test_replay_returns_exactly_the_recorded_values(datasets, name, file, n, environment, column, invalid):
+    header, values = _raw(datasets, file)
+    system = get_system(name, environment)
+    seen, checked = set(), 0
+    for row in values[:400]:
+        config = dict(zip(header[:n], (bool(v) for v in row[:n])))
+        key = tuple(row[:n])
+        if key in seen:  # a repeated configuration serves its first record
+            continue
+        seen.add(key)
+        result = measure(system, config, system.default_workload)
+        if invalid(row[column]):
+            assert result["status"] in ("invalid", "timeout")
+        else:
+            assert result["status"] == "ok" and result[f"metric.{system.metric_names[0]}"] == row[column]
+            checked += 1
+    assert checked > 50
+
+
+def test_replay_of_sqlite_operations_and_storm(datasets):
+    sqlite = get_system("ase17-sqlite", "feature7_3763", "readrandom")
+    assert sqlite.environment == "feature7_3763" and sqlite.default_workload == "readrandom"
+    storm = get_system("storm", "wc-6d-c1")
+    first = storm.space.population.iloc[0].to_dict()
+    assert measure(storm, first, storm.default_workload)["metric.throughput"] == 2221.3
+    with pytest.raises(TradeoffError, match="has no environment 'bogus'"):
+        get_system("ase17-x264", "bogus")
+
+
+def test_unknown_system_is_reported():
+    with pytest.raises(TradeoffError, match="unknown system 'nope'"):
+        get_system("nope")
+
+
+def test_datasets_dir_honours_the_environment_variable(monkeypatch, tmp_path):
+    from systems.replay import datasets_dir
+    monkeypatch.setenv("TRADEOFF_DATASETS", str(tmp_path))
+    assert datasets_dir() == tmp_path
