@@ -30,6 +30,7 @@ from tradeoff.errors import TradeoffError
 from tradeoff.models import make_learner, mape
 
 TRANSFER_METHODS = ("linear-shift", "stack", "mtgp", "auto")
+ARD_UP_TO = 20  # features
 AUTO_CANDIDATES = ("linear-shift", "stack")  # mtgp is left out by default: a GP fit per fold is slow
 
 
@@ -50,19 +51,28 @@ class Source:
 
 
 class LinearShift(RegressorMixin, BaseEstimator):
+    """Fitted on log values when every value is positive: environments tend to scale performance
+    (a faster machine divides every time), and the log keeps the slowest configurations from
+    dominating the fit."""
+
     def __init__(self, source: Source):
         self.source = source
 
     def fit(self, X, y):
-        predicted = self.source.predict(X)[:, None]
-        if len(y) >= 2 and np.ptp(predicted) > 0:
-            self.map_ = LinearRegression().fit(predicted, y)
+        y, predicted = np.asarray(y, float), self.source.predict(X)
+        self.log_ = bool(np.all(y > 0) and np.all(predicted > 0))
+        inputs, outputs = (np.log(predicted), np.log(y)) if self.log_ else (predicted, y)
+        if len(y) >= 2 and np.ptp(inputs) > 0:
+            self.map_ = LinearRegression().fit(inputs[:, None], outputs)
         else:  # one point or a flat source: shift by the mean difference only
-            self.map_ = _Shift(float(np.mean(np.asarray(y) - predicted[:, 0])))
+            self.map_ = _Shift(float(np.mean(outputs - inputs)))
         return self
 
     def predict(self, X):
-        return self.map_.predict(self.source.predict(X)[:, None])
+        predicted = self.source.predict(X)
+        if self.log_:
+            return np.exp(self.map_.predict(np.log(np.maximum(predicted, np.finfo(float).tiny))[:, None]))
+        return self.map_.predict(predicted[:, None])
 
 
 class _Shift:
@@ -90,7 +100,8 @@ class Stacking(RegressorMixin, BaseEstimator):
 
 class MultiTaskGP(RegressorMixin, BaseEstimator):
     """Source and target in one GP: an RBF kernel over the options times a 2x2 task covariance
-    (GPy's ICM). Each task's outputs are standardised; the source contributes a seeded subsample."""
+    (GPy's ICM). Each task's outputs are standardised (their logs when all are positive); the
+    source contributes a seeded subsample."""
 
     def __init__(self, source: Source, source_points: int = 60, max_iters: int = 50, seed: int = 0):
         self.source, self.source_points, self.max_iters, self.seed = source, source_points, max_iters, seed
@@ -102,11 +113,20 @@ class MultiTaskGP(RegressorMixin, BaseEstimator):
         rng = np.random.default_rng(self.seed)
         keep = rng.choice(len(self.source.y), min(self.source_points, len(self.source.y)), replace=False)
         Xs, ys = self.source.X[keep], self.source.y[keep]
+        self.log_ = bool(np.all(y > 0) and np.all(ys > 0))
+        if self.log_:
+            ys, y = np.log(ys), np.log(y)
         self.scales_ = [(ys.mean(), ys.std() or 1.0), (y.mean(), y.std() or 1.0)]
         standard = [((v - m) / s)[:, None] for v, (m, s) in zip((ys, y), self.scales_)]
-        kernel = GPy.util.multioutput.ICM(input_dim=X.shape[1], num_outputs=2, kernel=GPy.kern.RBF(X.shape[1]))
+        ard = X.shape[1] <= ARD_UP_TO  # a lengthscale per feature pays off while the features are few
+        kernel = GPy.util.multioutput.ICM(input_dim=X.shape[1], num_outputs=2, kernel=GPy.kern.RBF(X.shape[1], ARD=ard))
         np.random.seed(self.seed)  # GPy draws its initial values from numpy's global generator
         self.model_ = GPy.models.GPCoregionalizedRegression([Xs, X], standard, kernel=kernel)
+        # Start from a wiggly, nearly noise-free fit: GPy's defaults (unit noise) often end in the
+        # optimum that explains every output as noise.
+        self.model_[".*lengthscale"].constrain_bounded(0.05, 20.0, warning=False)
+        self.model_[".*lengthscale"] = 0.5
+        self.model_[".*Gaussian_noise.*variance"] = 0.05
         self.model_.optimize(max_iters=self.max_iters)
         return self
 
@@ -115,7 +135,8 @@ class MultiTaskGP(RegressorMixin, BaseEstimator):
         task = np.ones((len(X), 1), dtype=int)
         mean, _ = self.model_.predict(np.hstack([X, task]), Y_metadata={"output_index": task})
         m, s = self.scales_[1]
-        return mean[:, 0] * s + m
+        predicted = mean[:, 0] * s + m
+        return np.exp(predicted) if self.log_ else predicted
 
 
 class Auto(RegressorMixin, BaseEstimator):
