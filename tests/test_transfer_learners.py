@@ -13,7 +13,7 @@ from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX
 from tradeoff.models import make_learner, mape
 from tradeoff.models.transfer import Source, bellwether, make_transfer
 from tradeoff.sampling import sample
-from tradeoff.space import Option, Space
+from tradeoff.space import Option, Space, config_id
 
 RNG = np.random.default_rng(7)
 X_ALL = RNG.integers(0, 2, (600, 8)).astype(float)
@@ -91,7 +91,7 @@ def _source_frame() -> pd.DataFrame:
     frame = configs.add_prefix(OPTION_PREFIX)
     frame[METRIC_PREFIX + "time"] = BASE
     frame["status"], frame["repetition"], frame["system"], frame["environment"], frame["workload"] = "ok", 0, "toy", "old", "w"
-    frame["config_id"] = configs.astype(int).astype(str).agg("".join, axis=1)
+    frame["config_id"] = [config_id(c) for c in configs.to_dict("records")]
     return frame
 
 
@@ -122,3 +122,28 @@ def test_l2s_without_a_source_says_how_to_give_one():
     space = Space([Option("a", "bool", False)])
     with pytest.raises(TradeoffError, match="needs a source"):
         sample(space, "l2s", 2)
+
+
+def test_l2s_skips_configurations_that_failed_in_the_source():
+    frame = _source_frame()
+    broken = frame["opt.o7"].to_numpy()  # every configuration with o7 failed in the source
+    frame.loc[broken, "status"], frame.loc[broken, METRIC_PREFIX + "time"] = "failed", np.nan
+    population = pd.DataFrame(X_ALL.astype(bool), columns=[f"o{i}" for i in range(8)]).drop_duplicates()
+    space = Space([Option(f"o{i}", "bool", False) for i in range(8)], population=population)
+    with guided_by(frame, "time"):
+        configs = sample(space, "l2s", 30, seed=2)
+    assert len(configs) == 30 and not any(c["o7"] for c in configs)
+
+
+def test_study_on_a_live_target_is_scored_by_cross_validation():
+    from tradeoff.transfer_study import fit_and_evaluate
+    space = Space([Option(f"o{i}", "bool", False) for i in range(8)])
+    source = _source_frame()
+    target = source.sample(30, random_state=1).copy()
+    target[METRIC_PREFIX + "time"] = 2.5 * target[METRIC_PREFIX + "time"]
+    result, models = fit_and_evaluate({"old": source}, target, space, "time", "l2s")
+    assert result.evaluation == "5-fold cross-validation on the target sample"
+    assert set(result.errors) == {"target-only", "l2s"} and result.errors["l2s"] < result.errors["target-only"]
+    assert "the source helps" in result.reason and result.source == "old" and result.target_measurements == target["config_id"].nunique()
+    with pytest.raises(TradeoffError, match="raise --budget"):
+        fit_and_evaluate({"old": source}, target.head(2), space, "time", "stack")
