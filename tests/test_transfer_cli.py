@@ -6,7 +6,7 @@ import json
 
 import mlflow
 
-from tests.conftest import run_cli
+from conftest import run_cli
 from tradeoff.measurements import MeasurementStore, schema_for
 
 
