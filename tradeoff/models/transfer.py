@@ -31,6 +31,7 @@ from tradeoff.models import make_learner, mape
 
 TRANSFER_METHODS = ("linear-shift", "stack", "mtgp", "auto")
 ARD_UP_TO = 20  # features
+LOO_UP_TO = 20  # target measurements: below this, auto cross-validates leave-one-out
 AUTO_CANDIDATES = ("linear-shift", "stack")  # mtgp is left out by default: a GP fit per fold is slow
 
 
@@ -140,8 +141,11 @@ class MultiTaskGP(RegressorMixin, BaseEstimator):
 
 
 class Auto(RegressorMixin, BaseEstimator):
-    """The negative-transfer guard: the candidate with the lowest cross-validated MAPE on the
-    target sample wins, target-only included; ``choice_`` and ``reason_`` say which and why."""
+    """The negative-transfer guard: cross-validates the transfer learners and target-only on the
+    target sample (leave-one-out up to ``LOO_UP_TO`` measurements, else ``folds`` folds). A transfer
+    learner is kept only when it beats target-only on both the mean and the median of the
+    cross-validated relative errors: the mean alone follows a few extreme configurations, the
+    median alone ignores them. ``choice_``, ``reason_`` and ``cv_mape_`` say which and why."""
 
     def __init__(self, source: Source, learner: str = "forest", candidates: tuple = AUTO_CANDIDATES, folds: int = 5,
                  seed: int = 0):
@@ -149,26 +153,35 @@ class Auto(RegressorMixin, BaseEstimator):
 
     def fit(self, X, y):
         X, y = np.asarray(X, float), np.asarray(y, float)
+        if len(y) < 2:
+            raise TradeoffError(f"auto needs at least 2 target measurements to cross-validate, got {len(y)}")
         options = {"target-only": make_learner(self.learner, self.seed)}
         options.update({m: make_transfer(m, self.source, self.learner, self.seed) for m in self.candidates})
-        folds = min(self.folds, len(y))
-        if folds < 2:
-            raise TradeoffError(f"auto needs at least 2 target measurements to cross-validate, got {len(y)}")
+        folds = len(y) if len(y) <= LOO_UP_TO else self.folds
         split = KFold(folds, shuffle=True, random_state=self.seed)
-        self.cv_mape_ = {name: mape(y, cross_val_predict(model, X, y, cv=split)) for name, model in options.items()}
-        self.choice_ = min(self.cv_mape_, key=lambda name: (self.cv_mape_[name], name != "target-only"))
+        relative = {name: _relative_errors(y, cross_val_predict(model, X, y, cv=split)) for name, model in options.items()}
+        self.cv_mape_ = {name: float(np.mean(e) * 100) for name, e in relative.items()}
+        cv_median = {name: float(np.median(e) * 100) for name, e in relative.items()}
         alone = self.cv_mape_["target-only"]
+        better = [m for m in self.candidates if self.cv_mape_[m] < alone and cv_median[m] < cv_median["target-only"]]
+        self.choice_ = min(better, key=self.cv_mape_.get) if better else "target-only"
         if self.choice_ == "target-only":
-            self.reason_ = (f"the source does not help: target-only cross-validated MAPE {alone:.1f}% is the lowest "
-                            f"({_listing(self.cv_mape_)})")
+            self.reason_ = (f"the source does not help: no transfer learner beats target-only on both mean and median "
+                            f"cross-validated error (MAPE {_listing(self.cv_mape_)})")
         else:
             self.reason_ = (f"{self.choice_} from {self.source.name} cuts cross-validated MAPE from {alone:.1f}% "
-                            f"(target-only) to {self.cv_mape_[self.choice_]:.1f}% ({_listing(self.cv_mape_)})")
+                            f"(target-only) to {self.cv_mape_[self.choice_]:.1f}%, median error from "
+                            f"{cv_median['target-only']:.1f}% to {cv_median[self.choice_]:.1f}% (MAPE {_listing(self.cv_mape_)})")
         self.model_ = clone(options[self.choice_]).fit(X, y)
         return self
 
     def predict(self, X):
         return self.model_.predict(X)
+
+
+def _relative_errors(measured: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    nonzero = measured != 0
+    return np.abs(measured[nonzero] - predicted[nonzero]) / np.abs(measured[nonzero])
 
 
 def _listing(errors: dict[str, float]) -> str:
