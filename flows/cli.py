@@ -207,6 +207,8 @@ def _columns(text: str) -> list[str]:
 def _run_campaign(settings) -> None:
     from flows.campaign import campaign as campaign_flow
     settings.resolve()  # every check before Prefect and Ray start, so bad input costs nothing
+    from tasks.measure import connect
+    connect(settings.ray_address)  # before the flow, so a bad address is one line, not a flow failure
     result = campaign_flow(settings)
     summary = result.summary
     out.print(f"\n[bold]{summary.configurations}[/] configurations measured ({summary.measured} measurements, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
 from systems.base import System
@@ -33,6 +33,7 @@ def measure_configurations(system: System, configs: list[dict], workload: str, r
     jobs = [ray_measure.Job(c, r) for c in configs for r in range(reps) if (config_id(c), r) not in done]
     if jobs:
         ray_measure.connect(ray_address)
+        get_run_logger().info(f"Ray: {ray_measure.describe_cluster()}; {len(jobs)} measurements to run")
         ray_measure.measure(system, jobs, workload, timeout, store, campaign, concurrency, cores_per_run, progress)
     return len(jobs)
 

@@ -33,7 +33,11 @@ def connect(address: str | None = None) -> None:
     if ray.is_initialized():
         return
     if address or os.environ.get("RAY_ADDRESS"):
-        ray.init(address=address, logging_level="ERROR")
+        try:
+            ray.init(address=address, logging_level="ERROR")
+        except ConnectionError as error:
+            raise TradeoffError(f"cannot connect to the Ray cluster at {address or os.environ['RAY_ADDRESS']} ({error}); "
+                                "check the address, and give RAY_AUTH_MODE and RAY_AUTH_TOKEN as the cluster has them") from None
     else:
         # Ray binds its servers to the node's network address unless it believes there is no
         # cluster; a local Ray needs none, so it serves loopback only (its processes inherit this).
@@ -42,6 +46,12 @@ def connect(address: str | None = None) -> None:
         # address="local": start our own Ray even while another user's Ray runs on this machine
         # (with no address, ray.init joins any running cluster and then refuses num_cpus).
         ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR")
+
+
+def describe_cluster() -> str:
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    return f"{ray.get_runtime_context().gcs_address}, {cpus} CPUs on {len(nodes)} node{'s' * (len(nodes) != 1)}"
 
 
 def claim_cores(count: int) -> tuple[list[int], list]:

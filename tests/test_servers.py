@@ -1,0 +1,78 @@
+"""Given addresses, a campaign uses a Ray cluster, a Prefect server and an MLflow server."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+
+import httpx
+import mlflow
+import pytest
+
+from conftest import run_cli
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.3)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+@pytest.fixture()
+def servers(tmp_path):
+    ray_port, mlflow_port, prefect_port = free_port(), free_port(), free_port()
+    # Ray 2.60 clusters use token auth: server and client share the mode and the token.
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": uuid.uuid4().hex, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    env = {**os.environ, **auth, "PREFECT_HOME": str(tmp_path / "prefect")}
+    started = [
+        (subprocess.Popen(["ray", "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(ray_port),
+                           "--num-cpus", "3", "--include-dashboard", "false", "--disable-usage-stats"],
+                          env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), ray_port),
+        (subprocess.Popen(["mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path}/server.db", "--host", "127.0.0.1",
+                           "--port", str(mlflow_port), "--workers", "1", "--default-artifact-root", str(tmp_path / "artifacts")],
+                          env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), mlflow_port),
+        (subprocess.Popen(["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)],
+                          env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), prefect_port),
+    ]
+    try:
+        for process, port in started:
+            wait_for_port(port, process)
+        yield ray_port, mlflow_port, prefect_port, auth
+    finally:
+        for process, _ in started:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process, _ in started:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_campaign_runs_on_given_ray_prefect_and_mlflow_servers(servers, tmp_path):
+    ray_port, mlflow_port, prefect_port, auth = servers
+    prefect_api = f"http://127.0.0.1:{prefect_port}/api"
+    result = run_cli("campaign", "synthetic", "--budget", "12", "--out", str(tmp_path / "c"),
+                     "--ray-address", f"127.0.0.1:{ray_port}", "--tracking-uri", f"http://127.0.0.1:{mlflow_port}",
+                     "--experiment", "served", env={"PREFECT_API_URL": prefect_api, **auth})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Starting temporary server" not in result.stdout + result.stderr  # no ephemeral Prefect
+    assert "3 CPUs on 1 node" in result.stdout + result.stderr  # the started cluster, not a local Ray
+    client = mlflow.MlflowClient(tracking_uri=f"http://127.0.0.1:{mlflow_port}")
+    runs = client.search_runs([client.get_experiment_by_name("served").experiment_id])
+    assert len(runs) == 1 and runs[0].data.metrics["measured"] == 12
+    flow_runs = httpx.post(f"{prefect_api}/flow_runs/filter", json={}).json()
+    assert [run["state_type"] for run in flow_runs] == ["COMPLETED"]
