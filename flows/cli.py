@@ -176,7 +176,7 @@ def transfer(
     method: str = typer.Option("auto", help="auto, linear-shift, stack, mtgp or l2s"),
     metric: Optional[str] = typer.Option(None, help="metric to learn (default: the target's first)"),
     sampler: str = typer.Option("random", help="sampler of the target (l2s always samples with L2S)"),
-    learner: str = typer.Option("forest", help="learner of the source, target-only and stacked models"),
+    learner: str = typer.Option("log-forest", help="learner of the source, target-only and stacked models"),
     reps: int = typer.Option(1, help="repetitions per target configuration"),
     seed: int = typer.Option(0, help="seed of the sampler and the models"),
     timeout: float = typer.Option(60.0, help="seconds before a run is killed"),

@@ -26,7 +26,7 @@ class TransferSettings:
     method: str = "auto"
     metric: str | None = None
     sampler: str = "random"  # for every method but l2s, which samples with L2S
-    learner: str = "forest"
+    learner: str = "log-forest"
     reps: int = 1
     seed: int = 0
     timeout: float = 60.0
