@@ -58,3 +58,7 @@ def test_transfer_from_a_stored_campaign_to_a_replayed_target(tmp_path, datasets
     assert run.data.tags["chosen"] == report["chosen"]
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
     assert {"transfer.json", "transfer-errors.png", "measurements.parquet"} <= artifacts
+
+    from tasks.transfer import read_source  # a later study warm-starts from this run's measurements
+    reused = read_source(f"runs:/{run.info.run_id}", tracking)
+    assert sorted(reused["config_id"]) == sorted(measured["config_id"])

@@ -27,7 +27,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import KFold, cross_val_predict
 
 from tradeoff.errors import TradeoffError
-from tradeoff.models import make_learner, mape
+from tradeoff.models import make_learner
 
 TRANSFER_METHODS = ("linear-shift", "stack", "mtgp", "auto")
 ARD_UP_TO = 20  # features
