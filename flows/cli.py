@@ -214,6 +214,73 @@ def evaluate(
     out.print(f"MLflow run {run_id}")
 
 
+# --- transfer learning across environments (issue 4) ---------------------------------------
+
+@app.command("compare-envs")
+def compare_envs(
+    source: str = typer.Argument(..., help="campaign folder, or SYSTEM:ENVIRONMENT[:WORKLOAD] of a replay (e.g. ase17-x264:feature8_2762_8)"),
+    target: str = typer.Argument(..., help="campaign folder, or SYSTEM:ENVIRONMENT[:WORKLOAD] of a replay"),
+    metric: Optional[str] = typer.Option(None, help="metric to compare (default: the first both environments hold)"),
+    top_k: int = typer.Option(5, help="how many influential options and interactions to compare"),
+    pairing: str = typer.Option("median", help="median: one pair per configuration; repetition: repetition i with repetition i (ASE'17's row-by-row)"),
+    out_dir: Path = typer.Option(Path("tradeoff-runs/compare-envs"), "--out", help="folder for comparison.json and the plots"),
+) -> None:
+    """What carries over from SOURCE to TARGET: correlations, linear fit, influential options, noise, verdict."""
+    import json
+
+    from systems.replay import environment_frame
+    from tradeoff.measurements import metric_names
+    from tradeoff.transfer import compare, plot_influences, plot_scatter
+    frames = environment_frame(source), environment_frame(target)
+    common = [m for m in metric_names(frames[0]) if m in metric_names(frames[1])]
+    if not common:
+        raise TradeoffError("source and target share no metric; compare environments of the same system")
+    if metric is None:
+        metric = common[0]
+    comparison, paired, influences = compare(*frames, metric, top_k, str(source), str(target), pairing)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "comparison.json").write_text(json.dumps(comparison.to_dict(), indent=2))
+    plot_scatter(paired, comparison, out_dir / "scatter.png")
+    plot_influences(influences, comparison, out_dir / "influences.png")
+    for line in comparison.lines():
+        out.print(line, markup=False)
+    out.print(f"report: {out_dir / 'comparison.json'}, plots: {out_dir / 'scatter.png'}, {out_dir / 'influences.png'}")
+
+
+@app.command()
+def transfer(
+    source: list[str] = typer.Option(..., "--source", help="campaign folder, SYSTEM:ENVIRONMENT[:WORKLOAD] of a replay, or runs:/RUN_ID (repeatable)"),
+    target: str = typer.Option(..., "--target", help="target system (see 'tradeoff systems') or a campaign folder to replay"),
+    environment: Optional[str] = typer.Option(None, help="target environment (replay: which recorded one)"),
+    workload: Optional[str] = typer.Option(None, help="target workload"),
+    budget: int = typer.Option(20, help="target measurements"),
+    method: str = typer.Option("auto", help="auto, linear-shift, stack, mtgp or l2s"),
+    metric: Optional[str] = typer.Option(None, help="metric to learn (default: the target's first)"),
+    sampler: str = typer.Option("random", help="sampler of the target (l2s always samples with L2S)"),
+    learner: str = typer.Option("log-forest", help="learner of the source, target-only and stacked models"),
+    reps: int = typer.Option(1, help="repetitions per target configuration"),
+    seed: int = typer.Option(0, help="seed of the sampler and the models"),
+    timeout: float = typer.Option(60.0, help="seconds before a run is killed"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="target campaign folder (default: tradeoff-runs/transfer-NAME)"),
+    concurrency: Optional[int] = typer.Option(None, help="measurements at once"),
+    cores_per_run: Optional[int] = typer.Option(None, help="cores each measurement is pinned to"),
+    ray_address: Optional[str] = typer.Option(None, help="Ray cluster address"),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI"),
+    experiment: str = typer.Option("tradeoff-transfer", help="MLflow experiment"),
+) -> None:
+    """Learn the target environment from few measurements, reusing source campaigns; never worse than ignoring them (auto)."""
+    from flows.transfer import TransferSettings, transfer as transfer_flow
+    settings = TransferSettings(list(source), target, environment, workload, budget, method, metric, sampler, learner, reps,
+                                seed, timeout, str(out_dir) if out_dir else None, ray_address, tracking_uri, experiment,
+                                concurrency, cores_per_run)
+    settings.resolve()  # every check before Prefect and Ray start
+    outcome = transfer_flow(settings)
+    for line in outcome.result.lines() + outcome.comparison:
+        out.print(line, markup=False)
+    out.print(f"data and report: {outcome.folder}")
+    out.print(f"MLflow run {outcome.run_id} in {outcome.tracking_uri}")
+
+
 def _columns(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
