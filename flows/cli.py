@@ -303,6 +303,69 @@ def _run_campaign(settings) -> None:
     out.print(f"browse it: {ui_command(result.tracking_uri)}")
 
 
+# Causal debugging (issue 6) -------------------------------------------------------------------
+
+@app.command("debug")
+def debug_command(
+    system: str = typer.Argument(..., help="system name (see 'tradeoff systems') or a campaign folder to replay"),
+    goal: list[str] = typer.Option(..., "--goal", help="what a fixed configuration satisfies, e.g. 'us_per_op <= 100' (repeat for several objectives)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file with the faulty configuration (missing options take defaults)"),
+    row: Optional[str] = typer.Option(None, "--row", help="config_id of the faulty configuration in --data"),
+    objective: Optional[str] = typer.Option(None, "--objective", help="the faulty objective (must be a --goal metric; kept for the issue's syntax)"),
+    data: Optional[Path] = typer.Option(None, "--data", help="campaign folder to learn from (default: measure --initial random configurations first)"),
+    events: str = typer.Option("", help="comma-separated metrics that are intermediate events (default: the system's own)"),
+    environment: Optional[str] = typer.Option(None, help="environment name"),
+    workload: Optional[str] = typer.Option(None, help="workload (default: the system's)"),
+    budget: int = typer.Option(5, help="measurements the loop may spend on fixes (the faulty one included when measured)"),
+    initial: int = typer.Option(20, help="random configurations measured first when --data is not given"),
+    timeout: float = typer.Option(60.0, help="seconds before a run is killed"),
+    seed: int = typer.Option(0, help="seed of the initial sample and the models"),
+    alpha: float = typer.Option(0.05, help="significance level of FCI's independence tests"),
+    max_changes: int = typer.Option(3, help="most options one fix may change"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="session folder (default: tradeoff-runs/debug-...)"),
+    ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: $RAY_ADDRESS or a local Ray)"),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI"),
+    experiment: str = typer.Option("tradeoff-debug", help="MLflow experiment"),
+) -> None:
+    """Find the root causes of a performance fault and fix it by measuring (CADET / Unicorn)."""
+    from flows.debug import DebugSettings, debug as debug_flow
+    if objective is not None and objective not in [g.split("<")[0].split(">")[0].strip() for g in goal]:
+        raise TradeoffError(f"--objective {objective} has no --goal; give e.g. --goal '{objective} <= NUMBER'")
+    settings = DebugSettings(system, list(goal), str(config) if config else None, row, str(data) if data else None,
+                             _columns(events), environment, workload, budget, initial, timeout, seed, 10, max_changes, alpha,
+                             str(out_dir) if out_dir else None, ray_address, tracking_uri, experiment)
+    settings.resolve()  # every check before Prefect and Ray start
+    outcome = debug_flow(settings)
+    result, diagnosis = outcome.result, outcome.result.diagnosis
+    out.print("[bold]root causes[/] (options by average causal effect, in standard deviations of the objective):")
+    for option, effect in diagnosis.root_causes[:8]:
+        out.print(f"  {option}  {effect:.2f}", markup=False)
+    for metric, paths in diagnosis.paths.items():
+        out.print(f"[bold]causal paths to {metric}[/] (ACE):")
+        for path in paths[:5]:
+            out.print(f"  {path.ace:10.4g}  {path}", markup=False)
+    from rich.table import Column
+    table = Table("step", Column("changes", overflow="fold", min_width=24), "potential", "control", *[f"predicted {g.metric}" for g in outcome.goals],
+                  *[f"measured {g.metric}" for g in outcome.goals], "goal met")
+    for number, step in enumerate(result.steps, 1):
+        table.add_row(str(number), step.fix.describe(), f"{step.fix.potential:.2f}", f"{step.fix.control:.2f}",
+                      *[f"{step.fix.predicted.get(g.metric, float('nan')):.4g}" for g in outcome.goals],
+                      *[f"{(step.measured or {}).get(g.metric, float('nan')):.4g}" for g in outcome.goals], "yes" if step.fixed else "no")
+    out.print(table)
+    for goal in outcome.goals:
+        before, after = result.faulty_metrics.get(goal.metric), result.best_metrics.get(goal.metric)
+        gain = (before - after) / abs(before) * 100 * (1 if goal.minimize else -1) if before else float("nan")
+        out.print(f"{goal.metric}: faulty {before:.4g} -> best measured {after:.4g}, measured gain {gain:.1f}% (goal {goal})", markup=False)
+    base = outcome.baseline
+    measured = base.get("measured") or {}
+    verdict = (", ".join(f"measured {g.metric} {measured[g.metric]:.4g}" for g in outcome.goals if g.metric in measured)
+               if measured else "not measured (it breaks a constraint or, on a replay, was never recorded)")
+    out.print(f"decision-tree baseline: {', '.join(f'{k}={v}' for k, v in base['changes'].items()) or 'no change'}; "
+              f"{verdict}; goal met: {'yes' if base.get('fixed') else 'no'}", markup=False)
+    out.print(f"{'FIXED' if result.fixed else 'NOT FIXED'} after {result.measurements} measurements in {result.wall_s:.1f} s; "
+              f"files in {outcome.folder}; MLflow run {outcome.run_id}")
+
+
 def main() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -59,6 +59,7 @@ SYSTEMS: dict[str, tuple[str, str, Callable[[str | None, str | None], System]]] 
     "ase17-sqlite": ("replay", "ASE'17 SQLite compile-time options, db_bench operations as workloads", _ase17("ase17-sqlite")),
     "ase17-sac": ("replay", "ASE'17 SaC compiler (srad, particle_filter, kmeans, hotspot, nw)", _ase17("ase17-sac")),
     "ase17-sac-nbody": ("replay", "ASE'17 SaC compiler on n-body", _ase17("ase17-sac-nbody")),
+    "causal-synthetic": ("synthetic", "known causal structure options -> events -> latency/energy", _live("causal_synthetic")),
     "storm": ("replay", "BO4CO Apache Storm topologies (throughput, latency)", _storm),
     "flexibo": ("replay", "FlexiBO Jetson TX2 DNN inference, hardware options (time, power)", _jetson("flexibo")),
     "deeparch": ("replay", "L2S DNN architecture space across machines and data sets (deeparch-xplorer)", _jetson("deeparch")),
