@@ -133,6 +133,154 @@ def import_table(
     out.print(f"imported {len(frame)} measurements of {system} into {out_dir / 'measurements.parquet'}")
 
 
+# Models: learn, predict, evaluate (issue 3) -----------------------------------------------
+
+@app.command("sample")
+def sample_configurations(
+    system: str = typer.Argument(..., help="system name (see 'tradeoff systems') or a campaign folder"),
+    sampler: str = typer.Option("random", help="random, optionwise, negative-optionwise, pairwise, twise, factorial, plackett-burman, "
+                                               "box-behnken, central-composite, latin-hypercube, distance, diversified-distance"),
+    budget: int = typer.Option(20, help="the most configurations"),
+    seed: int = typer.Option(0, help="seed of the sampler"),
+    environment: Optional[str] = typer.Option(None, help="environment of a replay system"),
+    workload: Optional[str] = typer.Option(None, help="workload of a replay system"),
+) -> None:
+    """Print the configurations a sampler chooses (CSV), without measuring them."""
+    from systems import get_system
+    from tradeoff.sampling import sample
+    target = get_system(system, environment, workload)
+    out.print(target.space.to_frame(sample(target.space, sampler, budget, seed)).to_csv(index=False), end="", markup=False)
+
+
+@app.command()
+def learn(
+    data: Path = typer.Argument(..., help="a campaign folder or a CSV (one column per option and the metric)"),
+    metric: str = typer.Option(..., help="metric to model"),
+    learner: str = typer.Option("auto", help="influence, cart, forest, log-forest, boosting, gp, auto"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="model folder (default: tradeoff-runs/model-DATA-METRIC-LEARNER)"),
+    seed: int = typer.Option(0, help="seed of the learner and the folds"),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or a local sqlite store)"),
+    experiment: str = typer.Option("tradeoff", help="MLflow experiment"),
+) -> None:
+    """Fit a performance model; print it, its option influences and its cross-validated MAPE; save it."""
+    from flows.learning import learn as fit
+    folder = out_dir or Path("tradeoff-runs") / f"model-{data.stem}-{metric}-{learner}"
+    learned = fit(data, metric, learner, folder, seed, tracking_uri=tracking_uri, experiment=experiment)
+    out.print(learned.description, markup=False)
+    out.print("option influences: " + ", ".join(f"{name} ({share:.0%})" for name, share in learned.influences.head(10).items()))
+    out.print(f"cross-validated MAPE: {learned.cv_mape:.2f}%")
+    out.print(f"model: {learned.folder / 'model.joblib'}  (MLflow run {learned.run_id})")
+
+
+@app.command()
+def predict(
+    model: Path = typer.Argument(..., help="a model folder written by 'tradeoff learn'"),
+    configs: Path = typer.Argument(..., help="CSV of configurations, one column per option (missing ones: default)"),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="write the predictions to this CSV instead of printing them"),
+) -> None:
+    """Predict the metric of each configuration in a CSV."""
+    from tradeoff.importing import read_any
+    from tradeoff.persist import load_model, predict_table
+    predictions = predict_table(load_model(model), read_any(configs))
+    if out_file:
+        predictions.to_csv(out_file, index=False)
+        out.print(f"{len(predictions)} predictions written to {out_file}")
+    else:
+        out.print(predictions.to_csv(index=False), end="", markup=False)
+
+
+@app.command()
+def evaluate(
+    data: Path = typer.Argument(..., help="a campaign folder or a CSV (one column per option and the metric)"),
+    metric: str = typer.Option(..., help="metric to predict"),
+    learner: str = typer.Option("auto", help="comma-separated learners"),
+    sizes: Optional[str] = typer.Option(None, help="sample sizes, e.g. 16,32 or n,2n,3n,4n,5n (n = options; default: n..5n or the index's)"),
+    training_index: Optional[Path] = typer.Option(None, help="DeepPerf training-index file (0-based rows of each sample)"),
+    repeats: int = typer.Option(30, help="experiments per size"),
+    seed: int = typer.Option(0, help="seed of the random samples and the learners"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write summary and every run to this JSON file"),
+    plot: Optional[Path] = typer.Option(None, help="learning-curve plot (PNG)"),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI"),
+    experiment: str = typer.Option("tradeoff", help="MLflow experiment"),
+) -> None:
+    """Learning curves: train on samples of each size, test on every other row, MRE with 95% margin."""
+    from flows.learning import evaluate as run_evaluation
+    summary, run_id = run_evaluation(data, metric, _columns(learner), sizes, training_index, repeats, seed, json_out, plot,
+                                     tracking_uri, experiment)
+    table = Table("learner", "size", "MRE %", "95% margin", "repeats", "fit s")
+    for row in summary.itertuples():
+        table.add_row(row.learner, str(row.size), f"{row.mean:.2f}", f"{row.margin:.2f}", str(row.repeats), f"{row.fit_s:.2f}")
+    out.print(table)
+    out.print(f"MLflow run {run_id}")
+
+
+# --- transfer learning across environments (issue 4) ---------------------------------------
+
+@app.command("compare-envs")
+def compare_envs(
+    source: str = typer.Argument(..., help="campaign folder, or SYSTEM:ENVIRONMENT[:WORKLOAD] of a replay (e.g. ase17-x264:feature8_2762_8)"),
+    target: str = typer.Argument(..., help="campaign folder, or SYSTEM:ENVIRONMENT[:WORKLOAD] of a replay"),
+    metric: Optional[str] = typer.Option(None, help="metric to compare (default: the first both environments hold)"),
+    top_k: int = typer.Option(5, help="how many influential options and interactions to compare"),
+    pairing: str = typer.Option("median", help="median: one pair per configuration; repetition: repetition i with repetition i (ASE'17's row-by-row)"),
+    out_dir: Path = typer.Option(Path("tradeoff-runs/compare-envs"), "--out", help="folder for comparison.json and the plots"),
+) -> None:
+    """What carries over from SOURCE to TARGET: correlations, linear fit, influential options, noise, verdict."""
+    import json
+
+    from systems.replay import environment_frame
+    from tradeoff.measurements import metric_names
+    from tradeoff.transfer import compare, plot_influences, plot_scatter
+    frames = environment_frame(source), environment_frame(target)
+    common = [m for m in metric_names(frames[0]) if m in metric_names(frames[1])]
+    if not common:
+        raise TradeoffError("source and target share no metric; compare environments of the same system")
+    if metric is None:
+        metric = common[0]
+    comparison, paired, influences = compare(*frames, metric, top_k, str(source), str(target), pairing)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "comparison.json").write_text(json.dumps(comparison.to_dict(), indent=2))
+    plot_scatter(paired, comparison, out_dir / "scatter.png")
+    plot_influences(influences, comparison, out_dir / "influences.png")
+    for line in comparison.lines():
+        out.print(line, markup=False)
+    out.print(f"report: {out_dir / 'comparison.json'}, plots: {out_dir / 'scatter.png'}, {out_dir / 'influences.png'}")
+
+
+@app.command()
+def transfer(
+    source: list[str] = typer.Option(..., "--source", help="campaign folder, SYSTEM:ENVIRONMENT[:WORKLOAD] of a replay, or runs:/RUN_ID (repeatable)"),
+    target: str = typer.Option(..., "--target", help="target system (see 'tradeoff systems') or a campaign folder to replay"),
+    environment: Optional[str] = typer.Option(None, help="target environment (replay: which recorded one)"),
+    workload: Optional[str] = typer.Option(None, help="target workload"),
+    budget: int = typer.Option(20, help="target measurements"),
+    method: str = typer.Option("auto", help="auto, linear-shift, stack, mtgp or l2s"),
+    metric: Optional[str] = typer.Option(None, help="metric to learn (default: the target's first)"),
+    sampler: str = typer.Option("random", help="sampler of the target (l2s always samples with L2S)"),
+    learner: str = typer.Option("log-forest", help="learner of the source, target-only and stacked models"),
+    reps: int = typer.Option(1, help="repetitions per target configuration"),
+    seed: int = typer.Option(0, help="seed of the sampler and the models"),
+    timeout: float = typer.Option(60.0, help="seconds before a run is killed"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="target campaign folder (default: tradeoff-runs/transfer-NAME)"),
+    concurrency: Optional[int] = typer.Option(None, help="measurements at once"),
+    cores_per_run: Optional[int] = typer.Option(None, help="cores each measurement is pinned to"),
+    ray_address: Optional[str] = typer.Option(None, help="Ray cluster address"),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI"),
+    experiment: str = typer.Option("tradeoff-transfer", help="MLflow experiment"),
+) -> None:
+    """Learn the target environment from few measurements, reusing source campaigns; never worse than ignoring them (auto)."""
+    from flows.transfer import TransferSettings, transfer as transfer_flow
+    settings = TransferSettings(list(source), target, environment, workload, budget, method, metric, sampler, learner, reps,
+                                seed, timeout, str(out_dir) if out_dir else None, ray_address, tracking_uri, experiment,
+                                concurrency, cores_per_run)
+    settings.resolve()  # every check before Prefect and Ray start
+    outcome = transfer_flow(settings)
+    for line in outcome.result.lines() + outcome.comparison:
+        out.print(line, markup=False)
+    out.print(f"data and report: {outcome.folder}")
+    out.print(f"MLflow run {outcome.run_id} in {outcome.tracking_uri}")
+
+
 def _columns(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 

@@ -89,10 +89,20 @@ def cross_validated_mape(model: RegressorMixin, X: np.ndarray, y: np.ndarray, fo
 
 
 def option_influences(model: RegressorMixin, space: Space, X: np.ndarray, y: np.ndarray, seed: int = 0) -> pd.Series:
-    """How much each option drives the prediction: permutation importance, summed over an
-    option's encoded columns, as a share of the total (largest first)."""
-    result = permutation_importance(model, X, y, n_repeats=5, random_state=seed)
-    per_feature = pd.Series(np.clip(result.importances_mean, 0, None), index=space.feature_names())
+    """How much each option drives the prediction, summed over an option's encoded columns, as a
+    share of the total (largest first). A model that knows its influences says them itself
+    (``influences(feature_names)``: the influence model's terms, the GP's inverse lengthscales);
+    for any other, permutation importance on (X, y) measures them."""
+    inner = model if hasattr(model, "influences") else getattr(model, "chosen_model", model)
+    if hasattr(inner, "influences"):
+        per_feature = inner.influences(space.feature_names()).clip(lower=0)
+    else:
+        result = permutation_importance(model, X, y, n_repeats=5, random_state=seed)
+        per_feature = pd.Series(np.clip(result.importances_mean, 0, None), index=space.feature_names())
     per_option = per_feature.groupby([name.split("=")[0] for name in per_feature.index], sort=False).sum()
     total = per_option.sum()
     return (per_option / total if total > 0 else per_option).sort_values(ascending=False)
+
+
+# The learners that live in their own modules register themselves on import.
+from tradeoff.models import auto, boosting, dnn, gp, influence  # noqa: E402,F401

@@ -1,0 +1,116 @@
+"""The learners of issue 3: influence model, gradient boosting, GP, auto, and active learning."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from systems.synthetic import make as synthetic
+from tradeoff.active import most_uncertain, next_batch
+from tradeoff.errors import TradeoffError
+from tradeoff.models import make_learner, mape, option_influences
+from tradeoff.models.influence import InfluenceModel
+from tradeoff.sampling import sample
+from tradeoff.space import config_id
+
+
+def measured(system, configs, workload="paper"):
+    return np.array([system.run(c, workload, 1.0, [])["perf"] for c in configs])
+
+
+@pytest.fixture(scope="module")
+def paper():
+    system = synthetic()
+    configs = sample(system.space, "random", 120, seed=3)
+    return system, system.space.encode(configs), measured(system, configs)
+
+
+def test_influence_model_recovers_the_synthetic_terms(paper):
+    system, X, y = paper
+    model = make_learner("influence").fit(X, y)
+    terms = model.terms(system.space.feature_names()).round(6)
+    assert terms.to_dict() == {"1": 1.2, "o1": 3.0, "o3": 5.0, "o7": 0.9, "o3·o7": 0.8, "o1·o3·o7": 4.0}
+    assert model.to_string(system.space.feature_names()) == "1.2 + 3·o1 + 5·o3 + 0.9·o7 + 0.8·o3·o7 + 4·o1·o3·o7"
+    shares = option_influences(model, system.space, X, y)
+    assert list(shares.index[:3]) == ["o3", "o1", "o7"] and shares.iloc[3:].sum() == 0
+
+
+def test_backward_elimination_drops_terms_that_do_not_pay():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 2, (80, 6)).astype(float)
+    y = 10 + 4 * X[:, 0] + rng.normal(0, 0.3, 80)
+    forward = InfluenceModel(backward=False, min_improvement=0.0).fit(X, y)
+    pruned = InfluenceModel(backward=True, min_improvement=0.05).fit(X, y)
+    assert len(pruned.terms_) < len(forward.terms_)
+    assert (0,) in pruned.terms_
+
+
+@pytest.mark.parametrize("name", ["influence", "boosting", "auto", "gp"])
+def test_learners_are_estimators_deterministic_and_accurate(paper, name):
+    system, X, y = paper
+    test_configs = sample(system.space, "random", 200, seed=11)
+    first = make_learner(name, seed=1).fit(X, y).predict(system.space.encode(test_configs))
+    second = clone(make_learner(name, seed=1)).fit(X, y).predict(system.space.encode(test_configs))
+    np.testing.assert_allclose(first, second)
+    assert mape(measured(system, test_configs), first) < 5.0
+    pipeline = make_pipeline(FunctionTransformer(), make_learner(name, seed=1)).fit(X, y)
+    assert pipeline.predict(X[:3]).shape == (3,)
+    shares = option_influences(pipeline[-1], system.space, X, y)
+    assert set(shares.index[:3]) == {"o1", "o3", "o7"}
+
+
+def test_gp_gives_predictive_variance_and_larger_far_from_the_data():
+    rng = np.random.default_rng(1)
+    X = rng.random((40, 3)) * 0.5  # the data cover only half of the cube
+    y = 100 + 50 * X[:, 0] + 20 * X[:, 1]
+    model = make_learner("gp").fit(X, y)
+    mean, std = model.predict(np.array([[0.25, 0.25, 0.25], [1.0, 1.0, 1.0]]), return_std=True)
+    assert mean.shape == std.shape == (2,) and (std > 0).all()
+    assert std[1] > 3 * std[0]
+    assert model.lengthscales(["a", "b", "c"])["c"] > model.lengthscales(["a", "b", "c"])["a"]
+
+
+def test_auto_chooses_by_cross_validation_on_the_training_sample(paper):
+    _, X, y = paper
+    model = make_learner("auto").fit(X, y)
+    singles = {"influence", "cart", "log-forest", "boosting"}
+    assert singles < set(model.scores_.index) and len(model.scores_) == 6  # and the averages of the best 2 and 3
+    assert model.chosen_ == model.scores_.idxmin()
+    assert len(model.members_) == len(model.chosen_.split("+"))
+    assert model.scores_["influence"] < 1e-6  # the data are exactly its kind of model
+    assert model.chosen_model is model.model_
+    pair = make_learner("auto").set_params(candidates="cart,boosting").fit(X, y)
+    assert len(pair.scores_) == 3 and {"cart", "boosting"} < set(pair.scores_.index)
+    averaged = make_learner("auto").fit(X[:30], y[:30] * np.exp(X[:30, 1] * X[:30, 4]))
+    members = averaged.members_
+    np.testing.assert_allclose(averaged.predict(X[30:40]), np.mean([m.predict(X[30:40]) for m in members], axis=0))
+
+
+def test_active_learning_picks_a_spread_batch_of_unmeasured_valid_configurations(paper):
+    system, _, _ = paper
+    measured_configs = sample(system.space, "random", 12, seed=0)
+    model = make_learner("gp").fit(system.space.encode(measured_configs), measured(system, measured_configs))
+    batch = next_batch(model, system.space, measured_configs, 6, seed=0)
+    assert len(batch) == len({config_id(c) for c in batch}) == 6
+    assert not {config_id(c) for c in batch} & {config_id(c) for c in measured_configs}
+    assert all(system.space.is_valid(c) for c in batch)
+    candidates = np.vstack([system.space.encode(batch[:1])] * 3 + [system.space.encode(batch[1:2])])
+    assert sorted(most_uncertain(model, candidates, 2))[-1] == 3  # a duplicate of the first pick adds nothing
+    with pytest.raises(TradeoffError, match="fitted 'gp'"):
+        most_uncertain(make_learner("cart"), candidates, 2)
+
+
+def test_dnn_learns_sparse_structure_or_says_how_to_install_torch(paper, monkeypatch):
+    system, X, y = paper
+    from tradeoff.models.dnn import SparseNetwork
+    pytest.importorskip("torch", reason="torch (the 'dnn' extra) is not installed")
+    model = SparseNetwork(epochs=150, width=32, seed=1).fit(X, y)  # the depth and L1 search on a held-out third
+    assert model.depth_ in (2, 3, 4) and model.l1_ > 0
+    again = SparseNetwork(depth=model.depth_, l1=model.l1_, epochs=150, width=32, seed=1).fit(X, y)
+    np.testing.assert_allclose(model.predict(X[:5]), again.predict(X[:5]), rtol=1e-5)
+    test_configs = sample(system.space, "random", 200, seed=11)
+    assert mape(measured(system, test_configs), model.predict(system.space.encode(test_configs))) < 10
+    monkeypatch.setitem(__import__("sys").modules, "torch", None)  # as if the extra were missing
+    with pytest.raises(TradeoffError, match=r"pip install 'tradeoff\[dnn\]'"):
+        make_learner("dnn").fit(X, y)

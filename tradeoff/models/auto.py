@@ -1,0 +1,76 @@
+"""``auto``: the learner, or the average of learners, that cross-validation on the training
+sample finds most accurate.
+
+Only the training sample is used: each candidate's out-of-fold predictions come from k-fold
+cross-validation on it. Besides each single candidate, auto scores the average of the best two
+and of the best three candidates (from the same out-of-fold predictions, so averaging costs no
+extra fit): learners that err differently often err less together. The winner is refitted on
+the whole sample. The test rows of a learning curve never influence the choice.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.model_selection import KFold, cross_val_predict
+from sklearn.utils.validation import check_is_fitted
+
+from tradeoff.errors import TradeoffError
+from tradeoff.models import learner, make_learner, mape
+
+DEFAULT_CANDIDATES = ("influence", "cart", "log-forest", "boosting")
+
+
+class AutoLearner(RegressorMixin, BaseEstimator):
+    """Chooses among registered learners and averages of the best ones by cross-validated MAPE.
+
+    candidates: learner names, comma-separated (``gp`` and ``dnn`` are left out by default: they
+        cost seconds per fit, and cross-validation multiplies that by the folds).
+    combine: also score the averages of the best 2 and 3 candidates.
+    """
+
+    def __init__(self, candidates: str = ",".join(DEFAULT_CANDIDATES), folds: int = 5, combine: bool = True, seed: int = 0):
+        self.candidates = candidates
+        self.folds = folds
+        self.combine = combine
+        self.seed = seed
+
+    def fit(self, X, y):
+        X, y = np.asarray(X, float), np.asarray(y, float)
+        names = [name.strip() for name in self.candidates.split(",") if name.strip()]
+        folds = min(self.folds, len(y))
+        if folds < 2:
+            raise TradeoffError(f"auto needs at least 2 training configurations to cross-validate, got {len(y)}")
+        splits = KFold(folds, shuffle=True, random_state=self.seed)
+        out_of_fold = {name: cross_val_predict(make_learner(name, self.seed), X, y, cv=splits) for name in names}
+        scores = pd.Series({name: mape(y, predicted) for name, predicted in out_of_fold.items()}).sort_values()
+        if self.combine:
+            for k in (2, 3):
+                if len(names) >= k:
+                    best = list(scores.index[:k])
+                    scores["+".join(best)] = mape(y, np.mean([out_of_fold[n] for n in best], axis=0))
+        self.scores_ = scores.sort_values()
+        self.chosen_ = str(self.scores_.index[0])
+        self.members_ = [make_learner(name, self.seed).fit(X, y) for name in self.chosen_.split("+")]
+        self.model_ = self.members_[0]
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    @property
+    def chosen_model(self) -> RegressorMixin:
+        """The chosen learner (of an average, its most accurate member), fitted on the whole sample."""
+        check_is_fitted(self, "model_")
+        return self.model_
+
+    def predict(self, X):
+        check_is_fitted(self, "members_")
+        X = np.asarray(X, float)
+        return np.mean([member.predict(X) for member in self.members_], axis=0)
+
+
+@learner("auto")
+def auto(seed: int) -> AutoLearner:
+    """The most accurate of influence, cart, log-forest, boosting and averages of the best 2 or 3,
+    by 5-fold CV on the training sample."""
+    return AutoLearner(seed=seed)

@@ -1,0 +1,57 @@
+"""Saving a fitted model with what is needed to use it again: its space, metric and learner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from tradeoff.errors import TradeoffError
+from tradeoff.measurements import OPTION_PREFIX
+from tradeoff.space import Space
+
+MODEL_FILE = "model.joblib"
+
+
+def save_model(folder: str | Path, model, space: Space, metric: str, learner: str) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / MODEL_FILE
+    joblib.dump({"model": model, "options": space.options, "constraints": [c.text for c in space.constraints],
+                 "metric": metric, "learner": learner}, path)
+    return path
+
+
+def load_model(path: str | Path) -> dict:
+    """The saved bundle (model, space, metric, learner); ``path`` is the file or its folder."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / MODEL_FILE
+    try:
+        bundle = joblib.load(path)
+        bundle["space"] = Space(bundle.pop("options"), bundle.pop("constraints"))
+    except (OSError, EOFError, KeyError, TypeError, ValueError) as error:
+        raise TradeoffError(f"cannot load a model from {path} ({error}); give a folder written by 'tradeoff learn --out'".splitlines()[0]) from None
+    return bundle
+
+
+def predict_table(bundle: dict, configs: pd.DataFrame) -> pd.DataFrame:
+    """``configs`` (one column per option, ``opt.`` prefix allowed, missing options at their
+    default) with the predicted metric, and its standard deviation where the model gives one."""
+    space, metric = bundle["space"], bundle["metric"]
+    frame = configs.rename(columns=lambda c: str(c).removeprefix(OPTION_PREFIX))
+    unknown = [c for c in frame.columns if c not in space.names]
+    if unknown:
+        raise TradeoffError(f"column {unknown[0]!r} is no option of the model; its options: {', '.join(space.names)}")
+    rows = [{name: value for name, value in row.items() if not pd.isna(value)} for row in frame.to_dict("records")]
+    valid = space.to_frame(space.validate(row, fill_defaults=True) for row in rows)
+    X = space.encode(valid)
+    result = valid.copy()
+    try:
+        mean, std = bundle["model"].predict(X, return_std=True)
+        result[f"predicted.{metric}"], result[f"std.{metric}"] = mean, std
+    except TypeError:  # the model gives no uncertainty
+        result[f"predicted.{metric}"] = np.asarray(bundle["model"].predict(X), float)
+    return result
