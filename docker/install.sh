@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-programs=(x264)
+programs=(x264 cadical gcc)
 missing=()
 for program in "${programs[@]}"; do
     command -v "$program" >/dev/null 2>&1 || missing+=("$program")

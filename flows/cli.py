@@ -214,6 +214,73 @@ def evaluate(
     out.print(f"MLflow run {run_id}")
 
 
+# --- transfer learning across environments (issue 4) ---------------------------------------
+
+@app.command("compare-envs")
+def compare_envs(
+    source: str = typer.Argument(..., help="campaign folder, or SYSTEM:ENVIRONMENT[:WORKLOAD] of a replay (e.g. ase17-x264:feature8_2762_8)"),
+    target: str = typer.Argument(..., help="campaign folder, or SYSTEM:ENVIRONMENT[:WORKLOAD] of a replay"),
+    metric: Optional[str] = typer.Option(None, help="metric to compare (default: the first both environments hold)"),
+    top_k: int = typer.Option(5, help="how many influential options and interactions to compare"),
+    pairing: str = typer.Option("median", help="median: one pair per configuration; repetition: repetition i with repetition i (ASE'17's row-by-row)"),
+    out_dir: Path = typer.Option(Path("tradeoff-runs/compare-envs"), "--out", help="folder for comparison.json and the plots"),
+) -> None:
+    """What carries over from SOURCE to TARGET: correlations, linear fit, influential options, noise, verdict."""
+    import json
+
+    from systems.replay import environment_frame
+    from tradeoff.measurements import metric_names
+    from tradeoff.transfer import compare, plot_influences, plot_scatter
+    frames = environment_frame(source), environment_frame(target)
+    common = [m for m in metric_names(frames[0]) if m in metric_names(frames[1])]
+    if not common:
+        raise TradeoffError("source and target share no metric; compare environments of the same system")
+    if metric is None:
+        metric = common[0]
+    comparison, paired, influences = compare(*frames, metric, top_k, str(source), str(target), pairing)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "comparison.json").write_text(json.dumps(comparison.to_dict(), indent=2))
+    plot_scatter(paired, comparison, out_dir / "scatter.png")
+    plot_influences(influences, comparison, out_dir / "influences.png")
+    for line in comparison.lines():
+        out.print(line, markup=False)
+    out.print(f"report: {out_dir / 'comparison.json'}, plots: {out_dir / 'scatter.png'}, {out_dir / 'influences.png'}")
+
+
+@app.command()
+def transfer(
+    source: list[str] = typer.Option(..., "--source", help="campaign folder, SYSTEM:ENVIRONMENT[:WORKLOAD] of a replay, or runs:/RUN_ID (repeatable)"),
+    target: str = typer.Option(..., "--target", help="target system (see 'tradeoff systems') or a campaign folder to replay"),
+    environment: Optional[str] = typer.Option(None, help="target environment (replay: which recorded one)"),
+    workload: Optional[str] = typer.Option(None, help="target workload"),
+    budget: int = typer.Option(20, help="target measurements"),
+    method: str = typer.Option("auto", help="auto, linear-shift, stack, mtgp or l2s"),
+    metric: Optional[str] = typer.Option(None, help="metric to learn (default: the target's first)"),
+    sampler: str = typer.Option("random", help="sampler of the target (l2s always samples with L2S)"),
+    learner: str = typer.Option("log-forest", help="learner of the source, target-only and stacked models"),
+    reps: int = typer.Option(1, help="repetitions per target configuration"),
+    seed: int = typer.Option(0, help="seed of the sampler and the models"),
+    timeout: float = typer.Option(60.0, help="seconds before a run is killed"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="target campaign folder (default: tradeoff-runs/transfer-NAME)"),
+    concurrency: Optional[int] = typer.Option(None, help="measurements at once"),
+    cores_per_run: Optional[int] = typer.Option(None, help="cores each measurement is pinned to"),
+    ray_address: Optional[str] = typer.Option(None, help="Ray cluster address"),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI"),
+    experiment: str = typer.Option("tradeoff-transfer", help="MLflow experiment"),
+) -> None:
+    """Learn the target environment from few measurements, reusing source campaigns; never worse than ignoring them (auto)."""
+    from flows.transfer import TransferSettings, transfer as transfer_flow
+    settings = TransferSettings(list(source), target, environment, workload, budget, method, metric, sampler, learner, reps,
+                                seed, timeout, str(out_dir) if out_dir else None, ray_address, tracking_uri, experiment,
+                                concurrency, cores_per_run)
+    settings.resolve()  # every check before Prefect and Ray start
+    outcome = transfer_flow(settings)
+    for line in outcome.result.lines() + outcome.comparison:
+        out.print(line, markup=False)
+    out.print(f"data and report: {outcome.folder}")
+    out.print(f"MLflow run {outcome.run_id} in {outcome.tracking_uri}")
+
+
 def _columns(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
@@ -234,6 +301,69 @@ def _run_campaign(settings) -> None:
     out.print(f"MLflow run {result.run_id} in {result.tracking_uri}")
     from tasks.tracking import ui_command
     out.print(f"browse it: {ui_command(result.tracking_uri)}")
+
+
+# Causal debugging (issue 6) -------------------------------------------------------------------
+
+@app.command("debug")
+def debug_command(
+    system: str = typer.Argument(..., help="system name (see 'tradeoff systems') or a campaign folder to replay"),
+    goal: list[str] = typer.Option(..., "--goal", help="what a fixed configuration satisfies, e.g. 'us_per_op <= 100' (repeat for several objectives)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file with the faulty configuration (missing options take defaults)"),
+    row: Optional[str] = typer.Option(None, "--row", help="config_id of the faulty configuration in --data"),
+    objective: Optional[str] = typer.Option(None, "--objective", help="the faulty objective (must be a --goal metric; kept for the issue's syntax)"),
+    data: Optional[Path] = typer.Option(None, "--data", help="campaign folder to learn from (default: measure --initial random configurations first)"),
+    events: str = typer.Option("", help="comma-separated metrics that are intermediate events (default: the system's own)"),
+    environment: Optional[str] = typer.Option(None, help="environment name"),
+    workload: Optional[str] = typer.Option(None, help="workload (default: the system's)"),
+    budget: int = typer.Option(5, help="measurements the loop may spend on fixes (the faulty one included when measured)"),
+    initial: int = typer.Option(20, help="random configurations measured first when --data is not given"),
+    timeout: float = typer.Option(60.0, help="seconds before a run is killed"),
+    seed: int = typer.Option(0, help="seed of the initial sample and the models"),
+    alpha: float = typer.Option(0.05, help="significance level of FCI's independence tests"),
+    max_changes: int = typer.Option(3, help="most options one fix may change"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="session folder (default: tradeoff-runs/debug-...)"),
+    ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: $RAY_ADDRESS or a local Ray)"),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI"),
+    experiment: str = typer.Option("tradeoff-debug", help="MLflow experiment"),
+) -> None:
+    """Find the root causes of a performance fault and fix it by measuring (CADET / Unicorn)."""
+    from flows.debug import DebugSettings, debug as debug_flow
+    if objective is not None and objective not in [g.split("<")[0].split(">")[0].strip() for g in goal]:
+        raise TradeoffError(f"--objective {objective} has no --goal; give e.g. --goal '{objective} <= NUMBER'")
+    settings = DebugSettings(system, list(goal), str(config) if config else None, row, str(data) if data else None,
+                             _columns(events), environment, workload, budget, initial, timeout, seed, 10, max_changes, alpha,
+                             str(out_dir) if out_dir else None, ray_address, tracking_uri, experiment)
+    settings.resolve()  # every check before Prefect and Ray start
+    outcome = debug_flow(settings)
+    result, diagnosis = outcome.result, outcome.result.diagnosis
+    out.print("[bold]root causes[/] (options by average causal effect, in standard deviations of the objective):")
+    for option, effect in diagnosis.root_causes[:8]:
+        out.print(f"  {option}  {effect:.2f}", markup=False)
+    for metric, paths in diagnosis.paths.items():
+        out.print(f"[bold]causal paths to {metric}[/] (ACE):")
+        for path in paths[:5]:
+            out.print(f"  {path.ace:10.4g}  {path}", markup=False)
+    from rich.table import Column
+    table = Table("step", Column("changes", overflow="fold", min_width=24), "potential", "control", *[f"predicted {g.metric}" for g in outcome.goals],
+                  *[f"measured {g.metric}" for g in outcome.goals], "goal met")
+    for number, step in enumerate(result.steps, 1):
+        table.add_row(str(number), step.fix.describe(), f"{step.fix.potential:.2f}", f"{step.fix.control:.2f}",
+                      *[f"{step.fix.predicted.get(g.metric, float('nan')):.4g}" for g in outcome.goals],
+                      *[f"{(step.measured or {}).get(g.metric, float('nan')):.4g}" for g in outcome.goals], "yes" if step.fixed else "no")
+    out.print(table)
+    for goal in outcome.goals:
+        before, after = result.faulty_metrics.get(goal.metric), result.best_metrics.get(goal.metric)
+        gain = (before - after) / abs(before) * 100 * (1 if goal.minimize else -1) if before else float("nan")
+        out.print(f"{goal.metric}: faulty {before:.4g} -> best measured {after:.4g}, measured gain {gain:.1f}% (goal {goal})", markup=False)
+    base = outcome.baseline
+    measured = base.get("measured") or {}
+    verdict = (", ".join(f"measured {g.metric} {measured[g.metric]:.4g}" for g in outcome.goals if g.metric in measured)
+               if measured else "not measured (it breaks a constraint or, on a replay, was never recorded)")
+    out.print(f"decision-tree baseline: {', '.join(f'{k}={v}' for k, v in base['changes'].items()) or 'no change'}; "
+              f"{verdict}; goal met: {'yes' if base.get('fixed') else 'no'}", markup=False)
+    out.print(f"{'FIXED' if result.fixed else 'NOT FIXED'} after {result.measurements} measurements in {result.wall_s:.1f} s; "
+              f"files in {outcome.folder}; MLflow run {outcome.run_id}")
 
 
 def main() -> None:

@@ -133,10 +133,10 @@ class ProcessResult:
 
 
 def run_process(command: list[str], timeout: float, cpus: list[int], cwd: str | Path | None = None,
-                env: dict | None = None) -> ProcessResult:
+                env: dict | None = None, ok_codes: tuple[int, ...] = (0,)) -> ProcessResult:
     """Run a program pinned to ``cpus``; kill its whole process group on timeout.
 
-    A non-zero exit raises MeasurementFailed with the tail of stderr; a timeout raises it with
+    An exit code outside ``ok_codes`` raises MeasurementFailed with the tail of stderr; a timeout raises it with
     status ``timeout``. CPU time is the children's user+system time, exact because a worker
     runs one measurement at a time.
     """
@@ -156,7 +156,7 @@ def run_process(command: list[str], timeout: float, cpus: list[int], cwd: str | 
         raise MeasurementFailed(f"no result after {timeout:g} s; killed", status="timeout") from None
     wall = time.perf_counter() - clock
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if process.returncode != 0:
+    if process.returncode not in ok_codes:
         tail = "\n".join(stderr.strip().splitlines()[-5:])
         raise MeasurementFailed(f"exit code {process.returncode}: {tail}", exit_code=process.returncode)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

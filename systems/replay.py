@@ -14,9 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from systems.base import MeasurementFailed, Metric, System
+import pyarrow as pa
+
+from systems.base import MeasurementFailed, Metric, System, new_row
 from tradeoff.errors import TradeoffError
-from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, aggregate, space_of
+from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, aggregate, schema_for, space_of
 from tradeoff.space import Option, Space, config_id
 
 
@@ -50,6 +52,7 @@ class Replay(System):
         for metric, rule in (invalid or {}).items():
             bad |= rule(records[metric].to_numpy(dtype=float))
         self._by_config = {}
+        self._records = list(zip(configs.to_dict("records"), metrics, bad))  # every record, repeated ones too
         for cid, values, is_bad in zip(ids, metrics, bad):
             self._by_config.setdefault(cid, (values, is_bad))
         self._invalid_status = invalid_status
@@ -87,3 +90,34 @@ def from_campaign(folder: str | Path) -> Replay:
     first = frame.iloc[0]
     return make_replay(str(first["system"]), records, space.options, metrics, str(first["environment"]),
                        str(first["workload"]), f"replay of {folder}")
+
+
+def recorded_frame(system: Replay) -> pd.DataFrame:
+    """Every record of a replay as a measurement table, without Ray (replaying costs nothing).
+
+    A configuration recorded n times gives repetitions 0..n-1 in table order; invalid records
+    are rows with the replay's invalid status."""
+    workload, campaign, seen, rows = system.default_workload, f"recorded-{system.environment}", {}, []
+    for config, values, is_bad in system._records:
+        row = new_row(system, config, workload, 0, [], campaign, "")
+        row["repetition"] = seen[row["config_id"]] = seen.get(row["config_id"], -1) + 1
+        if is_bad:
+            row.update(status=system._invalid_status, error="recorded as " + system._invalid_status)
+        else:
+            row.update({METRIC_PREFIX + m: float(v) for m, v in zip(system.metric_names, values)})
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=schema_for(system.space, system.metric_names)).to_pandas()
+
+
+def environment_frame(spec: str | Path) -> pd.DataFrame:
+    """The measurements of one environment: a campaign folder, or ``SYSTEM:ENVIRONMENT[:WORKLOAD]``
+    naming a replay system's recorded table (e.g. ``ase17-x264:feature8_2762_128``)."""
+    if Path(spec).is_dir():
+        return MeasurementStore(spec).read()
+    from systems import SYSTEMS, get_system
+    name, _, rest = str(spec).partition(":")
+    environment, _, workload = rest.partition(":")
+    if name not in SYSTEMS or SYSTEMS[name][0] != "replay":
+        raise TradeoffError(f"{spec!r} is neither a campaign folder nor SYSTEM:ENVIRONMENT[:WORKLOAD] of a replay system "
+                            "(e.g. ase17-x264:feature8_2762_128); check the path or run 'tradeoff systems'")
+    return recorded_frame(get_system(name, environment or None, workload or None))

@@ -43,7 +43,9 @@ def connect(address: str | None = None) -> None:
         # cluster; a local Ray needs none, so it serves loopback only (its processes inherit this).
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR")
+        # address="local": start our own Ray even while another user's Ray runs on this machine
+        # (with no address, ray.init joins any running cluster and then refuses num_cpus).
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR")
 
 
 def describe_cluster() -> str:

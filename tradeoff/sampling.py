@@ -144,3 +144,4 @@ def snap_to_population(space: Space, designs: list[dict]) -> list[dict]:
 
 # Samplers that live in their own modules register themselves on import.
 from tradeoff import designs  # noqa: E402,F401
+from tradeoff import l2s  # noqa: E402,F401

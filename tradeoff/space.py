@@ -284,7 +284,10 @@ def infer_options(frame: pd.DataFrame) -> list[Option]:
         elif pd.api.types.is_numeric_dtype(column):
             integral = bool(np.all(np.mod(column, 1) == 0))
             low, high = (int(column.min()), int(column.max())) if integral else (float(column.min()), float(column.max()))
-            options.append(Option(str(name), "int" if integral else "float", low, lower=low, upper=high))
+            if low == high:  # a constant column (SaC's initmheap): one value, which ConfigSpace cannot range over
+                options.append(Option(str(name), "categorical", low, values=(low,)))
+            else:
+                options.append(Option(str(name), "int" if integral else "float", low, lower=low, upper=high))
         else:
             values = tuple(sorted(column.astype(str).unique()))
             options.append(Option(str(name), "categorical", values[0], values=values))

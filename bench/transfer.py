@@ -1,0 +1,168 @@
+"""Transfer learning across environments: target error against the number of target measurements.
+
+    flock /tmp/tradeoff-bench.lock python -m bench.transfer [--reps 3] [--budgets 10,20,33,50,100]
+        [--methods target-only,linear-shift,stack,mtgp,l2s,l2s+reuse,auto] [--scenarios NAME,...]
+
+For each environment change (a source and a target table of ASE'17's SPEAR, x264, SQLite and
+SaC, and of BO4CO's Storm), each repetition and each target budget: draw the target sample
+from the target's valid configurations (random, or L2S for the l2s methods), fit every method,
+and score its MAPE on the target's other valid configurations (a seeded subsample of at most
+``--test`` of them). A budget counts successful target measurements.
+
+Methods: target-only (the learner on the target sample), linear-shift, stack, mtgp, auto (see
+tradeoff.models.transfer); l2s = L2S sample + target-only learner; l2s+reuse = L2S sample +
+stacking on the source (L2S with data reuse). The severity of a change is read from the full
+tables: small when Pearson >= 0.9, medium when >= 0.5, else severe.
+
+Prints, and writes to bench/results/transfer.csv (every run) and transfer-summary-{mape,mdape}.csv:
+the mean MAPE (and median relative error, MdAPE, which a few near-zero values cannot dominate) per
+scenario, method and budget, and the smallest budget at which each method's mean error reaches
+target-only's at the largest budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from systems import get_system
+from systems.replay import recorded_frame
+from tradeoff.l2s import guidance, guided_by
+from tradeoff.models import make_learner, mape
+from tradeoff.models.transfer import Source, make_transfer
+from tradeoff.sampling import sample
+from tradeoff.space import config_id
+from tradeoff.transfer import compare
+from tradeoff.transfer_study import encoded
+
+RESULTS = Path(__file__).parent / "results"
+ALL_METHODS = ("target-only", "linear-shift", "stack", "mtgp", "l2s", "l2s+reuse", "auto")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    system: str
+    source: str  # environment[:workload]
+    target: str
+    metric: str
+
+
+SCENARIOS = [
+    Scenario("spear-hardware", "ase17-spear", "feature1_2_7_10286", "feature8_2_7_10286", "solving_time"),
+    Scenario("spear-cloud", "ase17-spear", "amazon_micro_2_7_10286", "feature8_2_7_10286", "solving_time"),
+    Scenario("spear-version+instance", "ase17-spear", "feature8_2_7_10286", "feature9_1_2_10286", "solving_time"),
+    Scenario("x264-hardware", "ase17-x264", "feature1_2762_128", "feature8_2762_128", "time"),
+    Scenario("x264-workload", "ase17-x264", "feature8_2762_8", "feature8_2762_32", "time"),
+    Scenario("x264-version", "ase17-x264", "feature9_2389_128", "feature8_2762_128", "time"),
+    Scenario("sqlite-version+hardware", "ase17-sqlite", "feature4_3190:fillseq", "feature6_3763:fillseq", "us_per_op"),
+    Scenario("sqlite-workload", "ase17-sqlite", "feature7_3763:readrandom", "feature7_3763:readseq", "us_per_op"),
+    Scenario("sac-workload-close", "ase17-sac", "ase17:srad", "ase17:hotspot", "time"),
+    Scenario("sac-workload-medium", "ase17-sac", "ase17:particle_filter", "ase17:srad", "time"),
+    Scenario("sac-workload-far", "ase17-sac", "ase17:kmeans", "ase17:nw", "time"),
+    Scenario("storm-cluster", "storm", "wc-c1-3d-c1", "wc-c3-3d-c1", "latency"),
+    Scenario("storm-colocation", "storm", "wc-3d-c4", "wc+rs-3d-c4", "latency"),
+]
+
+
+def environment(system: str, spec: str):
+    env, _, workload = spec.partition(":")
+    return get_system(system, env, workload or None)
+
+
+def severity(pearson: float) -> str:
+    return "small" if pearson >= 0.9 else "medium" if pearson >= 0.5 else "severe"
+
+
+def run_scenario(s: Scenario, budgets: list[int], reps: int, methods: list[str], learner: str, test_size: int) -> list[dict]:
+    source_frame = recorded_frame(environment(s.system, s.source))
+    target_system = environment(s.system, s.target)
+    target_frame = recorded_frame(target_system)
+    comparison, _, _ = compare(source_frame, target_frame, s.metric)
+    space = target_system.space
+    Xs, ys, _ = encoded(space, source_frame, s.metric)
+    X, y, configs = encoded(space, target_frame, s.metric)
+    ids = [config_id(c) for c in configs.to_dict("records")]
+    valid = space.with_population(configs.drop_duplicates())  # budgets count successful measurements
+    index_of = {cid: i for i, cid in enumerate(ids)}
+    source = Source(Xs, ys, learner, 0, s.source)
+    steer = guidance(source_frame, s.metric)
+    rows = []
+    for rep in range(reps):
+        for budget in budgets:
+            seed = 1000 * rep + budget
+            drawn = {"random": sample(valid, "random", budget, seed)}
+            if any(m.startswith("l2s") for m in methods):
+                with guided_by(steer):
+                    drawn["l2s"] = sample(valid, "l2s", budget, seed)
+            for method in methods:
+                picked = drawn["l2s" if method.startswith("l2s") else "random"]
+                train = np.array([index_of[config_id(c)] for c in picked])
+                rest = np.setdiff1d(np.arange(len(y)), train)
+                test = np.random.default_rng(seed).choice(rest, min(test_size, len(rest)), replace=False)
+                model = (make_learner(learner, rep) if method in ("target-only", "l2s") else
+                         make_transfer("stack" if method == "l2s+reuse" else method, source, learner, rep))
+                clock = time.perf_counter()
+                model.fit(X[train], y[train])
+                predicted = model.predict(X[test])
+                error = mape(y[test], predicted)
+                median_error = float(np.median(np.abs(predicted - y[test])[y[test] != 0] / np.abs(y[test][y[test] != 0])) * 100)
+                rows.append({"scenario": s.name, "system": s.system, "source": s.source, "target": s.target,
+                             "metric": s.metric, "pearson": comparison.pearson, "severity": severity(comparison.pearson),
+                             "method": method, "budget": budget, "rep": rep, "mape": error, "mdape": median_error,
+                             "fit_s": time.perf_counter() - clock, "auto_choice": getattr(model, "choice_", "")})
+    return rows
+
+
+def summarise(runs: pd.DataFrame, error: str = "mape") -> pd.DataFrame:
+    """Mean error per scenario x method x budget, and the budget at which each method reaches
+    target-only's mean error at the largest budget."""
+    mean = runs.groupby(["scenario", "severity", "pearson", "method", "budget"], sort=False)[error].mean().unstack("budget")
+    largest = mean.columns.max()
+    reference = mean.xs("target-only", level="method")[largest]
+    needed = []
+    for (scenario, *_), row in mean.iterrows():
+        reached = [b for b in mean.columns if row[b] <= reference.xs(scenario, level="scenario").iloc[0]]
+        needed.append(min(reached) if reached else np.nan)
+    mean[f"budget to reach target-only@{largest}"] = needed
+    return mean.reset_index()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--budgets", default="10,20,33,50,100")
+    parser.add_argument("--methods", default=",".join(ALL_METHODS))
+    parser.add_argument("--scenarios", default="", help="comma-separated scenario names (default: all)")
+    parser.add_argument("--learner", default="log-forest")
+    parser.add_argument("--test", type=int, default=2000, help="most held-out target configurations scored per run")
+    args = parser.parse_args()
+    budgets = [int(b) for b in args.budgets.split(",")]
+    methods = [m for m in args.methods.split(",") if m]
+    chosen = [s for s in SCENARIOS if not args.scenarios or s.name in args.scenarios.split(",")]
+    clock, rows = time.perf_counter(), []
+    for scenario in chosen:
+        started = time.perf_counter()
+        rows += run_scenario(scenario, budgets, args.reps, methods, args.learner, args.test)
+        print(f"{scenario.name}: {time.perf_counter() - started:.0f} s", flush=True)
+    runs = pd.DataFrame(rows)
+    RESULTS.mkdir(exist_ok=True)
+    runs.to_csv(RESULTS / "transfer.csv", index=False)
+    for error in ("mape", "mdape"):
+        summary = summarise(runs, error)
+        summary.to_csv(RESULTS / f"transfer-summary-{error}.csv", index=False)
+        with pd.option_context("display.width", 200, "display.max_rows", 500, "display.float_format", "{:.2f}".format):
+            print(f"mean {error.upper()} (%)")
+            print(summary.to_string(index=False))
+    choices = runs[runs["method"] == "auto"].groupby(["scenario", "auto_choice"]).size()
+    print("auto's choices:", choices.to_dict())
+    print(f"total {time.perf_counter() - clock:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

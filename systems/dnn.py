@@ -1,0 +1,63 @@
+"""Live DNN training: an MLP on scikit-learn's digits with PyTorch, one fresh process per run."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+from systems.base import MeasurementFailed, System, load_spec, metrics_from_spec, run_process
+from tradeoff.errors import TradeoffError
+from tradeoff.space import Space
+
+TRAINER = Path(__file__).with_name("dnn_train.py")
+
+
+def digits_split() -> Path:
+    """scikit-learn's digits, scaled to [0, 1], split 80/20 (stratified, seed 0), cached as .npz."""
+    path = Path(os.environ.get("TRADEOFF_CACHE", Path.home() / ".cache" / "tradeoff")) / "dnn" / "digits-split.npz"
+    if not path.exists():
+        import numpy as np
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+        images, labels = load_digits(return_X_y=True)
+        x_train, x_val, y_train, y_val = train_test_split(images / 16.0, labels, test_size=0.2, random_state=0, stratify=labels)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{os.getpid()}.npz")
+        np.savez(partial, x_train=x_train, x_val=x_val, y_train=y_train, y_val=y_val)
+        os.replace(partial, path)
+    return path
+
+
+def has_rapl() -> bool:
+    return any(Path("/sys/class/powercap").glob("intel-rapl:[0-9]*/energy_uj"))
+
+
+class DnnTraining(System):
+    def check(self) -> None:
+        if importlib.util.find_spec("torch") is None:
+            raise TradeoffError("the dnn system needs PyTorch; install it with: pip install 'tradeoff[dnn]' (or pip install torch)")
+
+    def program_version(self) -> str:
+        try:
+            torch = f"torch {importlib.metadata.version('torch')}"
+        except importlib.metadata.PackageNotFoundError:
+            torch = "torch missing"
+        return f"{torch}; energy: {'RAPL' if has_rapl() else 'no RAPL (energy not measured)'}"
+
+    def run(self, config: dict, workload: str, timeout: float, cpus: list[int]) -> dict[str, float]:
+        result = run_process([sys.executable, str(TRAINER), json.dumps(config), str(digits_split())], timeout, cpus)
+        try:
+            return json.loads(result.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise MeasurementFailed("the training printed no result: " + result.stderr.strip()[-300:]) from None
+
+
+def make(environment: str = "local") -> DnnTraining:
+    spec = load_spec("dnn")
+    return DnnTraining(name="dnn", space=Space.from_spec(spec), metrics=metrics_from_spec(spec), workloads=spec["workloads"],
+                       default_workload=spec["default_workload"], environment=environment, description=spec["description"],
+                       spec=spec)

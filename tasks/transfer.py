@@ -1,0 +1,92 @@
+"""Prefect tasks of a transfer study: thin wrappers around tradeoff/ and systems/."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NONE
+
+from systems.base import System
+from systems.replay import Replay, environment_frame, recorded_frame
+from tasks.tracking import tracking_uri, use_experiment
+from tradeoff import l2s
+from tradeoff.errors import TradeoffError
+from tradeoff.measurements import MeasurementStore
+from tradeoff.models.transfer import Bellwether
+from tradeoff.sampling import sample
+from tradeoff.transfer import compare, plot_influences, plot_scatter
+from tradeoff.transfer_study import StudyResult, choose_source, fit_and_evaluate, write_study
+
+MLFLOW_PREFIX = "runs:/"
+
+
+def read_source(spec: str, tracking: str | None = None) -> pd.DataFrame:
+    """A source's measurements: a campaign folder, SYSTEM:ENVIRONMENT[:WORKLOAD] of a replay, or
+    runs:/RUN_ID, an earlier MLflow run that logged its measurements.parquet."""
+    if not spec.startswith(MLFLOW_PREFIX):
+        return environment_frame(spec)
+    run_id = spec[len(MLFLOW_PREFIX):].strip("/")
+    mlflow.set_tracking_uri(tracking_uri(tracking))
+    folder = Path(tempfile.mkdtemp(prefix="tradeoff-source-"))
+    try:
+        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="measurements.parquet", dst_path=str(folder))
+    except Exception as error:
+        raise TradeoffError(f"cannot fetch measurements.parquet of MLflow run {run_id}: {error}".splitlines()[0]) from None
+    return MeasurementStore(folder).read()
+
+
+@task(cache_policy=NONE)
+def load_sources(specs: list[str], tracking: str | None) -> dict[str, pd.DataFrame]:
+    return {spec: read_source(spec, tracking) for spec in specs}
+
+
+@task(cache_policy=NONE)
+def pick_source(sources: dict[str, pd.DataFrame], system: System, metric: str, learner: str, seed: int) -> Bellwether:
+    return choose_source(sources, system.space, metric, learner, seed)
+
+
+@task(cache_policy=NONE)
+def sample_target(system: System, sampler: str, budget: int, seed: int, source: pd.DataFrame | None, metric: str) -> list[dict]:
+    """The target sample; L2S draws it from the source's influential options and interactions."""
+    if sampler != "l2s":
+        return sample(system.space, sampler, budget, seed)
+    with l2s.guided_by(source, metric):
+        return sample(system.space, "l2s", budget, seed)
+
+
+@task(cache_policy=NONE)
+def evaluate_transfer(system: System, sources: dict[str, pd.DataFrame], chosen: Bellwether, folder: Path, metric: str,
+                      method: str, learner: str, seed: int) -> tuple[StudyResult, list[Path], list[str]]:
+    """Fit the method and target-only, score them (a replay: on the rest of its table), write the report.
+    Returns the result, its files and the comparison of the chosen source with the target sample."""
+    target = MeasurementStore(folder).read()
+    holdout = recorded_frame(system) if isinstance(system, Replay) else None
+    result, _ = fit_and_evaluate(sources, target, system.space, metric, method, learner, seed, holdout, chosen)
+    files = write_study(result, folder)
+    try:
+        comparison, paired, influences = compare(sources[chosen.choice], target, metric, source_label=chosen.choice,
+                                                 target_label=f"{system.name}:{system.environment}")
+    except TradeoffError as reason:  # too few configurations in common: the study stands without it
+        return result, files, [f"no environment comparison: {reason}"]
+    files += [plot_scatter(paired, comparison, folder / "compare-scatter.png"),
+              plot_influences(influences, comparison, folder / "compare-influences.png")]
+    return result, files, comparison.lines()
+
+
+@task(cache_policy=NONE)
+def track_transfer(experiment: str, tracking: str | None, run_name: str, params: dict, result: StudyResult,
+                   folder: Path, files: list[Path]) -> tuple[str, str]:
+    uri = use_experiment(experiment, tracking)
+    with mlflow.start_run(run_name=run_name) as run:
+        mlflow.log_params(params)
+        mlflow.log_metrics({f"mape_{name}": value for name, value in result.errors.items()} |
+                           {"target_measurements": result.target_measurements, "bellwether_confidence": result.bellwether_confidence})
+        mlflow.set_tags({"chosen": result.chosen, "source": result.source, "reason": result.reason[:5000]})
+        mlflow.log_artifacts(str(folder / "measurements.parquet"), "measurements.parquet")
+        for path in files:
+            mlflow.log_artifact(str(path))
+    return uri, run.info.run_id

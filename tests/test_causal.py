@@ -1,0 +1,146 @@
+"""Causal debugging on synthetic systems whose causal structure is known."""
+
+import random
+
+import pandas as pd
+import pytest
+
+from systems import get_system
+from tradeoff import causal
+from tradeoff.errors import TradeoffError
+
+SEEDS = [1, 2, 3, 4]
+
+
+def measured(system, workload: str, n: int, seed: int) -> pd.DataFrame:
+    system.rng = random.Random(seed)
+    return pd.DataFrame([{**c, **system.run(c, workload, 10, [])} for c in system.space.sample_uniform(n, seed)])
+
+
+@pytest.fixture(scope="module")
+def system():
+    return get_system("causal-synthetic")
+
+
+def variables(system, objectives=("latency",)) -> causal.Variables:
+    events = tuple(m for m in system.metric_names if m[0] == "e" and m[1:].isdigit())
+    return causal.Variables(tuple(system.space.names), events, objectives)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_root_causes_are_recovered(system, seed):
+    workload = f"s{seed}"
+    data = measured(system, workload, 120, seed)
+    truth = system.truth(workload).root_causes("latency")
+    worst = data.loc[data["latency"].idxmax()]
+    goal = causal.Goal("latency", "<=", float(data["latency"].median()))
+    diagnosis = causal.diagnose(data, variables(system, ("latency", "energy")), worst, [goal])
+    found = [option for option, _ in diagnosis.root_causes]
+    assert found and set(found) <= truth  # no distractor option is blamed
+    assert len(set(found) & truth) >= len(truth) - 1
+    # paths run option -> event -> objective, the graph respects the background knowledge
+    for path in diagnosis.paths["latency"]:
+        assert path.nodes[0] in truth and path.nodes[-1] == "latency" and path.ace > 0
+    for cause, effect in diagnosis.graph.directed:
+        assert effect not in system.space.names and cause not in ("latency", "energy")
+    best = diagnosis.fixes[0]
+    assert set(best.changes) <= truth and best.potential > best.control
+
+
+def test_debug_loop_fixes_the_fault_by_measuring(system):
+    workload = "s3"
+    data = measured(system, workload, 100, 7)
+    faulty = {o: 0 for o in system.space.names}
+    faulty["o8"] = 3  # in s3, o3 low and o8 high drive latency up through events e4 and e5
+    goal = causal.Goal("latency", "<=", float(data["latency"].quantile(0.3)))
+
+    def measure(configs):
+        return [system.run(c, workload, 10, []) for c in configs]
+
+    result = causal.debug(data, variables(system), faulty, [goal], measure, budget=4)
+    assert not goal.holds(result.faulty_metrics["latency"])
+    assert result.fixed
+    assert 1 <= result.measurements <= 4  # the faulty configuration, then fixes until one holds
+    assert goal.holds(result.best_metrics["latency"])
+    changed = {k for k in result.best if result.best[k] != faulty[k]}
+    assert changed <= system.truth(workload).root_causes("latency")
+    assert result.wall_s > 0 and result.steps[-1].fixed
+
+
+def test_two_objectives_get_a_fix_that_keeps_both(system):
+    workload = "s1"
+    data = measured(system, workload, 120, 1)
+    goals = [causal.Goal(m, "<=", float(data[m].quantile(0.6))) for m in ("latency", "energy")]
+    worst = data.loc[(data["latency"].rank() + data["energy"].rank()).idxmax()]
+    diagnosis = causal.diagnose(data, variables(system, ("latency", "energy")), worst, goals, max_changes=4)
+    best = diagnosis.fixes[0]
+    assert best.potential > 0.5
+    config = {**worst[system.space.names].to_dict(), **best.changes}
+    outcome = pd.DataFrame([system.run(config, workload, 10, []) for _ in range(5)]).median()
+    assert all(g.holds(outcome[g.metric]) for g in goals)
+
+
+def test_graph_exports_dot_and_picture(system, tmp_path):
+    data = measured(system, "s1", 80, 1)
+    graph = causal.fit_graph(data, variables(system))
+    dot = graph.to_dot()
+    assert dot.startswith("digraph") and '"e1" -> "latency"' in dot or '"e3" -> "latency"' in dot
+    graph.draw(tmp_path / "graph.png", highlight=[("o3", "e1", "latency")])
+    assert (tmp_path / "graph.png").stat().st_size > 1000
+
+
+def test_entropy_rule_orients_a_chain_between_events():
+    # e1 -> e2 with non-Gaussian (uniform) noise: the additive-noise direction has lower entropy
+    import numpy as np
+    rng = np.random.default_rng(0)
+    e1 = rng.uniform(-1, 1, 400)
+    e2 = e1 ** 3 + 0.5 * e1 + rng.uniform(-0.2, 0.2, 400)
+    data = pd.DataFrame({"o1": rng.integers(0, 2, 400), "e1": e1, "e2": e2, "y": e2 + rng.normal(0, 0.1, 400)})
+    v = causal.Variables(("o1",), ("e1", "e2"), ("y",))
+    graph = causal.CausalGraph(v, v.all)
+    causal._orient_by_entropy(graph, causal._numeric(data), "e2", "e1")
+    assert graph.directed == {("e1", "e2"): "entropy"}
+
+
+def test_decision_tree_baseline_moves_into_the_best_leaf(system):
+    data = measured(system, "s3", 120, 3)
+    worst = data.loc[data["latency"].idxmax()]
+    changes, predicted = causal.decision_tree_fix(data, variables(system), worst, causal.Goal("latency", "<=", 0))
+    assert changes and predicted < data["latency"].median()
+
+
+def test_bad_goal_and_config_are_one_line_errors(system):
+    with pytest.raises(TradeoffError, match="METRIC <= NUMBER"):
+        causal.Goal.parse("latency is low")
+    data = measured(system, "s1", 30, 1)
+    with pytest.raises(TradeoffError, match="not an objective"):
+        causal.diagnose(data, variables(system), data.iloc[0], [causal.Goal("e1", "<=", 1)])
+    with pytest.raises(TradeoffError, match="lacks option"):
+        causal.diagnose(data, variables(system), {"o1": 1}, [causal.Goal("latency", "<=", 1)])
+
+
+def test_rows_without_events_still_inform_the_graph(system):
+    # 40 rows with counters, 120 recorded without them: FCI tests with test-wise deletion,
+    # the structural model imputes the missing events from their parents
+    workload = "s3"
+    data = measured(system, workload, 160, 3)
+    events = variables(system).events
+    data.loc[40:, list(events)] = float("nan")
+    worst = data.loc[data["latency"].idxmax()]
+    diagnosis = causal.diagnose(data, variables(system), worst, [causal.Goal("latency", "<=", float(data["latency"].median()))])
+    found = {option for option, _ in diagnosis.root_causes}
+    assert found and found <= system.truth(workload).root_causes("latency")
+    assert diagnosis.fixes[0].potential > 0.5
+
+
+def test_replay_fixes_are_recorded_configurations(system):
+    data = measured(system, "s3", 100, 3)
+    worst = data.loc[data["latency"].idxmax()]
+    recorded = data[system.space.names].to_dict("records")
+    diagnosis = causal.diagnose(data, variables(system), worst, [causal.Goal("latency", "<=", float(data["latency"].median()))],
+                                recorded=recorded)
+    known = {tuple(sorted(r.items())) for r in recorded}
+    assert diagnosis.fixes
+    for fix in diagnosis.fixes[:10]:
+        config = {**worst[system.space.names].to_dict(), **fix.changes}
+        assert tuple(sorted((k, int(v)) for k, v in config.items())) in known

@@ -1,0 +1,149 @@
+"""Transfer learners, the negative-transfer guard, bellwether selection and the L2S sampler."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from tradeoff.errors import TradeoffError
+from tradeoff.l2s import Guidance, guided_by
+from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX
+from tradeoff.models import make_learner, mape
+from tradeoff.models.transfer import Source, bellwether, make_transfer
+from tradeoff.sampling import sample
+from tradeoff.space import Option, Space, config_id
+
+RNG = np.random.default_rng(7)
+X_ALL = RNG.integers(0, 2, (600, 8)).astype(float)
+BASE = 20 + 15 * X_ALL[:, 0] + 8 * X_ALL[:, 1] + 6 * X_ALL[:, 2] * X_ALL[:, 3] + 2 * X_ALL[:, 4]
+
+
+def _split(budget: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(X_ALL), budget, replace=False)
+    return chosen, np.setdiff1d(np.arange(len(X_ALL)), chosen)
+
+
+def _error(model, y: np.ndarray, budget: int = 12) -> float:
+    train, test = _split(budget)
+    return mape(y[test], model.fit(X_ALL[train], y[train]).predict(X_ALL[test]))
+
+
+@pytest.fixture(scope="module")
+def source() -> Source:
+    return Source(X_ALL, BASE * (1 + 0.01 * RNG.standard_normal(len(BASE))), "forest", 0, "old machine")
+
+
+def test_linear_shift_learns_a_scaled_environment_from_few_points(source):
+    target = 3.0 * BASE + 10
+    alone = _error(make_learner("forest"), target)
+    shifted = _error(make_transfer("linear-shift", source), target)
+    assert shifted < 3 and shifted < alone / 3
+
+
+def test_stacking_and_mtgp_beat_target_only_when_the_source_is_related(source):
+    target = 2.0 * BASE + 5 * X_ALL[:, 5]  # scaled, plus an effect the source never saw
+    alone = _error(make_learner("forest"), target, 20)
+    assert _error(make_transfer("stack", source), target, 20) < alone
+    assert _error(make_transfer("mtgp", source), target, 20) < alone
+
+
+def test_auto_uses_a_helpful_source_and_ignores_a_harmful_one(source):
+    helpful = make_transfer("auto", source).fit(X_ALL[:20], 3.0 * BASE[:20] + 10)
+    assert helpful.choice_ in ("linear-shift", "stack") and "cuts cross-validated MAPE" in helpful.reason_
+
+    rng = np.random.default_rng(3)
+    unrelated = 50 + 30 * X_ALL[:, 6] + 10 * X_ALL[:, 7] * X_ALL[:, 5] + rng.normal(0, 0.5, len(X_ALL))
+    guarded = make_transfer("auto", source)
+    guard_error = _error(guarded, unrelated, 30)
+    alone = _error(make_learner("forest"), unrelated, 30)
+    assert guarded.choice_ == "target-only" and "does not help" in guarded.reason_
+    assert guard_error == pytest.approx(alone)
+    assert set(guarded.cv_mape_) == {"target-only", "linear-shift", "stack"}
+
+
+def test_clones_share_the_fitted_source(source):
+    assert clone(make_transfer("stack", source)).source is source
+
+
+def test_bellwether_picks_the_source_that_predicts_the_others():
+    typical = {f"env{i}": (X_ALL, (i + 1) * BASE + RNG.normal(0, 1, len(BASE))) for i in range(3)}
+    odd = 30 + 20 * X_ALL[:, 7] + RNG.normal(0, 1, len(BASE))
+    # "env0+" carries the typical shape and a little of the odd one: it explains every other source best.
+    candidates = {**typical, "odd": (X_ALL, odd), "env0+": (X_ALL, BASE + 0.3 * odd)}
+    chosen = bellwether(candidates, rounds=50)
+    assert chosen.choice != "odd"
+    assert 0 < chosen.confidence <= 1 and chosen.choice in chosen.reason
+    assert chosen.errors.loc["odd"].mean() > chosen.errors.loc[chosen.choice].mean()
+    single = bellwether({"only": (X_ALL, BASE)})
+    assert single.choice == "only" and single.confidence == 1.0
+
+
+def test_unknown_method_names_the_choices(source):
+    with pytest.raises(TradeoffError, match="linear-shift"):
+        make_transfer("magic", source)
+
+
+def _source_frame() -> pd.DataFrame:
+    configs = pd.DataFrame(X_ALL.astype(bool), columns=[f"o{i}" for i in range(8)])
+    frame = configs.add_prefix(OPTION_PREFIX)
+    frame[METRIC_PREFIX + "time"] = BASE
+    frame["status"], frame["repetition"], frame["system"], frame["environment"], frame["workload"] = "ok", 0, "toy", "old", "w"
+    frame["config_id"] = [config_id(c) for c in configs.to_dict("records")]
+    return frame
+
+
+def test_l2s_samples_the_influential_options_of_the_source():
+    space = Space([Option(f"o{i}", "bool", False) for i in range(8)])
+    with guided_by(_source_frame(), "time", explore=0.0) as guidance:
+        configs = sample(space, "l2s", 24, seed=1)
+    assert guidance.terms.index[0] == "o0"
+    assert len(configs) == 24 and all(space.is_valid(c) for c in configs)
+    # Exploitation varies the strongest option across its levels in balance.
+    share = np.mean([c["o0"] for c in configs])
+    assert 0.3 <= share <= 0.7
+    with guided_by(_source_frame(), "time", explore=0.0):
+        assert sample(space, "l2s", 24, seed=1) == configs  # deterministic for a seed
+
+
+def test_l2s_snaps_to_a_replay_population_and_explores():
+    population = pd.DataFrame(X_ALL[:100].astype(bool), columns=[f"o{i}" for i in range(8)]).drop_duplicates()
+    space = Space([Option(f"o{i}", "bool", False) for i in range(8)], population=population)
+    terms = pd.Series({"o2*o3": 0.6, "o0": 0.4})
+    with guided_by(Guidance(terms, explore=0.5)):
+        configs = sample(space, "l2s", 20, seed=0)
+    recorded = {tuple(r) for r in population.itertuples(index=False)}
+    assert len(configs) == 20 and all(tuple(c[f"o{i}"] for i in range(8)) in recorded for c in configs)
+
+
+def test_l2s_without_a_source_says_how_to_give_one():
+    space = Space([Option("a", "bool", False)])
+    with pytest.raises(TradeoffError, match="needs a source"):
+        sample(space, "l2s", 2)
+
+
+def test_l2s_skips_configurations_that_failed_in_the_source():
+    frame = _source_frame()
+    broken = frame["opt.o7"].to_numpy()  # every configuration with o7 failed in the source
+    frame.loc[broken, "status"], frame.loc[broken, METRIC_PREFIX + "time"] = "failed", np.nan
+    population = pd.DataFrame(X_ALL.astype(bool), columns=[f"o{i}" for i in range(8)]).drop_duplicates()
+    space = Space([Option(f"o{i}", "bool", False) for i in range(8)], population=population)
+    with guided_by(frame, "time"):
+        configs = sample(space, "l2s", 30, seed=2)
+    assert len(configs) == 30 and not any(c["o7"] for c in configs)
+
+
+def test_study_on_a_live_target_is_scored_by_cross_validation():
+    from tradeoff.transfer_study import fit_and_evaluate
+    space = Space([Option(f"o{i}", "bool", False) for i in range(8)])
+    source = _source_frame()
+    target = source.sample(30, random_state=1).copy()
+    target[METRIC_PREFIX + "time"] = 2.5 * target[METRIC_PREFIX + "time"]
+    result, models = fit_and_evaluate({"old": source}, target, space, "time", "l2s")
+    assert result.evaluation == "5-fold cross-validation on the target sample"
+    assert set(result.errors) == {"target-only", "l2s"} and result.errors["l2s"] < result.errors["target-only"]
+    assert "the source helps" in result.reason and result.source == "old" and result.target_measurements == target["config_id"].nunique()
+    with pytest.raises(TradeoffError, match="raise --budget"):
+        fit_and_evaluate({"old": source}, target.head(2), space, "time", "stack")

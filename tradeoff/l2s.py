@@ -1,0 +1,114 @@
+"""L2S (Learning to Sample, Jamshidi et al. FSE'18): sample the target where the source says it matters.
+
+The source's influential options and pairwise interactions (``tradeoff.transfer.influence_terms``)
+guide the target design: most configurations (exploitation) set the options of one influential
+term to each combination of their levels in turn, on a random background; the rest are drawn
+uniformly (exploration), so effects the source did not show can still be found.
+
+The sampler ``l2s`` is registered like any other, and takes its source from the guidance active
+in the calling context::
+
+    with guided_by(source_frame, "time"):
+        configs = sample(space, "l2s", 20, seed=0)
+"""
+
+from __future__ import annotations
+
+import contextvars
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+import pandas as pd
+
+from tradeoff.errors import TradeoffError
+from tradeoff.measurements import OPTION_PREFIX
+from tradeoff.sampling import sampler, snap_to_population, unique
+from tradeoff.space import Option, Space, config_id, infer_options
+
+TOP_TERMS = 8  # the exploitation part cycles over this many of the source's strongest terms
+
+
+@dataclass(frozen=True)
+class Guidance:
+    terms: pd.Series  # influence share of options ("a") and interactions ("a*b") in the source, largest first
+    explore: float = 0.3  # share of the budget drawn uniformly
+    failed: frozenset = frozenset()  # config ids that never succeeded in the source: likely invalid, skipped
+
+
+_ACTIVE: contextvars.ContextVar[Guidance | None] = contextvars.ContextVar("l2s_guidance", default=None)
+
+
+def guidance(source: pd.DataFrame, metric: str, explore: float = 0.3, seed: int = 0) -> Guidance:
+    """The influential terms of a source measurement table."""
+    from tradeoff.transfer import influence_terms, successful
+    if not 0 <= explore <= 1:
+        raise TradeoffError(f"explore must be a share between 0 and 1, not {explore}")
+    table = successful(source, metric)
+    failed = frozenset(set(source["config_id"]) - set(table["config_id"]))
+    if len(table) < 3:
+        raise TradeoffError(f"the source holds {len(table)} successful measurements of {metric}; L2S needs at least 3")
+    configs = table[[c for c in table.columns if c.startswith(OPTION_PREFIX)]].rename(columns=lambda c: c[len(OPTION_PREFIX):])
+    space = Space(infer_options(configs))
+    return Guidance(influence_terms(space, configs, table["metric." + metric].to_numpy(float), seed), explore, failed)
+
+
+@contextmanager
+def guided_by(source: pd.DataFrame | Guidance, metric: str | None = None, explore: float = 0.3):
+    """Make ``l2s`` sample with this source's guidance inside the ``with`` block."""
+    active = source if isinstance(source, Guidance) else guidance(source, metric, explore)
+    token = _ACTIVE.set(active)
+    try:
+        yield active
+    finally:
+        _ACTIVE.reset(token)
+
+
+@sampler("l2s")
+def l2s(space: Space, budget: int, seed: int) -> list[dict]:
+    active = _ACTIVE.get()
+    if active is None:
+        raise TradeoffError("the l2s sampler needs a source: use 'tradeoff transfer --source DIR', or call it inside tradeoff.l2s.guided_by(source, metric)")
+    rng = np.random.default_rng(seed)
+    space = _without(space, active.failed)
+    terms = [t for t in active.terms.index if all(name in space.names for name in t.split("*"))][:TOP_TERMS]
+    exploit = int(round(budget * (1 - active.explore))) if terms else 0
+    designs = []
+    backgrounds = iter(space.sample_uniform(budget * 4, seed))
+    combos = {term: _combinations([space[name] for name in term.split("*")]) for term in terms}
+    position = {term: 0 for term in terms}
+    # Stronger terms come up more often: draw each design's term with probability ~ its influence.
+    weights = np.array([active.terms[t] for t in terms], float) + 1e-12
+    for _ in range(exploit):
+        term = terms[rng.choice(len(terms), p=weights / weights.sum())]
+        levels = combos[term][position[term] % len(combos[term])]
+        position[term] += 1
+        background = next(backgrounds, None)
+        if background is None:  # a small population ran out of fresh backgrounds
+            background = space.sample_uniform(1, int(rng.integers(1 << 31)))[0]
+        designs.append({**background, **dict(zip(term.split("*"), levels))})
+    chosen = unique(_feasible(space, designs))
+    explored = space.sample_uniform(budget * 2, seed + 1)
+    return [c for c in unique(chosen + explored) if config_id(c) not in active.failed][:budget]
+
+
+def _without(space: Space, failed: frozenset) -> Space:
+    """A replay's population less the configurations that failed in the source."""
+    if space.population is None or not failed:
+        return space
+    keep = [config_id(c) not in failed for c in space.population.to_dict("records")]
+    return space.with_population(space.population[keep]) if any(keep) else space
+
+
+def _combinations(options: list[Option]) -> list[tuple]:
+    """Every combination of each option's extreme levels (both values of a bool, bounds of a number)."""
+    levels = [o.domain if o.type in ("bool", "categorical") else
+              (int(o.lower), int(o.upper)) if o.type == "int" else (o.lower, o.upper) for o in options]
+    return list(product(*levels))
+
+
+def _feasible(space: Space, designs: list[dict]) -> list[dict]:
+    if space.population is not None:
+        return snap_to_population(space, designs)
+    return [space.validate(d) for d in designs if space.is_valid(d)]
