@@ -58,13 +58,14 @@ def run(systems: list[str], learners: list[str], repeats: int) -> pd.DataFrame:
 
 
 def markdown(frame: pd.DataFrame, learners: list[str]) -> str:
-    header = ["system", "size"] + learners + ["DECART", "DeepPerf", "auto <= best published"]
+    header = ["system", "size"] + learners + ["DECART", "DeepPerf"] + (["auto <= best published"] if "auto" in learners else [])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in frame.to_dict("records"):
         best = min(row.get("decart", float("inf")), row.get("deepperf", float("inf")))
         cells = [row["system"], str(row["size"])] + [f"{row[n]:.2f} ± {row[n + '_margin']:.2f}" for n in learners]
         cells += [f"{row.get('decart', float('nan')):.2f}", f"{row.get('deepperf', float('nan')):.2f}"]
-        cells.append(("yes" if row["auto"] <= best else "no") if "auto" in learners else "")
+        if "auto" in learners:
+            cells.append("yes" if row["auto"] <= best else "no")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
