@@ -86,6 +86,11 @@ class System:
         raise NotImplementedError
 
 
+def cache_dir(*parts: str) -> Path:
+    """Where generated workloads and builds are kept: $TRADEOFF_CACHE, else ~/.cache/tradeoff."""
+    return Path(os.environ.get("TRADEOFF_CACHE", Path.home() / ".cache" / "tradeoff")).joinpath(*parts)
+
+
 def load_spec(name: str) -> dict:
     """The declarative spec ``systems/<name>.yaml``."""
     return yaml.safe_load((SPEC_DIR / f"{name}.yaml").read_text())

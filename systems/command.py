@@ -33,7 +33,7 @@ from pathlib import Path
 
 import yaml
 
-from systems.base import MeasurementFailed, Metric, System, run_process
+from systems.base import MeasurementFailed, Metric, System, cache_dir, run_process
 from tradeoff.errors import TradeoffError
 from tradeoff.space import Space
 
@@ -43,10 +43,6 @@ MAPPINGS = ("flag", "env")
 OPTION_KEYS = {"name", "type", "default", "range", "values", "log", "levels", "unit", "description", "bool_text", *MAPPINGS}
 SOURCES = ("wall_time", "cpu_time", "regex", "json", "file_size")
 STREAMS = ("stdout", "stderr", "both")
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("TRADEOFF_CACHE", Path.home() / ".cache" / "tradeoff"))
 
 
 def placeholders(template: str) -> list[str]:
@@ -116,7 +112,7 @@ class CommandSystem(System):
             return workload
         if isinstance(entry, str) or "setup" not in entry:
             return entry.get("input", "") if isinstance(entry, dict) else ""
-        path = cache_dir() / "command" / self.name / workload
+        path = cache_dir("command", self.name, workload)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_name(f".{path.name}.{os.getpid()}")

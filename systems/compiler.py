@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from systems.base import MeasurementFailed, System, load_spec, metrics_from_spec, run_process
+from systems.base import MeasurementFailed, System, cache_dir, load_spec, metrics_from_spec, run_process
 from tradeoff.errors import TradeoffError
 from tradeoff.space import Space
 
@@ -57,7 +57,7 @@ class Compiler(System):
         kernel = self.spec["kernels"][workload]
         source = KERNELS / kernel["source"]
         key = hashlib.sha1(f"{self.program_version()}|{source.read_text()}|{kernel['args']}".encode()).hexdigest()[:16]
-        cached = Path(os.environ.get("TRADEOFF_CACHE", Path.home() / ".cache" / "tradeoff")) / "gcc" / f"{workload}-{key}"
+        cached = cache_dir("gcc", f"{workload}-{key}")
         if not cached.exists():
             with tempfile.TemporaryDirectory(prefix="tradeoff-gcc-ref-") as work:
                 binary = Path(work) / "kernel"

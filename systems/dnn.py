@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from systems.base import MeasurementFailed, System, load_spec, metrics_from_spec, run_process
+from systems.base import MeasurementFailed, System, cache_dir, load_spec, metrics_from_spec, run_process
 from tradeoff.errors import TradeoffError
 from tradeoff.space import Space
 
@@ -18,7 +18,7 @@ TRAINER = Path(__file__).with_name("dnn_train.py")
 
 def digits_split() -> Path:
     """scikit-learn's digits, scaled to [0, 1], split 80/20 (stratified, seed 0), cached as .npz."""
-    path = Path(os.environ.get("TRADEOFF_CACHE", Path.home() / ".cache" / "tradeoff")) / "dnn" / "digits-split.npz"
+    path = cache_dir("dnn", "digits-split.npz")
     if not path.exists():
         import numpy as np
         from sklearn.datasets import load_digits

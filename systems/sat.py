@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 from systems import cnf
-from systems.base import MeasurementFailed, System, load_spec, metrics_from_spec, run_process
+from systems.base import MeasurementFailed, System, cache_dir, load_spec, metrics_from_spec, run_process
 from tradeoff.errors import TradeoffError
 from tradeoff.space import Space
 
@@ -27,7 +26,7 @@ def command_line(space: Space, config: dict) -> list[str]:
 
 
 def sat_cache() -> Path:
-    return Path(os.environ.get("TRADEOFF_CACHE", Path.home() / ".cache" / "tradeoff")) / "sat"
+    return cache_dir("sat")
 
 
 class SatSolver(System):

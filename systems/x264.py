@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from systems.base import MeasurementFailed, System, load_spec, metrics_from_spec, run_process
+from systems.base import MeasurementFailed, System, cache_dir, load_spec, metrics_from_spec, run_process
 from tradeoff.errors import TradeoffError
 from tradeoff.space import Space
 
@@ -53,7 +53,7 @@ def write_clip(path: Path, width: int, height: int, frames: int, seed: int = 0) 
 
 
 def clip_cache() -> Path:
-    folder = Path(os.environ.get("TRADEOFF_CACHE", Path.home() / ".cache" / "tradeoff")) / "clips"
+    folder = cache_dir("clips")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
