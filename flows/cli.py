@@ -81,7 +81,7 @@ def campaign(
 @app.command()
 def demo(out_dir: Path = typer.Option(Path("tradeoff-runs/demo"), "--out", help="campaign folder"),
          budget: int = typer.Option(24, help="number of configurations")) -> None:
-    """The main job: a small real x264 campaign (about two minutes on 2 cores)."""
+    """The main job: a small real x264 campaign (under a minute on 2 cores)."""
     from flows.campaign import Settings
     _run_campaign(Settings("x264", workload="clip-352x288-8", sampler="random", budget=budget, reps=1, seed=1,
                            timeout=60.0, out=str(out_dir), experiment="tradeoff-demo"))
