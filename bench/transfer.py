@@ -17,7 +17,9 @@ tables: small when Pearson >= 0.9, medium when >= 0.5, else severe.
 Prints, and writes to bench/results/transfer.csv (every run) and transfer-summary-{mape,mdape}.csv:
 the mean MAPE (and median relative error, MdAPE, which a few near-zero values cannot dominate) per
 scenario, method and budget, and the smallest budget at which each method's mean error reaches
-target-only's at the largest budget.
+target-only's at the largest budget. transfer-noise-{mape,mdape}.csv holds each method's spread
+over the repetitions and its paired difference from target-only (same repetition, same seed) with
+a 95% t margin: the measured noise against which "worse than target-only" is judged.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from systems import get_system
 from systems.replay import recorded_frame
@@ -133,6 +136,25 @@ def summarise(runs: pd.DataFrame, error: str = "mape") -> pd.DataFrame:
     return mean.reset_index()
 
 
+def against_target_only(runs: pd.DataFrame, error: str = "mape") -> pd.DataFrame:
+    """Per scenario x method x budget: mean and standard deviation of the error over repetitions, and
+    the mean paired difference from target-only with its 95% t margin; the verdict says whether the
+    difference exceeds that margin (worse / better) or not (within noise)."""
+    keys = ["scenario", "budget", "rep"]
+    reference = runs[runs["method"] == "target-only"].set_index(keys)[error]
+    rows = []
+    for (scenario, severity, method, budget), group in runs.groupby(["scenario", "severity", "method", "budget"], sort=False):
+        values = group.set_index(keys)[error]
+        diff = (values - reference.loc[values.index]).to_numpy()
+        n = len(diff)
+        margin = stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+        verdict = "worse" if diff.mean() > margin else "better" if diff.mean() < -margin else "within noise"
+        rows.append({"scenario": scenario, "severity": severity, "method": method, "budget": budget, "reps": n,
+                     "mean": values.mean(), "std": values.std(ddof=1), "diff": diff.mean(), "margin": margin,
+                     "verdict": verdict if method != "target-only" else ""})
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
@@ -159,6 +181,10 @@ def main() -> None:
         with pd.option_context("display.width", 200, "display.max_rows", 500, "display.float_format", "{:.2f}".format):
             print(f"mean {error.upper()} (%)")
             print(summary.to_string(index=False))
+            noise = against_target_only(runs, error)
+            noise.to_csv(RESULTS / f"transfer-noise-{error}.csv", index=False)
+            print(f"auto against target-only, {error.upper()} (mean paired difference, 95% margin):")
+            print(noise[noise["method"] == "auto"].to_string(index=False))
     choices = runs[runs["method"] == "auto"].groupby(["scenario", "auto_choice"]).size()
     print("auto's choices:", choices.to_dict())
     print(f"total {time.perf_counter() - clock:.0f} s")

@@ -13,9 +13,10 @@ from systems import get_system
 from systems.base import System
 from tasks.campaign import measure_configurations, sample_configurations, summarise_campaign, track_campaign
 from tradeoff.errors import TradeoffError
+from tradeoff.measurements import measured_configurations
 from tradeoff.report import Summary
 from tradeoff.sampling import SAMPLERS
-from tradeoff.space import load_configurations
+from tradeoff.space import Space, load_configurations
 
 DEFAULT_RUNS = Path("tradeoff-runs")
 
@@ -40,7 +41,7 @@ class Settings:
     experiment: str = "tradeoff"
     concurrency: int | None = None
     cores_per_run: int | None = None
-    configs: str | None = None  # a YAML/JSON file of configurations to measure instead of sampling
+    configs: str | None = None  # a YAML/JSON file, or a campaign folder, of configurations to measure instead of sampling
 
     def resolve(self) -> tuple[System, "Settings"]:
         """The system, and these settings with defaults filled and every value checked."""
@@ -59,7 +60,7 @@ class Settings:
         system.check()
         workload = system.check_workload(self.workload or system.default_workload)
         if self.configs:
-            load_configurations(self.configs, system.space)
+            given_configurations(self.configs, system.space)
         metric = system.metric(self.metric or system.metrics[0].name).name
         resolved = Settings(**{**asdict(self), "environment": system.environment, "workload": workload, "metric": metric})
         if resolved.out is None:
@@ -77,6 +78,11 @@ class Settings:
         return hashlib.sha1(key.encode()).hexdigest()[:12]
 
 
+def given_configurations(path: str, space: Space) -> list[dict]:
+    """--config: a YAML/JSON file of configurations, or a campaign folder whose successful ones to measure again."""
+    return measured_configurations(path, space) if Path(path).is_dir() else load_configurations(path, space)
+
+
 @dataclass
 class Result:
     folder: Path
@@ -91,7 +97,7 @@ def campaign(settings: Settings, progress: bool = True) -> Result:
     system, settings = settings.resolve()
     folder = Path(settings.out)
     if settings.configs:
-        configs = load_configurations(settings.configs, system.space)
+        configs = given_configurations(settings.configs, system.space)
     else:
         configs = sample_configurations(system, settings.sampler, settings.budget, settings.seed)
     measured_now = measure_configurations(system, configs, settings.workload, settings.reps, settings.timeout, folder,

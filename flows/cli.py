@@ -68,7 +68,8 @@ def campaign(
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: $RAY_ADDRESS or a local Ray)"),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or a local sqlite store)"),
     experiment: str = typer.Option("tradeoff", help="MLflow experiment"),
-    config: Optional[Path] = typer.Option(None, help="YAML/JSON file of configurations to measure instead of sampling"),
+    config: Optional[Path] = typer.Option(None, help="YAML/JSON file of configurations to measure instead of sampling, "
+                                                     "or a campaign folder: measure its configurations again (e.g. in a new environment)"),
 ) -> None:
     """Sample configurations, measure them on Ray, store them in Parquet, model them, log to MLflow."""
     from flows.campaign import Settings

@@ -7,15 +7,18 @@ import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from systems.base import MeasurementFailed, System, cache_dir, load_spec, metrics_from_spec, run_process
+from tradeoff.environment import usable_cores
 from tradeoff.errors import TradeoffError
 from tradeoff.space import Space
 
 CLIP = re.compile(r"^clip-(\d+)x(\d+)-(\d+)$")
+THREADS = re.compile(r"^threads-(\d+)$")
 SSIM = re.compile(r"SSIM Mean Y:([\d.]+)")
 PSNR = re.compile(r"PSNR Mean .*Global:([\d.]+)")
 
@@ -58,10 +61,16 @@ def clip_cache() -> Path:
     return folder
 
 
+@dataclass
 class X264(System):
+    threads: int | None = None  # set by a threads-N environment: every encode uses --threads N
+
     def check(self) -> None:
         if shutil.which("x264") is None:
             raise TradeoffError("the x264 program is not installed; install it (e.g. 'apt-get install x264')")
+        if self.threads and self.threads > len(usable_cores()):
+            raise TradeoffError(f"environment {self.environment} pins each encode to {self.threads} cores, but only "
+                                f"{len(usable_cores())} are usable here; use threads-1 .. threads-{len(usable_cores())}")
 
     def check_workload(self, workload: str) -> str:
         if workload.endswith(".y4m"):
@@ -87,11 +96,15 @@ class X264(System):
             write_clip(path, *map(int, match.groups()))
         return path
 
+    def flags(self, config: dict) -> list[str]:
+        """The configuration's flags, and the environment's pinned thread count."""
+        return command_line(self.space, config) + (["--threads", str(self.threads)] if self.threads else [])
+
     def run(self, config: dict, workload: str, timeout: float, cpus: list[int]) -> dict[str, float]:
         source = self.input_file(workload)
         with tempfile.TemporaryDirectory(prefix="tradeoff-x264-") as work:
             output = Path(work) / "out.264"
-            result = run_process(["x264", *command_line(self.space, config), "--psnr", "--ssim",
+            result = run_process(["x264", *self.flags(config), "--psnr", "--ssim",
                                   "-o", str(output), str(source)], timeout, cpus, cwd=work)
             ssim, psnr = SSIM.search(result.stderr), PSNR.search(result.stderr)
             if not (ssim and psnr and output.exists()):
@@ -101,7 +114,15 @@ class X264(System):
 
 
 def make(environment: str = "local") -> X264:
+    """x264 in ``environment``: any name labels the machine; ``threads-N`` also pins the thread setting
+    (the threads option leaves the space, and each encode gets N cores of its own)."""
     spec = load_spec("x264")
+    match = THREADS.match(environment)
+    threads = int(match.group(1)) if match else None
+    if threads == 0:
+        raise TradeoffError("environment threads-0 has no threads; use threads-N with N >= 1 (e.g. threads-1, threads-2)")
+    if threads:
+        spec = {**spec, "options": [o for o in spec["options"] if o["name"] != "threads"]}
     return X264(name="x264", space=Space.from_spec(spec), metrics=metrics_from_spec(spec), workloads=spec["workloads"],
                 default_workload=spec["default_workload"], environment=environment, description=spec["description"],
-                spec=spec)
+                cores_per_run=threads or 1, spec=spec, threads=threads)

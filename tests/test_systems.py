@@ -117,3 +117,18 @@ def test_datasets_dir_honours_the_environment_variable(monkeypatch, tmp_path):
     from systems.replay import datasets_dir
     monkeypatch.setenv("TRADEOFF_DATASETS", str(tmp_path))
     assert datasets_dir() == tmp_path
+
+
+def test_x264_thread_setting_as_an_environment(cache):
+    pinned, free = get_system("x264", "threads-2"), get_system("x264")
+    assert "threads" not in pinned.space.names and "threads" in free.space.names
+    assert pinned.cores_per_run == 2 and free.cores_per_run == 1
+    assert pinned.flags(pinned.space.default())[-2:] == ["--threads", "2"]
+    assert free.flags(free.space.default()).count("--threads") == 1  # the option's own flag only
+    one = get_system("x264", "threads-1")
+    row = measure(one, one.space.default(), "clip-176x144-8")
+    assert row["status"] == "ok" and row["environment"] == "threads-1", row["error"]
+    with pytest.raises(TradeoffError, match="threads-0 has no threads"):
+        get_system("x264", "threads-0")
+    with pytest.raises(TradeoffError, match="cores, but only"):
+        get_system("x264", "threads-4096").check()

@@ -62,3 +62,24 @@ def test_transfer_from_a_stored_campaign_to_a_replayed_target(tmp_path, datasets
     from tasks.transfer import read_source  # a later study warm-starts from this run's measurements
     reused = read_source(f"runs:/{run.info.run_id}", tracking)
     assert sorted(reused["config_id"]) == sorted(measured["config_id"])
+
+
+def test_campaign_measures_a_source_campaigns_configurations_again(tmp_path):
+    """--config FOLDER: the target environment measures the source's sample, so compare-envs pairs all of it."""
+    source, target, tracking = tmp_path / "source", tmp_path / "target", f"sqlite:///{tmp_path}/mlflow.db"
+    tracked = ("--tracking-uri", tracking, "--experiment", "same-configs")
+    result = run_cli("campaign", "synthetic", "--workload", "linear", "--budget", "12", "--out", str(source), *tracked)
+    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_cli("campaign", "synthetic", "--environment", "other", "--workload", "paper", "--config", str(source),
+                     "--out", str(target), *tracked)
+    assert result.returncode == 0, result.stderr[-3000:]
+    measured = [MeasurementStore(folder).read() for folder in (source, target)]
+    assert sorted(measured[1]["config_id"]) == sorted(measured[0]["config_id"]) and len(measured[1]) == 12
+    assert set(measured[1]["workload"]) == {"paper"} and set(measured[1]["environment"]) == {"other"}
+
+    result = run_cli("compare-envs", str(source), str(target), "--out", str(tmp_path / "cmp"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["common"] == 12
+
+    result = run_cli("campaign", "x264", "--environment", "threads-1", "--config", str(source))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "sets option 'o1'" in result.stderr

@@ -82,6 +82,22 @@ def space_of(frame: pd.DataFrame) -> Space:
     return Space(infer_options(population), population=population)
 
 
+def measured_configurations(folder: str | Path, space: Space) -> list[dict]:
+    """The configurations a campaign folder measured successfully, in the order first measured, as
+    configurations of ``space`` (options it lacks take defaults): to measure a source campaign's
+    sample again in a target environment, so the two can be compared configuration by configuration."""
+    frame = MeasurementStore(folder).read()
+    ok = frame[frame["status"] == "ok"].sort_values("started_at", kind="stable").drop_duplicates("config_id")
+    if ok.empty:
+        raise TradeoffError(f"{folder} holds no successful measurement to take configurations from")
+    extra = [name for name in option_names(ok) if name not in space.names]
+    if extra:
+        raise TradeoffError(f"{folder} sets option {extra[0]!r}, which this system and environment do not have; "
+                            "give a campaign of the same system (a threads-N environment pins 'threads')")
+    configs = ok[[OPTION_PREFIX + n for n in option_names(ok)]].rename(columns=lambda c: c[len(OPTION_PREFIX):])
+    return [space.validate(config, fill_defaults=True) for config in configs.to_dict("records")]
+
+
 def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration: options, the median of each metric over successful repetitions,
     its coefficient of variation (``cv.<metric>``), the number of successful repetitions, and a

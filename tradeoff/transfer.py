@@ -78,7 +78,8 @@ def pair(source: pd.DataFrame, target: pd.DataFrame, metric: str, pairing: str =
     both = left.merge(right, on=keys, suffixes=("_s", "_t"))
     if len(both) < MIN_COMMON:
         raise TradeoffError(f"only {len(both)} configurations were measured successfully in both environments; "
-                            f"measure at least {MIN_COMMON} common configurations")
+                            f"measure at least {MIN_COMMON} common configurations (e.g. 'tradeoff campaign SYSTEM "
+                            "--config SOURCE_FOLDER' measures the source's configurations in the target)")
     configs = both[[OPTION_PREFIX + o for o in options]].rename(columns=lambda c: c[len(OPTION_PREFIX):])
     space = Space(infer_options(configs), population=configs.drop_duplicates())
     return Paired(space, configs, both[value + "_s"].to_numpy(float), both[value + "_t"].to_numpy(float))
