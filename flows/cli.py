@@ -268,12 +268,14 @@ def transfer(
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster address"),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI"),
     experiment: str = typer.Option("tradeoff-transfer", help="MLflow experiment"),
+    holdout: Optional[Path] = typer.Option(None, help="campaign folder of other target measurements to score the models on "
+                                                      "(default: the rest of a replay's table, else cross-validation)"),
 ) -> None:
     """Learn the target environment from few measurements, reusing source campaigns; never worse than ignoring them (auto)."""
     from flows.transfer import TransferSettings, transfer as transfer_flow
     settings = TransferSettings(list(source), target, environment, workload, budget, method, metric, sampler, learner, reps,
                                 seed, timeout, str(out_dir) if out_dir else None, ray_address, tracking_uri, experiment,
-                                concurrency, cores_per_run)
+                                concurrency, cores_per_run, str(holdout) if holdout else None)
     settings.resolve()  # every check before Prefect and Ray start
     outcome = transfer_flow(settings)
     for line in outcome.result.lines() + outcome.comparison:

@@ -13,6 +13,7 @@ from systems.base import System
 from tasks.campaign import measure_configurations
 from tasks.transfer import evaluate_transfer, load_sources, pick_source, sample_target, track_transfer
 from tradeoff.errors import TradeoffError
+from tradeoff.measurements import MeasurementStore
 from tradeoff.transfer_study import StudyResult, sampler_for
 
 
@@ -36,6 +37,7 @@ class TransferSettings:
     experiment: str = "tradeoff-transfer"
     concurrency: int | None = None
     cores_per_run: int | None = None
+    holdout: str | None = None  # a campaign folder of the target environment to score on
 
     def resolve(self) -> tuple[System, Settings]:
         """The target system and its campaign settings, every value checked before anything runs."""
@@ -48,6 +50,12 @@ class TransferSettings:
         system, resolved = campaign.resolve()
         if self.out is None:
             resolved.out = str(DEFAULT_RUNS / f"transfer-{resolved.name()}")
+        if self.holdout:
+            held = MeasurementStore(self.holdout).read()
+            measured = sorted(set(zip(held["environment"], held["workload"])))
+            if measured != [(resolved.environment, resolved.workload)]:
+                raise TradeoffError(f"--holdout {self.holdout} holds environment/workload {measured}, not the target's "
+                                    f"({resolved.environment}, {resolved.workload}); give a campaign of the target")
         return system, resolved
 
 
@@ -72,7 +80,7 @@ def transfer(settings: TransferSettings, progress: bool = True) -> TransferOutco
                                           target.campaign_id(), target.ray_address, target.concurrency,
                                           target.cores_per_run, progress)
     result, files, comparison = evaluate_transfer(system, sources, chosen, folder, target.metric, settings.method,
-                                                  settings.learner, settings.seed)
+                                                  settings.learner, settings.seed, settings.holdout)
     params = {k: v for k, v in asdict(settings).items() if v is not None and k not in ("tracking_uri", "ray_address", "sources")}
     params.update(sources=" ".join(settings.sources), environment=target.environment, workload=target.workload,
                   metric=target.metric, sampler=target.sampler, source=chosen.choice, program_version=system.program_version())

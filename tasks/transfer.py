@@ -60,12 +60,13 @@ def sample_target(system: System, sampler: str, budget: int, seed: int, source: 
 
 @task(cache_policy=NONE)
 def evaluate_transfer(system: System, sources: dict[str, pd.DataFrame], chosen: Bellwether, folder: Path, metric: str,
-                      method: str, learner: str, seed: int) -> tuple[StudyResult, list[Path], list[str]]:
-    """Fit the method and target-only, score them (a replay: on the rest of its table), write the report.
+                      method: str, learner: str, seed: int, holdout: str | None = None) -> tuple[StudyResult, list[Path], list[str]]:
+    """Fit the method and target-only, score them (on the holdout campaign, a replay on the rest of its
+    table, else by cross-validation), write the report.
     Returns the result, its files and the comparison of the chosen source with the target sample."""
     target = MeasurementStore(folder).read()
-    holdout = recorded_frame(system) if isinstance(system, Replay) else None
-    result, _ = fit_and_evaluate(sources, target, system.space, metric, method, learner, seed, holdout, chosen)
+    held = MeasurementStore(holdout).read() if holdout else recorded_frame(system) if isinstance(system, Replay) else None
+    result, _ = fit_and_evaluate(sources, target, system.space, metric, method, learner, seed, held, chosen)
     files = write_study(result, folder)
     try:
         comparison, paired, influences = compare(sources[chosen.choice], target, metric, source_label=chosen.choice,

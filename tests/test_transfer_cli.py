@@ -65,7 +65,8 @@ def test_transfer_from_a_stored_campaign_to_a_replayed_target(tmp_path, datasets
 
 
 def test_campaign_measures_a_source_campaigns_configurations_again(tmp_path):
-    """--config FOLDER: the target environment measures the source's sample, so compare-envs pairs all of it."""
+    """--config FOLDER: the target environment measures the source's sample, so compare-envs pairs all of
+    it, and transfer --holdout scores a live study on it."""
     source, target, tracking = tmp_path / "source", tmp_path / "target", f"sqlite:///{tmp_path}/mlflow.db"
     tracked = ("--tracking-uri", tracking, "--experiment", "same-configs")
     result = run_cli("campaign", "synthetic", "--workload", "linear", "--budget", "12", "--out", str(source), *tracked)
@@ -83,3 +84,14 @@ def test_campaign_measures_a_source_campaigns_configurations_again(tmp_path):
 
     result = run_cli("campaign", "x264", "--environment", "threads-1", "--config", str(source))
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "sets option 'o1'" in result.stderr
+
+    # the re-measured sample scores a live transfer study instead of cross-validation
+    study = ("transfer", "--source", str(source), "--target", "synthetic", "--environment", "other", "--budget", "6",
+             "--seed", "3", "--out", str(tmp_path / "study"), *tracked)
+    result = run_cli(*study, "--workload", "paper", "--holdout", str(target))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "study" / "transfer.json").read_text())
+    scored = 12 - len(set(MeasurementStore(tmp_path / "study").read()["config_id"]) & set(measured[1]["config_id"]))
+    assert report["evaluation"] == f"{scored} held-out target configurations"
+    result = run_cli(*study, "--workload", "linear", "--holdout", str(target))
+    assert result.returncode == 2 and "not the target's (other, linear)" in result.stderr
