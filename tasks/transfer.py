@@ -63,13 +63,15 @@ def evaluate_transfer(system: System, sources: dict[str, pd.DataFrame], chosen: 
                       method: str, learner: str, seed: int, holdout: str | None = None) -> tuple[StudyResult, list[Path], list[str]]:
     """Fit the method and target-only, score them (on the holdout campaign, a replay on the rest of its
     table, else by cross-validation), write the report.
-    Returns the result, its files and the comparison of the chosen source with the target sample."""
+    Returns the result, its files and the comparison of the chosen source with the target's measurements."""
     target = MeasurementStore(folder).read()
     held = MeasurementStore(holdout).read() if holdout else recorded_frame(system) if isinstance(system, Replay) else None
     result, _ = fit_and_evaluate(sources, target, system.space, metric, method, learner, seed, held, chosen)
     files = write_study(result, folder)
+    # A holdout campaign (e.g. the source's sample measured again) gives the comparison its common configurations.
+    measured = pd.concat([target, held], ignore_index=True) if holdout else target
     try:
-        comparison, paired, influences = compare(sources[chosen.choice], target, metric, source_label=chosen.choice,
+        comparison, paired, influences = compare(sources[chosen.choice], measured, metric, source_label=chosen.choice,
                                                  target_label=f"{system.name}:{system.environment}")
     except TradeoffError as reason:  # too few configurations in common: the study stands without it
         return result, files, [f"no environment comparison: {reason}"]

@@ -93,5 +93,6 @@ def test_campaign_measures_a_source_campaigns_configurations_again(tmp_path):
     report = json.loads((tmp_path / "study" / "transfer.json").read_text())
     scored = 12 - len(set(MeasurementStore(tmp_path / "study").read()["config_id"]) & set(measured[1]["config_id"]))
     assert report["evaluation"] == f"{scored} held-out target configurations"
+    assert "verdict: " in result.stdout and (tmp_path / "study" / "compare-scatter.png").exists()  # source vs holdout
     result = run_cli(*study, "--workload", "linear", "--holdout", str(target))
     assert result.returncode == 2 and "not the target's (other, linear)" in result.stderr
