@@ -43,6 +43,14 @@ def test_linear_shift_learns_a_scaled_environment_from_few_points(source):
     assert shifted < 3 and shifted < alone / 3
 
 
+def test_a_steep_linear_shift_does_not_extrapolate_without_bound():
+    # a nearly flat source on the sampled configurations and a wide target: slope ~200 on logs
+    X = np.arange(10, dtype=float)[:, None]
+    steep = make_transfer("linear-shift", Source(X, np.r_[1.0, 1.01, 1.02, np.linspace(2, 100, 7)], "forest", 0))
+    predicted = steep.fit(X[:3], np.array([1.0, 10.0, 100.0])).predict(X)
+    assert np.all(np.isfinite(predicted)) and predicted.max() <= 100.0 ** 2 * 1.001  # one range-width (in logs) beyond
+
+
 def test_stacking_and_mtgp_beat_target_only_when_the_source_is_related(source):
     target = 2.0 * BASE + 5 * X_ALL[:, 5]  # scaled, plus an effect the source never saw
     alone = _error(make_learner("forest"), target, 20)

@@ -54,7 +54,8 @@ class Source:
 class LinearShift(RegressorMixin, BaseEstimator):
     """Fitted on log values when every value is positive: environments tend to scale performance
     (a faster machine divides every time), and the log keeps the slowest configurations from
-    dominating the fit."""
+    dominating the fit. A map fitted on few points can be steep (a nearly flat source) and then
+    extrapolates without bound, so predictions stay within one range-width of the measured values."""
 
     def __init__(self, source: Source):
         self.source = source
@@ -67,13 +68,16 @@ class LinearShift(RegressorMixin, BaseEstimator):
             self.map_ = LinearRegression().fit(inputs[:, None], outputs)
         else:  # one point or a flat source: shift by the mean difference only
             self.map_ = _Shift(float(np.mean(outputs - inputs)))
+        span = np.ptp(outputs) if len(y) >= 2 and np.ptp(outputs) > 0 else np.inf
+        self.bounds_ = (outputs.min() - span, outputs.max() + span)
         return self
 
     def predict(self, X):
         predicted = self.source.predict(X)
         if self.log_:
-            return np.exp(self.map_.predict(np.log(np.maximum(predicted, np.finfo(float).tiny))[:, None]))
-        return self.map_.predict(predicted[:, None])
+            mapped = self.map_.predict(np.log(np.maximum(predicted, np.finfo(float).tiny))[:, None])
+            return np.exp(np.clip(mapped, *self.bounds_))
+        return np.clip(self.map_.predict(predicted[:, None]), *self.bounds_)
 
 
 class _Shift:
