@@ -1,7 +1,7 @@
 """Transfer learning across environments: target error against the number of target measurements.
 
     flock /tmp/tradeoff-bench.lock python -m bench.transfer [--reps 3] [--budgets 10,20,33,50,100]
-        [--methods target-only,linear-shift,stack,mtgp,l2s,l2s+reuse,auto] [--scenarios NAME,...]
+        [--methods target-only,linear-shift,stack,mtgp,l2s,l2s+reuse,auto] [--scenarios NAME,...] [--out DIR]
 
 For each environment change (a source and a target table of ASE'17's SPEAR, x264, SQLite and
 SaC, and of BO4CO's Storm), each repetition and each target budget: draw the target sample
@@ -163,6 +163,7 @@ def main() -> None:
     parser.add_argument("--scenarios", default="", help="comma-separated scenario names (default: all)")
     parser.add_argument("--learner", default="log-forest")
     parser.add_argument("--test", type=int, default=2000, help="most held-out target configurations scored per run")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the CSVs (a partial rerun: not bench/results)")
     args = parser.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")]
     methods = [m for m in args.methods.split(",") if m]
@@ -173,16 +174,16 @@ def main() -> None:
         rows += run_scenario(scenario, budgets, args.reps, methods, args.learner, args.test)
         print(f"{scenario.name}: {time.perf_counter() - started:.0f} s", flush=True)
     runs = pd.DataFrame(rows)
-    RESULTS.mkdir(exist_ok=True)
-    runs.to_csv(RESULTS / "transfer.csv", index=False)
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(args.out / "transfer.csv", index=False)
     for error in ("mape", "mdape"):
         summary = summarise(runs, error)
-        summary.to_csv(RESULTS / f"transfer-summary-{error}.csv", index=False)
+        summary.to_csv(args.out / f"transfer-summary-{error}.csv", index=False)
         with pd.option_context("display.width", 200, "display.max_rows", 500, "display.float_format", "{:.2f}".format):
             print(f"mean {error.upper()} (%)")
             print(summary.to_string(index=False))
             noise = against_target_only(runs, error)
-            noise.to_csv(RESULTS / f"transfer-noise-{error}.csv", index=False)
+            noise.to_csv(args.out / f"transfer-noise-{error}.csv", index=False)
             print(f"auto against target-only, {error.upper()} (mean paired difference, 95% margin):")
             print(noise[noise["method"] == "auto"].to_string(index=False))
     choices = runs[runs["method"] == "auto"].groupby(["scenario", "auto_choice"]).size()
