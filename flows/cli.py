@@ -55,7 +55,7 @@ def campaign(
     system: str = typer.Argument(..., help="system name (see 'tradeoff systems') or a campaign folder to replay"),
     environment: Optional[str] = typer.Option(None, help="environment name (replay: which recorded one)"),
     workload: Optional[str] = typer.Option(None, help="workload (default: the system's)"),
-    sampler: str = typer.Option("random", help="random, optionwise, pairwise, factorial, ..."),
+    sampler: str = typer.Option("random", help="random, optionwise, pairwise, factorial, ... (see 'tradeoff sample'), or active: GP-chosen batches"),
     budget: int = typer.Option(20, help="number of configurations"),
     reps: int = typer.Option(1, help="repetitions per configuration"),
     seed: int = typer.Option(0, help="seed of the sampler and the model"),
