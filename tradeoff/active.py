@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, aggregate
@@ -49,7 +50,11 @@ def most_uncertain(model: GaussianProcess, candidates: np.ndarray, batch: int) -
     the fitted GP: greedy maximisation of the posterior variance conditioned on the picks."""
     if not isinstance(model, GaussianProcess) or not hasattr(model, "model_"):
         raise TradeoffError("active learning needs a fitted 'gp' learner; fit make_learner('gp') first")
-    gp = model.model_
+    with threadpool_limits(1, "blas"):  # small matrices: see tradeoff.models.gp
+        return _most_uncertain(model.model_, candidates, batch)
+
+
+def _most_uncertain(gp, candidates: np.ndarray, batch: int) -> list[int]:
     # GPy reports (co)variances on the target's scale; its noise variance is on the standardised one.
     scale = float(np.ravel(gp.normalizer.std)[0]) ** 2 if gp.normalizer is not None else 1.0
     noise = float(np.ravel(gp.likelihood.variance)[0]) * scale
