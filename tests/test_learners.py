@@ -92,8 +92,8 @@ def test_gp_gives_predictive_variance_and_larger_far_from_the_data():
 def test_auto_chooses_by_cross_validation_on_the_training_sample(paper):
     _, X, y = paper
     model = make_learner("auto").fit(X, y)
-    singles = {"influence", "cart", "log-forest", "boosting"}
-    assert singles < set(model.scores_.index) and len(model.scores_) == 6  # and the averages of the best 2 and 3
+    singles = {"influence", "cart", "log-forest", "boosting", "gp"}
+    assert singles < set(model.scores_.index) and len(model.scores_) == 7  # and the averages of the best 2 and 3
     assert model.chosen_ == model.scores_.idxmin()
     assert len(model.members_) == len(model.chosen_.split("+"))
     assert model.scores_["influence"] < 1e-6  # the data are exactly its kind of model
