@@ -80,5 +80,5 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
 
 @learner("gp")
 def gaussian_process(seed: int) -> GaussianProcess:
-    """Gaussian process with an ARD RBF kernel (GPy), predictive variance, sparse for large samples."""
+    """Gaussian process with an ARD RBF kernel (GPy), predictive variance; hyper-parameters fitted on at most 200 rows."""
     return GaussianProcess(seed=seed)
