@@ -26,6 +26,8 @@ PLAN = {
     "gcc": ("nbody", "time"),
     "xz": ("words-1M", "time"),
     "dnn": ("digits", "train_time"),
+    "x264": ("clip-352x288-32", "time"),
+    "sqlite": ("fillrandom-1000", "us_per_op"),
 }
 
 

@@ -15,4 +15,4 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
 
-python3 -m pip install -q -e ".[test]"
+python3 -m pip install -q -e ".[test,dnn]"

@@ -1,4 +1,8 @@
-"""The Prefect flow ``campaign``: sample -> measure on Ray -> store -> first model -> MLflow."""
+"""The Prefect flow ``campaign``: sample -> measure on Ray -> store -> first model -> MLflow.
+
+With ``--sampler active`` the sampling and measuring loop: a random seed design, then rounds of
+GP fit on the store -> the batch it is most uncertain about -> measure, until the budget is spent.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,13 @@ from prefect import flow
 
 from systems import get_system
 from systems.base import System
-from tasks.campaign import measure_configurations, sample_configurations, summarise_campaign, track_campaign
+from tasks.campaign import (active_round, measure_configurations, measurement_workers, sample_configurations,
+                            summarise_campaign, track_campaign)
+from tradeoff.active import seed_size
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import measured_configurations
 from tradeoff.report import Summary
-from tradeoff.sampling import SAMPLERS
+from tradeoff.sampling import ACTIVE, SAMPLERS
 from tradeoff.space import Space, load_configurations
 
 DEFAULT_RUNS = Path("tradeoff-runs")
@@ -51,8 +57,8 @@ class Settings:
             raise TradeoffError(f"--reps must be at least 1, not {self.reps}")
         if self.timeout <= 0:
             raise TradeoffError(f"--timeout must be a positive number of seconds, not {self.timeout:g}")
-        if self.sampler not in SAMPLERS:
-            raise TradeoffError(f"unknown sampler {self.sampler!r}; use one of {', '.join(sorted(SAMPLERS))}")
+        if self.sampler not in SAMPLERS and self.sampler != ACTIVE:
+            raise TradeoffError(f"unknown sampler {self.sampler!r}; use one of {', '.join(sorted([*SAMPLERS, ACTIVE]))}")
         for name in ("concurrency", "cores_per_run"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise TradeoffError(f"--{name.replace('_', '-')} must be at least 1")
@@ -96,13 +102,27 @@ class Result:
 def campaign(settings: Settings, progress: bool = True) -> Result:
     system, settings = settings.resolve()
     folder = Path(settings.out)
+
+    def measure(configs: list[dict]) -> int:  # skips what the folder holds, so a rerun resumes
+        return measure_configurations(system, configs, settings.workload, settings.reps, settings.timeout, folder,
+                                      settings.campaign_id(), settings.ray_address, settings.concurrency,
+                                      settings.cores_per_run, progress)
+
     if settings.configs:
         configs = given_configurations(settings.configs, system.space)
+        measured_now = measure(configs)
+    elif settings.sampler == ACTIVE:
+        workers = measurement_workers(system, settings.ray_address, settings.concurrency, settings.cores_per_run)
+        measured_now = measure(sample_configurations(system, "random", seed_size(settings.budget, workers), settings.seed))
+        while True:
+            stored, batch = active_round(system, folder, settings.metric, settings.budget, workers, settings.seed)
+            configs = stored + batch
+            measured_now += measure(configs)  # the stored ones too: a killed run may have left repetitions out
+            if not batch:
+                break
     else:
         configs = sample_configurations(system, settings.sampler, settings.budget, settings.seed)
-    measured_now = measure_configurations(system, configs, settings.workload, settings.reps, settings.timeout, folder,
-                                          settings.campaign_id(), settings.ray_address, settings.concurrency,
-                                          settings.cores_per_run, progress)
+        measured_now = measure(configs)
     summary, files = summarise_campaign(system, folder, settings.metric, settings.learner, settings.seed)
     params = {k: v for k, v in asdict(settings).items() if v is not None and k not in ("tracking_uri", "ray_address")}
     params.update(campaign=settings.campaign_id(), configurations_sampled=len(configs), program_version=system.program_version())

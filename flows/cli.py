@@ -55,7 +55,7 @@ def campaign(
     system: str = typer.Argument(..., help="system name (see 'tradeoff systems') or a campaign folder to replay"),
     environment: Optional[str] = typer.Option(None, help="environment name (replay: which recorded one)"),
     workload: Optional[str] = typer.Option(None, help="workload (default: the system's)"),
-    sampler: str = typer.Option("random", help="random, optionwise, pairwise, factorial, ..."),
+    sampler: str = typer.Option("random", help="random, optionwise, pairwise, factorial, ... (see 'tradeoff sample'), or active: GP-chosen batches"),
     budget: int = typer.Option(20, help="number of configurations"),
     reps: int = typer.Option(1, help="repetitions per configuration"),
     seed: int = typer.Option(0, help="seed of the sampler and the model"),
@@ -157,7 +157,7 @@ def sample_configurations(
 def learn(
     data: Path = typer.Argument(..., help="a campaign folder or a CSV (one column per option and the metric)"),
     metric: str = typer.Option(..., help="metric to model"),
-    learner: str = typer.Option("auto", help="influence, cart, forest, log-forest, boosting, gp, auto"),
+    learner: str = typer.Option("auto", help="influence, cart, forest, log-forest, boosting, gp, dal, dnn, auto"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="model folder (default: tradeoff-runs/model-DATA-METRIC-LEARNER)"),
     seed: int = typer.Option(0, help="seed of the learner and the folds"),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or a local sqlite store)"),

@@ -11,6 +11,7 @@ from prefect.cache_policies import NONE
 from systems.base import System
 from tasks import measure as ray_measure
 from tasks.tracking import use_experiment
+from tradeoff import active
 from tradeoff.measurements import MeasurementStore, schema_for
 from tradeoff.report import Summary, summarise, write_report
 from tradeoff.sampling import sample
@@ -36,6 +37,25 @@ def measure_configurations(system: System, configs: list[dict], workload: str, r
         get_run_logger().info(f"Ray: {ray_measure.describe_cluster()}; {len(jobs)} measurements to run")
         ray_measure.measure(system, jobs, workload, timeout, store, campaign, concurrency, cores_per_run, progress)
     return len(jobs)
+
+
+@task(cache_policy=NONE)
+def measurement_workers(system: System, ray_address: str | None, concurrency: int | None, cores_per_run: int | None) -> int:
+    ray_measure.connect(ray_address)
+    return ray_measure.worker_count(system, concurrency, cores_per_run)
+
+
+@task(cache_policy=NONE)
+def active_round(system: System, folder: Path, metric: str, budget: int, workers: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """The configurations stored so far and the next batch the GP is most uncertain about (none
+    once the budget is spent or the candidates run out)."""
+    frame = MeasurementStore(folder, schema_for(system.space, system.metric_names)).read()
+    stored = active.stored_configurations(frame, system.space)
+    remaining = budget - len(stored)
+    if remaining <= 0:
+        return stored, []
+    # The seed follows the store: the same stored measurements give the same batch, resumed or not.
+    return stored, active.choose_next(frame, system.space, metric, active.batch_size(remaining, workers), seed + len(stored))
 
 
 @task(cache_policy=NONE)

@@ -106,14 +106,24 @@ def default_concurrency(system: System, cores_per_run: int) -> int:
     return max(1, cpus)
 
 
+def pinned_cores(system: System, cores_per_run: int | None = None) -> int:
+    """Cores each measurement is pinned to; 0 for systems whose timings do not matter."""
+    return (cores_per_run or system.cores_per_run) if system.timing_sensitive else 0
+
+
+def worker_count(system: System, concurrency: int | None = None, cores_per_run: int | None = None) -> int:
+    """How many measurements run at once (on a connected Ray)."""
+    return concurrency or default_concurrency(system, max(pinned_cores(system, cores_per_run), 1))
+
+
 def measure(system: System, jobs: list[Job], workload: str, timeout: float, store: MeasurementStore, campaign: str,
             concurrency: int | None = None, cores_per_run: int | None = None, progress: bool = True,
             queue_depth: int = 2) -> int:
     """Measure every job on Ray workers and append each row to ``store``; returns rows written."""
     if not jobs:
         return 0
-    cores = (cores_per_run or system.cores_per_run) if system.timing_sensitive else 0
-    concurrency = min(concurrency or default_concurrency(system, max(cores, 1)), len(jobs))
+    cores = pinned_cores(system, cores_per_run)
+    concurrency = min(worker_count(system, concurrency, cores_per_run), len(jobs))
     version = system.program_version()
     system_ref = ray.put(system)
     # Pinned workers reserve their cores in Ray too, so Ray never places more of them on a node than fit.

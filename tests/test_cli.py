@@ -7,10 +7,15 @@ import sys
 import time
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import run_cli
+from systems.synthetic import make as synthetic
+from tradeoff.models import make_learner, mape
+from tradeoff.sampling import sample
+from tradeoff.space import config_id
 
 
 def assert_one_line_error(result, text):
@@ -24,7 +29,8 @@ def assert_one_line_error(result, text):
     (["campaign", "nope"], "unknown system 'nope'"),
     (["campaign", "x264", "--budget", "0"], "--budget must be a positive number"),
     (["campaign", "x264", "--reps", "0"], "--reps must be at least 1"),
-    (["campaign", "x264", "--sampler", "magic"], "unknown sampler 'magic'"),
+    (["campaign", "x264", "--sampler", "magic"], "unknown sampler 'magic'; use one of active, box-behnken"),
+    (["sample", "synthetic", "--sampler", "active"], "cannot print configurations without measuring; run 'tradeoff campaign"),
     (["campaign", "x264", "--metric", "fps"], "x264 has no metric 'fps'"),
     (["campaign", "x264", "--workload", "clip-9"], "x264 has no workload 'clip-9'"),
     (["space", "ase17-spear", "--environment", "mars"], "has no environment 'mars'"),
@@ -96,6 +102,35 @@ def test_killed_campaign_resumes_without_measuring_again(tmp_path, cache):
     kept = after.set_index("config_id").loc[before["config_id"], "started_at"]
     assert (kept.to_numpy() == before["started_at"].to_numpy()).all(), "stored measurements were measured again"
     assert f"{30 - len(before)} new in this run" in second.stdout
+
+
+def test_active_campaign_measures_where_the_gp_is_unsure_and_resumes(tmp_path):
+    system = synthetic()
+    out, space = tmp_path / "active", system.space
+    args = ["campaign", "synthetic", "--sampler", "active", "--concurrency", "4", "--out", str(out),
+            "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]
+    first = run_cli(*args, "--budget", "12")
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = pd.read_parquet(out / "measurements.parquet")
+    assert len(before) == before["config_id"].nunique() == 12 and (before["status"] == "ok").all()
+    second = run_cli(*args, "--budget", "24")  # the same campaign with a larger budget continues the loop
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "12 new in this run" in second.stdout
+    after = pd.read_parquet(out / "measurements.parquet")
+    assert len(after) == after["config_id"].nunique() == 24 and (after["status"] == "ok").all()
+    kept = after.set_index("config_id").loc[before["config_id"], "started_at"]
+    assert (kept.to_numpy() == before["started_at"].to_numpy()).all(), "stored measurements were measured again"
+    # The seed design is the random draw's start; the rest is chosen, not drawn.
+    drawn = [config_id(c) for c in sample(space, "random", 24, seed=0)]
+    assert set(drawn[:5]) <= set(after["config_id"]) and set(drawn) != set(after["config_id"])
+    # Measuring where the GP is unsure teaches it the whole space better than the random draw.
+    every = space.enumerate()
+    truth = np.array([system.run(c, "paper", 1.0, [])["perf"] for c in every])
+    def gp_error(configs):
+        values = [truth[every.index(c)] for c in configs]
+        return mape(truth, make_learner("gp").fit(space.encode(configs), values).predict(space.encode(every)))
+    chosen = [{o: bool(row["opt." + o]) for o in space.names} for _, row in after.iterrows()]
+    assert gp_error(chosen) < 1.0 < gp_error(sample(space, "random", 24, seed=0))
 
 
 def test_replay_campaign_returns_recorded_values(tmp_path, datasets):

@@ -10,6 +10,7 @@ from systems.synthetic import make as synthetic
 from tradeoff.active import most_uncertain, next_batch
 from tradeoff.errors import TradeoffError
 from tradeoff.models import make_learner, mape, option_influences
+from tradeoff.models.dal import DivideAndLearn
 from tradeoff.models.influence import InfluenceModel
 from tradeoff.sampling import sample
 from tradeoff.space import config_id
@@ -46,7 +47,7 @@ def test_backward_elimination_drops_terms_that_do_not_pay():
     assert (0,) in pruned.terms_
 
 
-@pytest.mark.parametrize("name", ["influence", "boosting", "auto", "gp"])
+@pytest.mark.parametrize("name", ["influence", "boosting", "auto", "gp", "dal"])
 def test_learners_are_estimators_deterministic_and_accurate(paper, name):
     system, X, y = paper
     test_configs = sample(system.space, "random", 200, seed=11)
@@ -58,6 +59,23 @@ def test_learners_are_estimators_deterministic_and_accurate(paper, name):
     assert pipeline.predict(X[:3]).shape == (3,)
     shares = option_influences(pipeline[-1], system.space, X, y)
     assert set(shares.index[:3]) == {"o1", "o3", "o7"}
+
+
+def test_dal_divides_where_the_regimes_differ_and_routes_each_row_to_its_division():
+    rng = np.random.default_rng(2)
+    X = rng.integers(0, 2, (200, 8)).astype(float)
+    # o0 switches between two regimes with different influential options and a 20-fold gap.
+    y = np.where(X[:, 0] == 1, 100 * (1 + X[:, 1]) * (1 + 0.5 * X[:, 2]), 5 + X[:, 3] + 2 * X[:, 4] * X[:, 5])
+    train, test = slice(0, 120), slice(120, None)
+    model = DivideAndLearn(local="influence").fit(X[train], y[train])
+    assert model.depth_ >= 1 and model.tree_.tree_.feature[0] == 0  # the first division is the regime switch
+    leaves = model.tree_.apply(X[test])
+    routed = [model.models_[leaf].predict(X[test][i:i + 1])[0] for i, leaf in enumerate(leaves)]
+    np.testing.assert_allclose(model.predict(X[test]), routed)
+    assert mape(y[test], model.predict(X[test])) < 1.0
+    single = DivideAndLearn(local="influence", depths=(0,)).fit(X[train], y[train])  # one division: the local model alone
+    assert single.tree_ is None
+    np.testing.assert_allclose(single.predict(X[test]), make_learner("influence").fit(X[train], y[train]).predict(X[test]))
 
 
 def test_gp_gives_predictive_variance_and_larger_far_from_the_data():
@@ -74,8 +92,8 @@ def test_gp_gives_predictive_variance_and_larger_far_from_the_data():
 def test_auto_chooses_by_cross_validation_on_the_training_sample(paper):
     _, X, y = paper
     model = make_learner("auto").fit(X, y)
-    singles = {"influence", "cart", "log-forest", "boosting"}
-    assert singles < set(model.scores_.index) and len(model.scores_) == 6  # and the averages of the best 2 and 3
+    singles = {"influence", "cart", "log-forest", "boosting", "gp"}
+    assert singles < set(model.scores_.index) and len(model.scores_) == 7  # and the averages of the best 2 and 3
     assert model.chosen_ == model.scores_.idxmin()
     assert len(model.members_) == len(model.chosen_.split("+"))
     assert model.scores_["influence"] < 1e-6  # the data are exactly its kind of model

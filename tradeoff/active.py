@@ -1,10 +1,13 @@
 """Active learning with a Gaussian process: which configurations to measure next.
 
-One round of the loop (a campaign flow repeats it until the budget is spent)::
+One round of the loop (``tradeoff campaign --sampler active`` repeats it until the budget is
+spent, after a seed design of ``seed_size`` random configurations)::
 
     model = make_learner("gp", seed).fit(space.encode(measured_configs), measured_values)
     batch = next_batch(model, space, measured_configs, batch_size, seed)
     # measure `batch` (in parallel, e.g. on Ray), add it to the measured ones, refit, repeat
+
+``choose_next`` is that round on a campaign's stored measurements.
 
 A batch is chosen greedily: the candidate with the largest predictive variance first, then the
 candidate with the largest variance *given* the ones already chosen (the GP's posterior variance
@@ -17,12 +20,29 @@ from __future__ import annotations
 
 import numpy as np
 
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
 from tradeoff.errors import TradeoffError
+from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, aggregate
+from tradeoff.models import make_learner
 from tradeoff.models.gp import GaussianProcess
 from tradeoff.sampling import sample
 from tradeoff.space import Space, config_id
 
 CANDIDATE_POOL = 2000
+MAX_ROUNDS = 20  # GP refits per campaign at most: a refit on hundreds of rows costs seconds
+
+
+def seed_size(budget: int, workers: int) -> int:
+    """How many random configurations start the loop: a quarter of the budget, at least one
+    batch for the workers and enough (5) for a first GP."""
+    return min(budget, max(workers, 5, budget // 4))
+
+
+def batch_size(remaining: int, workers: int) -> int:
+    """Configurations per round: every worker busy, and no more than MAX_ROUNDS rounds."""
+    return min(remaining, max(workers, -(-remaining // MAX_ROUNDS)))
 
 
 def most_uncertain(model: GaussianProcess, candidates: np.ndarray, batch: int) -> list[int]:
@@ -30,7 +50,11 @@ def most_uncertain(model: GaussianProcess, candidates: np.ndarray, batch: int) -
     the fitted GP: greedy maximisation of the posterior variance conditioned on the picks."""
     if not isinstance(model, GaussianProcess) or not hasattr(model, "model_"):
         raise TradeoffError("active learning needs a fitted 'gp' learner; fit make_learner('gp') first")
-    gp = model.model_
+    with threadpool_limits(1, "blas"):  # small matrices: see tradeoff.models.gp
+        return _most_uncertain(model.model_, candidates, batch)
+
+
+def _most_uncertain(gp, candidates: np.ndarray, batch: int) -> list[int]:
     # GPy reports (co)variances on the target's scale; its noise variance is on the standardised one.
     scale = float(np.ravel(gp.normalizer.std)[0]) ** 2 if gp.normalizer is not None else 1.0
     noise = float(np.ravel(gp.likelihood.variance)[0]) * scale
@@ -53,7 +77,8 @@ def most_uncertain(model: GaussianProcess, candidates: np.ndarray, batch: int) -
 
 def next_batch(model: GaussianProcess, space: Space, measured: list[dict], batch: int, seed: int = 0,
                pool: int = CANDIDATE_POOL) -> list[dict]:
-    """The next ``batch`` configurations to measure: the most uncertain valid ones not measured yet."""
+    """The next ``batch`` configurations to measure: the most uncertain valid ones not measured
+    yet (fewer, or none, once the candidates run out)."""
     done = {config_id(c) for c in measured}
     if space.population is not None:
         candidates = space.population.to_dict("records")
@@ -61,6 +86,27 @@ def next_batch(model: GaussianProcess, space: Space, measured: list[dict], batch
         candidates = sample(space, "random", pool, seed)
     candidates = [c for c in candidates if config_id(c) not in done]
     if not candidates:
-        raise TradeoffError("every candidate configuration is measured already; active learning has nothing left to choose")
+        return []
     chosen = most_uncertain(model, space.encode(space.to_frame(candidates)), batch)
     return [candidates[i] for i in chosen]
+
+
+def stored_configurations(frame: pd.DataFrame, space: Space) -> list[dict]:
+    """Every configuration a campaign's store holds, failed ones included (they are never repeated)."""
+    if frame.empty:
+        return []
+    table = aggregate(frame).rename(columns=lambda c: c.removeprefix(OPTION_PREFIX))
+    return space.to_frame(table[space.names].to_dict("records")).to_dict("records")
+
+
+def choose_next(frame: pd.DataFrame, space: Space, metric: str, batch: int, seed: int = 0) -> list[dict]:
+    """One round on stored measurements: fit the GP to the successful configurations' medians of
+    ``metric``, return the ``batch`` unmeasured configurations it is jointly most uncertain about."""
+    table = aggregate(frame)
+    ok = table[(table["status"] == "ok") & table[METRIC_PREFIX + metric].notna()]
+    if len(ok) < 2:
+        raise TradeoffError(f"active learning needs 2 successful measurements of {metric!r} to fit its GP, "
+                            f"the store has {len(ok)} of {len(table)} configurations; see why with 'tradeoff show FOLDER'")
+    X = space.encode(ok.rename(columns=lambda c: c.removeprefix(OPTION_PREFIX)))
+    model = make_learner("gp", seed).fit(X, ok[METRIC_PREFIX + metric].to_numpy(float))
+    return next_batch(model, space, stored_configurations(frame, space), batch, seed)

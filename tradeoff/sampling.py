@@ -18,6 +18,8 @@ from tradeoff.space import Option, Space, config_id
 
 Sampler = Callable[[Space, int, int], list[dict]]
 SAMPLERS: dict[str, Sampler] = {}
+# Active learning is no design: it chooses from measurements (tradeoff.active, the campaign flow).
+ACTIVE = "active"
 
 
 def sampler(name: str):
@@ -28,6 +30,9 @@ def sampler(name: str):
 
 
 def sample(space: Space, name: str, budget: int, seed: int = 0) -> list[dict]:
+    if name == ACTIVE:
+        raise TradeoffError("the active sampler chooses each batch from the measurements before it, so it cannot "
+                            "print configurations without measuring; run 'tradeoff campaign SYSTEM --sampler active'")
     if name not in SAMPLERS:
         raise TradeoffError(f"unknown sampler {name!r}; use one of {', '.join(sorted(SAMPLERS))}")
     if budget <= 0:

@@ -105,4 +105,4 @@ def option_influences(model: RegressorMixin, space: Space, X: np.ndarray, y: np.
 
 
 # The learners that live in their own modules register themselves on import.
-from tradeoff.models import auto, boosting, dnn, gp, influence  # noqa: E402,F401
+from tradeoff.models import auto, boosting, dal, dnn, gp, influence  # noqa: E402,F401

@@ -19,13 +19,13 @@ from sklearn.utils.validation import check_is_fitted
 from tradeoff.errors import TradeoffError
 from tradeoff.models import learner, make_learner, mape
 
-DEFAULT_CANDIDATES = ("influence", "cart", "log-forest", "boosting")
+DEFAULT_CANDIDATES = ("influence", "cart", "log-forest", "boosting", "gp")
 
 
 class AutoLearner(RegressorMixin, BaseEstimator):
     """Chooses among registered learners and averages of the best ones by cross-validated MAPE.
 
-    candidates: learner names, comma-separated (``gp`` and ``dnn`` are left out by default: they
+    candidates: learner names, comma-separated (``dnn`` and ``dal`` are left out by default: they
         cost seconds per fit, and cross-validation multiplies that by the folds).
     combine: also score the averages of the best 2 and 3 candidates.
     """
@@ -71,6 +71,6 @@ class AutoLearner(RegressorMixin, BaseEstimator):
 
 @learner("auto")
 def auto(seed: int) -> AutoLearner:
-    """The most accurate of influence, cart, log-forest, boosting and averages of the best 2 or 3,
+    """The most accurate of influence, cart, log-forest, boosting, gp and averages of the best 2 or 3,
     by 5-fold CV on the training sample."""
     return AutoLearner(seed=seed)

@@ -1,0 +1,48 @@
+"""`tradeoff campaign S --budget 20` for every live system: real runs on Ray, stored, resumable, tracked."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import mlflow
+import pandas as pd
+import pytest
+
+from conftest import run_cli
+
+# system -> (small workload, a metric every successful row must have > 0)
+LIVE = {
+    "sat": ("rand3-150-1", "time"),
+    "gcc": ("nbody-small", "time"),
+    "xz": ("words-1M", "size"),
+    "sqlite": ("fillseq-1000", "us_per_op"),
+    "dnn": ("digits", "train_time"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("system", LIVE)
+def test_budget_20_campaign_runs_for_real_and_resumes(system, tmp_path, cache):
+    if system == "dnn" and importlib.util.find_spec("torch") is None:
+        pytest.skip("the dnn extra (torch) is not installed")
+    workload, metric = LIVE[system]
+    out, store = tmp_path / "campaign", f"sqlite:///{tmp_path}/mlflow.db"
+    args = ["campaign", system, "--budget", "20", "--workload", workload, "--out", str(out), "--tracking-uri", store,
+            "--experiment", "live", "--timeout", "600"]  # a loaded CI machine must not turn slow runs into timeouts
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    frame = pd.read_parquet(out / "measurements.parquet")
+    assert frame["config_id"].nunique() == 20 and len(frame) == 20
+    assert (frame["status"] == "ok").all(), frame.loc[frame["status"] != "ok", "error"].tolist()
+    assert frame[f"metric.{metric}"].gt(0).all()
+    assert frame[f"metric.{metric}"].nunique() > 1, "twenty configurations should not all perform alike"
+    assert (frame["system"] == system).all() and (frame["workload"] == workload).all()
+
+    mlflow.set_tracking_uri(store)
+    run = mlflow.search_runs(experiment_names=["live"], output_format="list")[0]
+    assert run.data.params["system"] == system and run.data.metrics["measured"] == 20
+
+    again = run_cli(*args)  # the same command resumes: nothing is measured twice
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(pd.read_parquet(out / "measurements.parquet")) == 20
+    assert mlflow.search_runs(experiment_names=["live"], output_format="list")[0].data.metrics["measured_this_run"] == 0
