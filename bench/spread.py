@@ -3,7 +3,8 @@
     flock /tmp/tradeoff-bench.lock python -m bench.spread [--n 30] [--seed 0] [--systems sat gcc xz dnn]
 
 For each system, ``n`` configurations drawn uniformly (the ``random`` sampler, seed ``seed``)
-are measured once each, one after another, pinned to the last usable core, on a small workload.
+are measured once each, one after another, pinned to the system's cores per run (the last usable
+ones: one core, two for flink), on a small workload.
 Prints min, median, max and max/min of the main metric over the successful runs, and how many
 runs failed (a failure is a row too: a timeout, a wrong answer, a miscompilation).
 """
@@ -20,12 +21,13 @@ from systems.base import measure_once
 from tradeoff.environment import usable_cores
 from tradeoff.sampling import sample
 
-# system -> (workload, main metric): small workloads, so 30 runs take about a minute each
+# system -> (workload, main metric): small workloads, so 30 runs take minutes each
 PLAN = {
     "sat": ("rand3-200-1", "time"),
     "gcc": ("nbody", "time"),
     "xz": ("words-1M", "time"),
     "dnn": ("digits", "train_time"),
+    "flink": ("wordcount-1m", "throughput"),
 }
 
 
@@ -34,7 +36,7 @@ def spread(name: str, n: int, seed: int, timeout: float) -> dict:
     system = get_system(name)
     system.check()
     configs = sample(system.space, "random", n, seed)
-    cpus = usable_cores()[-1:]
+    cpus = usable_cores()[-system.cores_per_run:]
     clock = time.perf_counter()
     rows = [measure_once(system, c, workload, 0, timeout, cpus, "bench-spread", "") for c in configs]
     values = np.array([r[f"metric.{metric}"] for r in rows if r["status"] == "ok"] or [np.nan])
