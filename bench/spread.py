@@ -3,7 +3,8 @@
     flock /tmp/tradeoff-bench.lock python -m bench.spread [--n 30] [--seed 0] [--systems sat gcc xz dnn]
 
 For each system, ``n`` configurations drawn uniformly (the ``random`` sampler, seed ``seed``)
-are measured once each, one after another, pinned to the last usable core, on a small workload.
+are measured once each, one after another, pinned to the system's cores per run (the last usable
+ones: one core, two for flink), on a small workload.
 Prints min, median, max and max/min of the main metric over the successful runs, and how many
 runs failed (a failure is a row too: a timeout, a wrong answer, a miscompilation).
 """
@@ -20,7 +21,7 @@ from systems.base import measure_once
 from tradeoff.environment import usable_cores
 from tradeoff.sampling import sample
 
-# system -> (workload, main metric): small workloads, so 30 runs take about a minute each
+# system -> (workload, main metric): small workloads, so 30 runs take minutes each
 PLAN = {
     "sat": ("rand3-200-1", "time"),
     "gcc": ("nbody", "time"),
@@ -28,6 +29,7 @@ PLAN = {
     "dnn": ("digits", "train_time"),
     "x264": ("clip-352x288-32", "time"),
     "sqlite": ("fillrandom-1000", "us_per_op"),
+    "flink": ("wordcount-1m", "throughput"),
 }
 
 
@@ -36,7 +38,7 @@ def spread(name: str, n: int, seed: int, timeout: float) -> dict:
     system = get_system(name)
     system.check()
     configs = sample(system.space, "random", n, seed)
-    cpus = usable_cores()[-1:]
+    cpus = usable_cores()[-system.cores_per_run:]
     clock = time.perf_counter()
     rows = [measure_once(system, c, workload, 0, timeout, cpus, "bench-spread", "") for c in configs]
     values = np.array([r[f"metric.{metric}"] for r in rows if r["status"] == "ok"] or [np.nan])

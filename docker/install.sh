@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what Tradeoff needs on a fresh Debian/Ubuntu machine with Python >= 3.11:
-# the measured programs (apt) and the Python packages (pip, editable, with the test extra).
+# the measured programs (apt), the Python packages (pip, editable, with the test extra) and
+# PyFlink in a virtual environment of its own (its pins clash with Tradeoff's numpy and pandas).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-programs=(x264 cadical gcc)
+# program:Debian package
+programs=(x264:x264 cadical:cadical gcc:gcc java:openjdk-17-jre-headless ip:iproute2 unshare:util-linux)
 missing=()
-for program in "${programs[@]}"; do
-    command -v "$program" >/dev/null 2>&1 || missing+=("$program")
+for entry in "${programs[@]}"; do
+    command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -16,3 +18,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 python3 -m pip install -q -e ".[test,dnn]"
+python3 -m systems.flink

@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from tradeoff.errors import TradeoffError
 
@@ -38,7 +38,7 @@ def space(system: str, environment: Optional[str] = typer.Option(None, help="env
     """Show a system's options, defaults, allowed values, constraints, workloads and metrics."""
     from systems import get_system
     target = get_system(system, environment, workload)
-    table = Table("option", "type", "default", "allowed", title=f"{target.name} ({target.kind}, environment {target.environment})")
+    table = Table(Column("option", overflow="fold"), "type", "default", "allowed", title=f"{target.name} ({target.kind}, environment {target.environment})")
     for row in target.space.describe().itertuples(index=False):
         table.add_row(*map(str, row))
     out.print(table)
@@ -347,7 +347,6 @@ def debug_command(
         out.print(f"[bold]causal paths to {metric}[/] (ACE):")
         for path in paths[:5]:
             out.print(f"  {path.ace:10.4g}  {path}", markup=False)
-    from rich.table import Column
     table = Table("step", Column("changes", overflow="fold", min_width=24), "potential", "control", *[f"predicted {g.metric}" for g in outcome.goals],
                   *[f"measured {g.metric}" for g in outcome.goals], "goal met")
     for number, step in enumerate(result.steps, 1):

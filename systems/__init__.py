@@ -52,6 +52,7 @@ SYSTEMS: dict[str, tuple[str, str, Callable[[str | None, str | None], System]]] 
     "sat": ("live", "CaDiCaL SAT solver on generated CNF instances (SPEAR's role), answers checked", _live("sat")),
     "gcc": ("live", "gcc optimisation flags on shipped C kernels (SaC's role), output checked", _live("compiler")),
     "dnn": ("live", "PyTorch MLP training on scikit-learn's digits (the dnn extra)", _live("dnn")),
+    "flink": ("live", "Apache Flink streaming word count through PyFlink (Storm's role): throughput, latency", _live("flink")),
     "xz": ("live", "xz compression, declared as a command spec (the example of systems/xz.yaml)", _command("xz.yaml")),
     "synthetic": ("synthetic", "known performance-influence model over binary options", _live("synthetic")),
     "ase17-spear": ("replay", "ASE'17 SPEAR SAT solver across machines and versions", _ase17("ase17-spear")),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import resource
 import signal
@@ -135,6 +136,13 @@ class ProcessResult:
     stderr: str
     wall_s: float
     cpu_s: float
+
+    def metrics(self, what: str) -> dict[str, float]:
+        """The metrics a measured script prints as one JSON object on its last line of stdout."""
+        try:
+            return json.loads(self.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise MeasurementFailed(f"{what} printed no result: " + self.stderr.strip()[-300:]) from None
 
 
 def run_process(command: list[str], timeout: float, cpus: list[int], cwd: str | Path | None = None,

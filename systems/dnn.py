@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from systems.base import MeasurementFailed, System, cache_dir, load_spec, metrics_from_spec, run_process
+from systems.base import System, cache_dir, load_spec, metrics_from_spec, run_process
 from tradeoff.errors import TradeoffError
 from tradeoff.space import Space
 
@@ -50,10 +50,7 @@ class DnnTraining(System):
 
     def run(self, config: dict, workload: str, timeout: float, cpus: list[int]) -> dict[str, float]:
         result = run_process([sys.executable, str(TRAINER), json.dumps(config), str(digits_split())], timeout, cpus)
-        try:
-            return json.loads(result.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            raise MeasurementFailed("the training printed no result: " + result.stderr.strip()[-300:]) from None
+        return result.metrics("the training")
 
 
 def make(environment: str = "local") -> DnnTraining:

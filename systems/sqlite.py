@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from systems.base import MeasurementFailed, System, load_spec, metrics_from_spec, run_process
+from systems.base import System, load_spec, metrics_from_spec, run_process
 from tradeoff.errors import TradeoffError
 from tradeoff.space import Space
 
@@ -30,10 +30,7 @@ class SQLite(System):
     def run(self, config: dict, workload: str, timeout: float, cpus: list[int]) -> dict[str, float]:
         with tempfile.TemporaryDirectory(prefix="tradeoff-sqlite-") as work:
             result = run_process([sys.executable, str(RUNNER), workload, json.dumps(config), work], timeout, cpus)
-            try:
-                metrics = json.loads(result.stdout.strip().splitlines()[-1])
-            except (ValueError, IndexError):
-                raise MeasurementFailed("the workload printed no result: " + result.stderr[-300:]) from None
+            metrics = result.metrics("the workload")
         metrics["time"] = result.wall_s
         return metrics
 
