@@ -24,7 +24,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from tradeoff.errors import TradeoffError
-from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, aggregate
+from tradeoff.measurements import METRIC_PREFIX, aggregate, options_of
 from tradeoff.models import make_learner
 from tradeoff.models.gp import GaussianProcess
 from tradeoff.sampling import sample
@@ -95,8 +95,7 @@ def stored_configurations(frame: pd.DataFrame, space: Space) -> list[dict]:
     """Every configuration a campaign's store holds, failed ones included (they are never repeated)."""
     if frame.empty:
         return []
-    table = aggregate(frame).rename(columns=lambda c: c.removeprefix(OPTION_PREFIX))
-    return space.to_frame(table[space.names].to_dict("records")).to_dict("records")
+    return space.to_frame(options_of(aggregate(frame), space.names).to_dict("records")).to_dict("records")
 
 
 def choose_next(frame: pd.DataFrame, space: Space, metric: str, batch: int, seed: int = 0) -> list[dict]:
@@ -107,6 +106,6 @@ def choose_next(frame: pd.DataFrame, space: Space, metric: str, batch: int, seed
     if len(ok) < 2:
         raise TradeoffError(f"active learning needs 2 successful measurements of {metric!r} to fit its GP, "
                             f"the store has {len(ok)} of {len(table)} configurations; see why with 'tradeoff show FOLDER'")
-    X = space.encode(ok.rename(columns=lambda c: c.removeprefix(OPTION_PREFIX)))
+    X = space.encode(options_of(ok, space.names))
     model = make_learner("gp", seed).fit(X, ok[METRIC_PREFIX + metric].to_numpy(float))
     return next_batch(model, space, stored_configurations(frame, space), batch, seed)

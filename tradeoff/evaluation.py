@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from tradeoff.errors import TradeoffError
-from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, aggregate, space_of
+from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, aggregate, options_of, space_of
 from tradeoff.models import make_learner, mape
 from tradeoff.space import Space, infer_options
 
@@ -46,7 +46,7 @@ def load_table(path: str | Path, metric: str) -> Table:
         if column not in summary.columns:
             raise TradeoffError(f"{path} has no metric {metric!r}; it has {', '.join(c[len(METRIC_PREFIX):] for c in summary.columns if c.startswith(METRIC_PREFIX))}")
         space = space_of(frame)
-        configs = summary[[OPTION_PREFIX + n for n in space.names]].rename(columns=lambda c: c[len(OPTION_PREFIX):])
+        configs = options_of(summary, space.names)
         y = summary[column].to_numpy(float)
     elif path.is_file():
         try:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tradeoff.errors import TradeoffError
-from tradeoff.measurements import OPTION_PREFIX
+from tradeoff.measurements import options_of
 from tradeoff.sampling import sampler, snap_to_population, unique
 from tradeoff.space import Option, Space, config_id, infer_options
 
@@ -49,7 +49,7 @@ def guidance(source: pd.DataFrame, metric: str, explore: float = 0.3, seed: int 
     failed = frozenset(set(source["config_id"]) - set(table["config_id"]))
     if len(table) < 3:
         raise TradeoffError(f"the source holds {len(table)} successful measurements of {metric}; L2S needs at least 3")
-    configs = table[[c for c in table.columns if c.startswith(OPTION_PREFIX)]].rename(columns=lambda c: c[len(OPTION_PREFIX):])
+    configs = options_of(table)
     space = Space(infer_options(configs))
     return Guidance(influence_terms(space, configs, table["metric." + metric].to_numpy(float), seed), explore, failed)
 

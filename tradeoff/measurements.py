@@ -68,6 +68,12 @@ def option_names(frame: pd.DataFrame) -> list[str]:
     return [c[len(OPTION_PREFIX):] for c in frame.columns if c.startswith(OPTION_PREFIX)]
 
 
+def options_of(frame: pd.DataFrame, names: Iterable[str] | None = None) -> pd.DataFrame:
+    """The option columns of a measurement table (``names``, else all), named by option."""
+    names = option_names(frame) if names is None else list(names)
+    return frame[[OPTION_PREFIX + n for n in names]].rename(columns=lambda c: c[len(OPTION_PREFIX):])
+
+
 def metric_names(frame: pd.DataFrame) -> list[str]:
     return [c[len(METRIC_PREFIX):] for c in frame.columns if c.startswith(METRIC_PREFIX)]
 
@@ -94,8 +100,7 @@ def measured_configurations(folder: str | Path, space: Space) -> list[dict]:
     if extra:
         raise TradeoffError(f"{folder} sets option {extra[0]!r}, which this system and environment do not have; "
                             "give a campaign of the same system (a threads-N environment pins 'threads')")
-    configs = ok[[OPTION_PREFIX + n for n in option_names(ok)]].rename(columns=lambda c: c[len(OPTION_PREFIX):])
-    return [space.validate(config, fill_defaults=True) for config in configs.to_dict("records")]
+    return [space.validate(config, fill_defaults=True) for config in options_of(ok).to_dict("records")]
 
 
 def aggregate(frame: pd.DataFrame) -> pd.DataFrame:

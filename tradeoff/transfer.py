@@ -20,7 +20,7 @@ from sklearn.linear_model import Ridge
 
 from tradeoff import plots
 from tradeoff.errors import TradeoffError
-from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, aggregate, metric_names, option_names
+from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, aggregate, metric_names, option_names, options_of
 from tradeoff.space import Space, infer_options
 
 MIN_COMMON = 5
@@ -80,7 +80,7 @@ def pair(source: pd.DataFrame, target: pd.DataFrame, metric: str, pairing: str =
         raise TradeoffError(f"only {len(both)} configurations were measured successfully in both environments; "
                             f"measure at least {MIN_COMMON} common configurations (e.g. 'tradeoff campaign SYSTEM "
                             "--config SOURCE_FOLDER' measures the source's configurations in the target)")
-    configs = both[[OPTION_PREFIX + o for o in options]].rename(columns=lambda c: c[len(OPTION_PREFIX):])
+    configs = options_of(both, options)
     space = Space(infer_options(configs), population=configs.drop_duplicates())
     return Paired(space, configs, both[value + "_s"].to_numpy(float), both[value + "_t"].to_numpy(float))
 

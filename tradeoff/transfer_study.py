@@ -21,7 +21,7 @@ from sklearn.model_selection import KFold, cross_val_predict
 
 from tradeoff import plots
 from tradeoff.errors import TradeoffError
-from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, option_names
+from tradeoff.measurements import METRIC_PREFIX, option_names, options_of
 from tradeoff.models import make_learner, mape
 from tradeoff.models.transfer import Bellwether, Source, bellwether, make_transfer
 from tradeoff.space import Space
@@ -43,7 +43,7 @@ def encoded(space: Space, frame: pd.DataFrame, metric: str) -> tuple[np.ndarray,
     if missing:
         raise TradeoffError(f"the measurements lack option {missing[0]!r} of the target; use a source of the same system")
     table = successful(frame, metric)
-    configs = table[[OPTION_PREFIX + n for n in space.names]].rename(columns=lambda c: c[len(OPTION_PREFIX):])
+    configs = options_of(table, space.names)
     return space.encode(space.to_frame(configs.to_dict("records"))), table[METRIC_PREFIX + metric].to_numpy(float), configs
 
 
