@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -42,7 +48,56 @@ def cache(tmp_path, monkeypatch) -> Path:
     return folder
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.3)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+_prefect_api: str | None = None
+
+
+def prefect_server() -> str:
+    """A Prefect server shared by every CLI call of this test session, as a user's PREFECT_API_URL names one.
+
+    Each CLI call would otherwise start and stop its own temporary server (10-15 s each); the
+    ephemeral default itself is tested where run_cli is asked for it."""
+    global _prefect_api
+    if _prefect_api is None:
+        port, home = free_port(), tempfile.mkdtemp(prefix="tradeoff-test-prefect-")
+        server = subprocess.Popen(["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                                  env={**os.environ, "PREFECT_HOME": home}, start_new_session=True,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def stop() -> None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+            shutil.rmtree(home, ignore_errors=True)
+        atexit.register(stop)
+        wait_for_port(port, server)
+        _prefect_api = f"http://127.0.0.1:{port}/api"
+    return _prefect_api
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600,
+            ephemeral_prefect: bool = False) -> subprocess.CompletedProcess:
     """The installed ``tradeoff`` command, as a user runs it."""
+    environment = {**os.environ, **(env or {})}
+    if ephemeral_prefect:
+        environment.pop("PREFECT_API_URL", None)
+    else:
+        environment.setdefault("PREFECT_API_URL", prefect_server())
     return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
+                          env=environment, timeout=timeout)

@@ -171,7 +171,9 @@ def test_imported_table_is_usable_by_show_and_campaign(tmp_path):
 
 
 def test_demo_runs_a_real_x264_campaign(tmp_path, cache):
-    result = run_cli("demo", "--budget", "6", "--out", str(tmp_path / "demo"), env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/d.db"})
+    result = run_cli("demo", "--budget", "6", "--out", str(tmp_path / "demo"), env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/d.db"},
+                     ephemeral_prefect=True)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "Starting temporary server" in result.stdout + result.stderr  # the README's default: Prefect's ephemeral mode
     assert "MLflow run" in result.stdout and str(tmp_path / "demo") in result.stdout
     assert len(pd.read_parquet(tmp_path / "demo" / "measurements.parquet")) == 6

@@ -28,3 +28,13 @@ def test_trains_for_real_and_reports_energy_honestly(tmp_path, monkeypatch):
     assert metrics["train_time"] > 0 and metrics["inference_ms"] > 0
     assert math.isnan(metrics["energy"]) != dnn.has_rapl()  # measured where RAPL exists, missing otherwise
     assert ("no RAPL" in system.program_version()) != dnn.has_rapl()
+
+
+def test_quick_workload_trains_on_a_balanced_quarter_and_validates_on_the_same_images(tmp_path, monkeypatch):
+    import numpy as np
+    monkeypatch.setenv("TRADEOFF_CACHE", str(tmp_path))
+    with np.load(dnn.digits_split("digits")) as full, np.load(dnn.digits_split("digits-360")) as quick:
+        assert len(full["x_train"]) == 1437 and len(quick["x_train"]) == 360
+        assert np.array_equal(full["x_val"], quick["x_val"]) and np.array_equal(full["y_val"], quick["y_val"])
+        assert np.bincount(quick["y_train"]).min() >= 35  # every digit is there, about 36 of each
+        assert {row.tobytes() for row in quick["x_train"]} <= {row.tobytes() for row in full["x_train"]}

@@ -16,7 +16,7 @@ LIVE = {
     "gcc": ("nbody-small", "time"),
     "xz": ("words-1M", "size"),
     "sqlite": ("fillseq-1000", "us_per_op"),
-    "dnn": ("digits", "train_time"),
+    "dnn": ("digits-360", "train_time"),
 }
 
 

@@ -2,34 +2,14 @@
 
 import os
 import signal
-import socket
 import subprocess
-import time
 import uuid
 
 import httpx
 import mlflow
 import pytest
 
-from conftest import run_cli
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 120) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.3)
-    raise TimeoutError(f"nothing listens on {port}")
+from conftest import free_port, run_cli, wait_for_port
 
 
 @pytest.fixture()
