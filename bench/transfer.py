@@ -1,7 +1,7 @@
 """Transfer learning across environments: target error against the number of target measurements.
 
     flock /tmp/tradeoff-bench.lock python -m bench.transfer [--reps 3] [--budgets 10,20,33,50,100]
-        [--methods target-only,linear-shift,stack,mtgp,l2s,l2s+reuse,auto] [--scenarios NAME,...] [--out DIR]
+        [--methods target-only,linear-shift,stack,stack-gp,mtgp,l2s,l2s+reuse,auto] [--scenarios NAME,...] [--out DIR]
 
 For each environment change (a source and a target table of ASE'17's SPEAR, x264, SQLite and
 SaC, and of BO4CO's Storm), each repetition and each target budget: draw the target sample
@@ -9,9 +9,10 @@ from the target's valid configurations (random, or L2S for the l2s methods), fit
 and score its MAPE on the target's other valid configurations (a seeded subsample of at most
 ``--test`` of them). A budget counts successful target measurements.
 
-Methods: target-only (the learner on the target sample), linear-shift, stack, mtgp, auto (see
+Methods: target-only (the learner on the target sample), linear-shift, stack, stack-gp, mtgp, auto (see
 tradeoff.models.transfer); l2s = L2S sample + target-only learner; l2s+reuse = L2S sample +
-stacking on the source (L2S with data reuse). The severity of a change is read from the full
+stacking on the source (L2S with data reuse); auto+stack-gp = auto with the stacked GP as one more
+candidate (not auto's default: a GP fit per cross-validation fold). The severity of a change is read from the full
 tables: small when Pearson >= 0.9, medium when >= 0.5, else severe.
 
 Prints, and writes to bench/results/transfer.csv (every run) and transfer-summary-{mape,mdape}.csv:
@@ -37,14 +38,14 @@ from systems import get_system
 from systems.replay import recorded_frame
 from tradeoff.l2s import guidance, guided_by
 from tradeoff.models import make_learner, mape
-from tradeoff.models.transfer import Source, make_transfer
+from tradeoff.models.transfer import AUTO_CANDIDATES, Auto, Source, make_transfer
 from tradeoff.sampling import sample
 from tradeoff.space import config_id
 from tradeoff.transfer import compare
 from tradeoff.transfer_study import encoded
 
 RESULTS = Path(__file__).parent / "results"
-ALL_METHODS = ("target-only", "linear-shift", "stack", "mtgp", "l2s", "l2s+reuse", "auto")
+ALL_METHODS = ("target-only", "linear-shift", "stack", "stack-gp", "mtgp", "l2s", "l2s+reuse", "auto")
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,12 @@ def run_scenario(s: Scenario, budgets: list[int], reps: int, methods: list[str],
                 train = np.array([index_of[config_id(c)] for c in picked])
                 rest = np.setdiff1d(np.arange(len(y)), train)
                 test = np.random.default_rng(seed).choice(rest, min(test_size, len(rest)), replace=False)
-                model = (make_learner(learner, rep) if method in ("target-only", "l2s") else
-                         make_transfer("stack" if method == "l2s+reuse" else method, source, learner, rep))
+                if method in ("target-only", "l2s"):
+                    model = make_learner(learner, rep)
+                elif method == "auto+stack-gp":
+                    model = Auto(source, learner, AUTO_CANDIDATES + ("stack-gp",), seed=rep)
+                else:
+                    model = make_transfer("stack" if method == "l2s+reuse" else method, source, learner, rep)
                 clock = time.perf_counter()
                 model.fit(X[train], y[train])
                 predicted = model.predict(X[test])
@@ -185,8 +190,8 @@ def main() -> None:
             noise = against_target_only(runs, error)
             noise.to_csv(args.out / f"transfer-noise-{error}.csv", index=False)
             print(f"auto against target-only, {error.upper()} (mean paired difference, 95% margin):")
-            print(noise[noise["method"] == "auto"].to_string(index=False))
-    choices = runs[runs["method"] == "auto"].groupby(["scenario", "auto_choice"]).size()
+            print(noise[noise["method"].str.startswith("auto")].to_string(index=False))
+    choices = runs[runs["method"].str.startswith("auto")].groupby(["scenario", "method", "auto_choice"]).size()
     print("auto's choices:", choices.to_dict())
     print(f"total {time.perf_counter() - clock:.0f} s")
 

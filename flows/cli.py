@@ -255,7 +255,7 @@ def transfer(
     environment: Optional[str] = typer.Option(None, help="target environment (replay: which recorded one)"),
     workload: Optional[str] = typer.Option(None, help="target workload"),
     budget: int = typer.Option(20, help="target measurements"),
-    method: str = typer.Option("auto", help="auto, linear-shift, stack, mtgp or l2s"),
+    method: str = typer.Option("auto", help="auto, linear-shift, stack, stack-gp, mtgp or l2s"),
     metric: Optional[str] = typer.Option(None, help="metric to learn (default: the target's first)"),
     sampler: str = typer.Option("random", help="sampler of the target (l2s always samples with L2S)"),
     learner: str = typer.Option("log-forest", help="learner of the source, target-only and stacked models"),

@@ -11,7 +11,7 @@ from tradeoff.errors import TradeoffError
 from tradeoff.l2s import Guidance, guided_by
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX
 from tradeoff.models import make_learner, mape
-from tradeoff.models.transfer import Source, bellwether, make_transfer
+from tradeoff.models.transfer import Auto, Source, bellwether, make_transfer
 from tradeoff.sampling import sample
 from tradeoff.space import Option, Space, config_id
 
@@ -55,7 +55,19 @@ def test_stacking_and_mtgp_beat_target_only_when_the_source_is_related(source):
     target = 2.0 * BASE + 5 * X_ALL[:, 5]  # scaled, plus an effect the source never saw
     alone = _error(make_learner("forest"), target, 20)
     assert _error(make_transfer("stack", source), target, 20) < alone
+    assert _error(make_transfer("stack-gp", source), target, 20) < alone
     assert _error(make_transfer("mtgp", source), target, 20) < alone
+
+
+def test_stacked_gp_ignores_an_unrelated_source():
+    # the source is noise on the target: its lengthscale should run long and the options carry the fit
+    rng = np.random.default_rng(5)
+    noise = Source(X_ALL, rng.uniform(1, 100, len(X_ALL)), "forest", 0, "unrelated")
+    target = 2.0 * BASE
+    stacked = make_transfer("stack-gp", noise)
+    assert _error(stacked, target, 30) < _error(make_learner("forest"), target, 30)
+    lengthscales = stacked.model_.kernel_.k1.k2.length_scale
+    assert lengthscales[-1] > 5 * lengthscales[0]  # the source counts for less than the strongest option
 
 
 def test_auto_uses_a_helpful_source_and_ignores_a_harmful_one(source):
@@ -70,6 +82,15 @@ def test_auto_uses_a_helpful_source_and_ignores_a_harmful_one(source):
     assert guarded.choice_ == "target-only" and "does not help" in guarded.reason_
     assert guard_error == pytest.approx(alone)
     assert set(guarded.cv_mape_) == {"target-only", "linear-shift", "stack"}
+
+
+def test_auto_takes_other_candidates(source):
+    # the stacked GP sets the unrelated source aside and models the options better than a forest
+    rng = np.random.default_rng(3)
+    unrelated = 50 + 30 * X_ALL[:, 6] + 10 * X_ALL[:, 7] * X_ALL[:, 5] + rng.normal(0, 0.5, len(X_ALL))
+    guarded = Auto(source, candidates=("linear-shift", "stack-gp"))
+    assert _error(guarded, unrelated, 30) < _error(make_learner("forest"), unrelated, 30)
+    assert guarded.choice_ == "stack-gp" and set(guarded.cv_mape_) == {"target-only", "linear-shift", "stack-gp"}
 
 
 def test_clones_share_the_fitted_source(source):

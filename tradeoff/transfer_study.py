@@ -2,7 +2,7 @@
 its error, next to what the target sample alone achieves.
 
 Methods (``METHODS``): ``target-only`` (the target learner, no source), ``linear-shift``,
-``stack``, ``mtgp``, ``auto`` (see ``tradeoff.models.transfer``), and ``l2s``: the target sample is
+``stack``, ``stack-gp``, ``mtgp``, ``auto`` (see ``tradeoff.models.transfer``), and ``l2s``: the target sample is
 drawn by the L2S sampler from the source's influential terms, and the model reuses the source
 data by stacking (L2S + data reuse, FSE'18). Every method is scored with MAPE on held-out target
 measurements when there are any (a replay's rest of the table), else by cross-validation on
@@ -27,7 +27,7 @@ from tradeoff.models.transfer import Bellwether, Source, bellwether, make_transf
 from tradeoff.space import Space
 from tradeoff.transfer import successful
 
-METHODS = ("auto", "linear-shift", "stack", "mtgp", "l2s")
+METHODS = ("auto", "linear-shift", "stack", "stack-gp", "mtgp", "l2s")
 L2S_MODEL = "stack"  # the model L2S's sample is learned with: the source data is reused
 
 
