@@ -1,13 +1,14 @@
 """Our learners against the published DECART and DeepPerf accuracy, with DeepPerf's protocol.
 
-    python -m bench.deepperf [--systems Apache,BDBC,LLVM,SQL,x264] [--learners auto,influence,cart,boosting]
-                             [--repeats 30] [--json FILE]
+    python -m bench.deepperf [--systems Apache,BDBC,LLVM,SQL,x264] [--learners auto,influence,cart,log-forest,boosting,gp]
+                             [--repeats 30] [--jobs 2] [--json FILE]
 
 For each of the five DeepPerf systems and each sample size of its training-index file (n..5n):
 train on the published training samples (the first ``repeats`` of the 30 experiments), test on
 every other row, and print our mean relative error (%) with its 95% margin next to the
 published DECART (``GeneralizedError``) and DeepPerf means. The published numbers are read from
-the data's result files, never typed in.
+the data's result files, never typed in. ``--jobs`` worker processes fit the independent
+(size, experiment, learner) cases; the numbers do not depend on it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pandas as pd
 
 from systems.replay import datasets_dir
 from tradeoff.evaluation import learning_curve, load_table, read_training_index, summarize
+from tradeoff.models.auto import DEFAULT_CANDIDATES
 
 SYSTEMS = {"Apache": "Apache", "BDBC": "BDBC", "LLVM": "LLVM", "SQL": "SQL", "x264": "X264"}  # data name -> file prefix
 
@@ -35,14 +37,14 @@ def published(folder, system: str) -> pd.DataFrame:
     return table.set_index("size")
 
 
-def run(systems: list[str], learners: list[str], repeats: int) -> pd.DataFrame:
+def run(systems: list[str], learners: list[str], repeats: int, jobs: int = 2) -> pd.DataFrame:
     folder = datasets_dir() / "deepperf" / "Data"
     rows = []
     for system in systems:
         started = time.perf_counter()
         table = load_table(folder / f"{system}_AllNumeric.csv", "PERF")
         training_sets = read_training_index(folder / f"{SYSTEMS[system]}_training_index.csv")
-        results = learning_curve(table, learners, training_sets, repeats)
+        results = learning_curve(table, learners, training_sets, repeats, jobs=jobs)
         summary = summarize(results).pivot(index="size", columns="learner", values=["mean", "margin"])
         reference = published(folder, system)
         for size in training_sets:
@@ -73,17 +75,18 @@ def markdown(frame: pd.DataFrame, learners: list[str]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--systems", default=",".join(SYSTEMS))
-    parser.add_argument("--learners", default="auto,influence,cart,boosting")
+    parser.add_argument("--learners", default=",".join(("auto",) + DEFAULT_CANDIDATES), help="default: auto and its candidates")
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--json", help="write every row to this JSON file")
     args = parser.parse_args()
     learners = [n for n in args.learners.split(",") if n]
     started = time.perf_counter()
-    frame = run([s for s in args.systems.split(",") if s], learners, args.repeats)
+    frame = run([s for s in args.systems.split(",") if s], learners, args.repeats, args.jobs)
     print(markdown(frame, learners))
     if "auto" in learners:
         print("auto chose: " + "; ".join(f"{r['system']} {r['size']}: {r['auto_chose']}" for r in frame.to_dict("records")))
-    print(f"total {time.perf_counter() - started:.0f} s, {args.repeats} repeats per size")
+    print(f"total {time.perf_counter() - started:.0f} s, {args.repeats} repeats per size, {args.jobs} jobs")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(frame.to_dict("records"), handle, indent=1)

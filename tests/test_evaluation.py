@@ -58,6 +58,14 @@ def test_learning_curve_on_an_imported_table(imported):
     assert (summary["margin"] >= 0).all() and (summary["repeats"] == 3).all()
 
 
+def test_learning_curve_is_the_same_in_worker_processes(imported):
+    table = load_table(imported, "perf")
+    training_sets = random_training_sets(1024, [20, 40], 2, seed=3)
+    alone = learning_curve(table, ["cart", "boosting"], training_sets, seed=1)
+    shared = learning_curve(table, ["cart", "boosting"], training_sets, seed=1, jobs=2)
+    pd.testing.assert_frame_equal(alone.drop(columns="fit_s"), shared.drop(columns="fit_s"))
+
+
 def test_learn_saves_a_model_that_predicts_again(imported, tmp_path):
     learned = learn(imported, "perf", "influence", tmp_path / "model", seed=0, tracking_uri=f"sqlite:///{tmp_path / 'ml.db'}")
     assert "4·o1·o3·o7" in learned.description and learned.cv_mape < 1e-6
