@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_cli
+from conftest import prefect_server, run_cli
 from systems.synthetic import make as synthetic
 from tradeoff.models import make_learner, mape
 from tradeoff.sampling import sample
@@ -86,7 +86,8 @@ def test_killed_campaign_resumes_without_measuring_again(tmp_path, cache):
     out = tmp_path / "campaign"
     args = [sys.executable, "-m", "flows.cli", "campaign", "x264", "--budget", "30", "--workload", "clip-352x288-8",
             "--out", str(out), "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]
-    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = {**os.environ, "PREFECT_API_URL": prefect_server()}
+    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
     parts = out / "measurements.parquet"
     deadline = time.time() + 240
     while time.time() < deadline and len(list(parts.glob("*.parquet")) if parts.exists() else []) < 3:
@@ -95,7 +96,7 @@ def test_killed_campaign_resumes_without_measuring_again(tmp_path, cache):
     first.wait()
     before = pd.read_parquet(parts)
     assert 0 < len(before) < 30, "the campaign should have been killed half-way"
-    second = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    second = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
     assert second.returncode == 0, second.stderr[-3000:]
     after = pd.read_parquet(parts)
     assert len(after) == 30 and not after.duplicated(["config_id", "repetition"]).any()

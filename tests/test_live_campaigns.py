@@ -1,4 +1,4 @@
-"""`tradeoff campaign S --budget 20` for every live system: real runs on Ray, stored, resumable, tracked."""
+"""`tradeoff campaign S --budget 20` for every live system: real runs on Ray, stored, tracked; resumable (sat)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def test_budget_20_campaign_runs_for_real_and_resumes(system, tmp_path, cache):
     run = mlflow.search_runs(experiment_names=["live"], output_format="list")[0]
     assert run.data.params["system"] == system and run.data.metrics["measured"] == 20
 
-    again = run_cli(*args)  # the same command resumes: nothing is measured twice
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert len(pd.read_parquet(out / "measurements.parquet")) == 20
-    assert mlflow.search_runs(experiment_names=["live"], output_format="list")[0].data.metrics["measured_this_run"] == 0
+    if system == "sat":  # resuming does not depend on the system: one live system shows it (x264 in test_cli.py)
+        again = run_cli(*args)  # the same command resumes: nothing is measured twice
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert len(pd.read_parquet(out / "measurements.parquet")) == 20
+        assert mlflow.search_runs(experiment_names=["live"], output_format="list")[0].data.metrics["measured_this_run"] == 0
