@@ -83,7 +83,10 @@ def prefect_server() -> str:
 
         def stop() -> None:
             os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
             shutil.rmtree(home, ignore_errors=True)
         atexit.register(stop)
         wait_for_port(port, server)

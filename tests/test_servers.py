@@ -37,7 +37,7 @@ def servers(tmp_path):
             os.killpg(process.pid, signal.SIGTERM)
         for process, _ in started:
             try:
-                process.wait(timeout=30)
+                process.wait(timeout=10)  # servers that ignore SIGTERM this long are killed
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
 
