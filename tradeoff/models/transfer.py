@@ -79,7 +79,7 @@ class LinearShift(RegressorMixin, BaseEstimator):
             self.map_ = LinearRegression().fit(inputs[:, None], outputs)
         else:  # one point or a flat source: shift by the mean difference only
             self.map_ = _Shift(float(np.mean(outputs - inputs)))
-        span = np.ptp(outputs) if len(y) >= 2 and np.ptp(outputs) > 0 else np.inf
+        span = np.ptp(outputs) or np.inf  # one point or all equal: nothing to bound by
         self.bounds_ = (outputs.min() - span, outputs.max() + span)
         return self
 
@@ -122,28 +122,28 @@ class StackedGP(RegressorMixin, BaseEstimator):
     def __init__(self, source: Source, seed: int = 0):
         self.source, self.seed = source, seed
 
-    def _inputs(self, X):
-        predicted = self.source.predict(X)
-        if self.log_:
-            predicted = np.log(np.maximum(predicted, np.finfo(float).tiny))
-        return np.hstack([np.asarray(X, float), ((predicted - self.center_) / self.scale_)[:, None]])
+    def _source_feature(self, predicted: np.ndarray) -> np.ndarray:
+        return np.log(np.maximum(predicted, np.finfo(float).tiny)) if self.log_ else predicted
+
+    def _inputs(self, X, feature: np.ndarray) -> np.ndarray:
+        return np.hstack([np.asarray(X, float), ((feature - self.center_) / self.scale_)[:, None]])
 
     def fit(self, X, y):
         X, y = np.asarray(X, float), np.asarray(y, float)
         predicted = self.source.predict(X)
         self.log_ = bool(np.all(y > 0) and np.all(predicted > 0))
-        inputs = np.log(predicted) if self.log_ else predicted
-        self.center_, self.scale_ = float(inputs.mean()), float(inputs.std() or 1.0)
+        feature = self._source_feature(predicted)
+        self.center_, self.scale_ = float(feature.mean()), float(feature.std() or 1.0)
         kernel = (ConstantKernel(1.0, (1e-3, 1e3)) * RBF(np.ones(X.shape[1] + 1), (0.05, 100.0))
                   + WhiteKernel(1e-2, (1e-6, 1.0)))
         self.model_ = GaussianProcessRegressor(kernel, optimizer=_few_lbfgs_steps, normalize_y=True, random_state=self.seed)
         with warnings.catch_warnings():  # lengthscales at their bound are expected: irrelevant options
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.model_.fit(self._inputs(X), np.log(y) if self.log_ else y)
+            self.model_.fit(self._inputs(X, feature), np.log(y) if self.log_ else y)
         return self
 
     def predict(self, X):
-        predicted = self.model_.predict(self._inputs(X))
+        predicted = self.model_.predict(self._inputs(X, self._source_feature(self.source.predict(X))))
         return np.exp(predicted) if self.log_ else predicted
 
 
