@@ -71,7 +71,7 @@ OPTION, EVENT, OBJECTIVE = "option", "event", "objective"
 DIRECTED, BIDIRECTED = "-->", "<->"
 CHANGE_PENALTY = 0.05  # Potential - Control given up per extra changed option
 MAX_LEVELS = 5  # candidate values per numeric option: observed quantiles
-MAX_ALPHA = 0.2  # the loop doubles FCI's significance level after each failed fix, up to this
+MAX_ALPHA = 0.2  # the loop doubles FCI's significance level after each failed fix or a round without one, up to this
 
 
 # Goals -------------------------------------------------------------------------------------
@@ -719,10 +719,14 @@ def debug(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Go
     level = alpha
     while not fixed and measurements < budget:
         diagnosis = diagnose(data, variables, {**faulty, **faulty_metrics}, goals, top_k, max_changes, level, depth, seed, recorded)
-        first = first or diagnosis
         candidate = next((f for f in diagnosis.fixes if config_id({**faulty, **f.changes}) not in tried and valid({**faulty, **f.changes})), None)
         if candidate is None:
-            break
+            if level >= MAX_ALPHA:
+                first = first or diagnosis
+                break
+            level = min(MAX_ALPHA, 2 * level)  # no untried fix on the paths found: look for more paths before giving up
+            continue
+        first = first or diagnosis
         config = {**faulty, **candidate.changes}
         tried.add(config_id(config))
         metrics = measure([config])[0]
