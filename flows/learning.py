@@ -38,7 +38,8 @@ def describe(model, feature_names: list[str]) -> str:
     """The model in words: an influence model's terms, auto's choice, a GP's lengthscales."""
     if hasattr(model, "chosen_"):
         scores = ", ".join(f"{name} {error:.2f}%" for name, error in model.scores_.items())
-        return f"auto chose {model.chosen_} (cross-validated MAPE: {scores})\n" + describe(model.model_, feature_names)
+        why = f"cross-validated MAPE: {scores}" if scores else "too few rows to choose by cross-validation"
+        return f"auto chose {model.chosen_} ({why})\n" + describe(model.model_, feature_names)
     if hasattr(model, "to_string"):
         return model.to_string(feature_names)
     if hasattr(model, "lengthscales"):

@@ -105,6 +105,25 @@ def test_auto_chooses_by_cross_validation_on_the_training_sample(paper):
     np.testing.assert_allclose(averaged.predict(X[30:40]), np.mean([m.predict(X[30:40]) for m in members], axis=0))
 
 
+def test_ridge_on_logs_learns_options_that_scale_performance():
+    rng = np.random.default_rng(4)
+    X = rng.integers(0, 2, (12, 6)).astype(float)
+    y = 10 * 2.0 ** X[:, 0] * 1.5 ** X[:, 3]  # each option multiplies the run time
+    model = make_learner("ridge-log").fit(X, y)
+    test = rng.integers(0, 2, (50, 6)).astype(float)
+    assert mape(10 * 2.0 ** test[:, 0] * 1.5 ** test[:, 3], model.predict(test)) < 2.0
+    assert np.argsort(-np.abs(model.estimator_.coef_))[:2].tolist() == [0, 3]
+
+
+def test_auto_averages_a_fixed_trio_when_folds_are_too_small_to_rank(paper):
+    _, X, y = paper
+    tiny = make_learner("auto").fit(X[:14], y[:14])  # 5 folds of under 3 rows
+    assert tiny.chosen_ == "boosting+gp+ridge-log" and tiny.scores_.empty
+    alone = [make_learner(name).fit(X[:14], y[:14]).predict(X[20:30]) for name in ("boosting", "gp", "ridge-log")]
+    np.testing.assert_allclose(tiny.predict(X[20:30]), np.mean(alone, axis=0))
+    assert not make_learner("auto").fit(X[:15], y[:15]).scores_.empty  # 3 rows a fold: cross-validated
+
+
 def test_active_learning_picks_a_spread_batch_of_unmeasured_valid_configurations(paper):
     system, _, _ = paper
     measured_configs = sample(system.space, "random", 12, seed=0)
