@@ -11,8 +11,7 @@ and score its MAPE on the target's other valid configurations (a seeded subsampl
 
 Methods: target-only (the learner on the target sample), linear-shift, stack, stack-gp, mtgp, auto (see
 tradeoff.models.transfer); l2s = L2S sample + target-only learner; l2s+reuse = L2S sample +
-stacking on the source (L2S with data reuse); auto+stack-gp = auto with the stacked GP as one more
-candidate (not auto's default: a GP fit per cross-validation fold). The severity of a change is read from the full
+stacking on the source (L2S with data reuse). The severity of a change is read from the full
 tables: small when Pearson >= 0.9, medium when >= 0.5, else severe.
 
 Prints, and writes to bench/results/transfer.csv (every run) and transfer-summary-{mape,mdape}.csv:
@@ -38,7 +37,7 @@ from systems import get_system
 from systems.replay import recorded_frame
 from tradeoff.l2s import guidance, guided_by
 from tradeoff.models import make_learner, mape
-from tradeoff.models.transfer import AUTO_CANDIDATES, Auto, Source, make_transfer
+from tradeoff.models.transfer import Source, make_transfer
 from tradeoff.sampling import sample
 from tradeoff.space import config_id
 from tradeoff.transfer import compare
@@ -111,8 +110,6 @@ def run_scenario(s: Scenario, budgets: list[int], reps: int, methods: list[str],
                 test = np.random.default_rng(seed).choice(rest, min(test_size, len(rest)), replace=False)
                 if method in ("target-only", "l2s"):
                     model = make_learner(learner, rep)
-                elif method == "auto+stack-gp":
-                    model = Auto(source, learner, AUTO_CANDIDATES + ("stack-gp",), seed=rep)
                 else:
                     model = make_transfer("stack" if method == "l2s+reuse" else method, source, learner, rep)
                 clock = time.perf_counter()

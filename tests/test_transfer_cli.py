@@ -47,8 +47,8 @@ def test_transfer_from_a_stored_campaign_to_a_replayed_target(tmp_path, datasets
     report = json.loads((out / "transfer.json").read_text())
     assert report["source"] in (str(source), "ase17-x264:feature1_2762_8") and 0 < report["bellwether_confidence"] <= 1
     assert set(report["errors"]) == {"target-only", "auto"} and "held-out target configurations" in report["evaluation"]
-    assert report["chosen"] in ("target-only", "linear-shift", "stack") and "auto: " in result.stdout
-    assert set(report["cv_errors"]) == {"target-only", "linear-shift", "stack"}
+    assert report["chosen"] in ("target-only", "linear-shift", "stack", "stack-gp") and "auto: " in result.stdout
+    assert set(report["cv_errors"]) == {"target-only", "linear-shift", "stack", "stack-gp"}
     measured = MeasurementStore(out).read()
     assert len(measured) == 24 and set(measured["environment"]) == {"feature8_2762_32"}
 
