@@ -169,6 +169,8 @@ def main() -> None:
     args = parser.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")]
     methods = [m for m in args.methods.split(",") if m]
+    if "target-only" not in methods:
+        parser.error("--methods must include target-only: every method is compared with it")
     chosen = [s for s in SCENARIOS if not args.scenarios or s.name in args.scenarios.split(",")]
     clock, rows = time.perf_counter(), []
     for scenario in chosen:
