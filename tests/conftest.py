@@ -94,6 +94,15 @@ def prefect_server() -> str:
     return _prefect_api
 
 
+@pytest.fixture
+def shared_prefect():
+    """Flows run in this process use the session's Prefect server rather than each starting a
+    temporary one (Prefect reads PREFECT_API_URL at import, so it is set through its settings)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    with temporary_settings({PREFECT_API_URL: prefect_server()}):
+        yield
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600,
             ephemeral_prefect: bool = False) -> subprocess.CompletedProcess:
     """The installed ``tradeoff`` command, as a user runs it."""

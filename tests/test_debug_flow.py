@@ -22,6 +22,7 @@ def test_bad_debug_input_is_refused_before_anything_runs(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_prefect")
 def test_debug_flow_fixes_a_synthetic_fault_by_measuring(tmp_path):
     config = tmp_path / "faulty.yaml"
     config.write_text("o3: 0\no8: 3\n")  # in seed s3, o3 low and o8 high make latency high
