@@ -189,8 +189,8 @@ def main() -> None:
             noise = against_target_only(runs, error)
             noise.to_csv(args.out / f"transfer-noise-{error}.csv", index=False)
             print(f"auto against target-only, {error.upper()} (mean paired difference, 95% margin):")
-            print(noise[noise["method"].str.startswith("auto")].to_string(index=False))
-    choices = runs[runs["method"].str.startswith("auto")].groupby(["scenario", "method", "auto_choice"]).size()
+            print(noise[noise["method"] == "auto"].to_string(index=False))
+    choices = runs[runs["method"] == "auto"].groupby(["scenario", "auto_choice"]).size()
     print("auto's choices:", choices.to_dict())
     print(f"total {time.perf_counter() - clock:.0f} s")
 

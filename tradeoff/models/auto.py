@@ -45,14 +45,13 @@ class AutoLearner(RegressorMixin, BaseEstimator):
 
     def fit(self, X, y):
         X, y = np.asarray(X, float), np.asarray(y, float)
-        names = [name.strip() for name in self.candidates.split(",") if name.strip()]
-        folds = min(self.folds, len(y))
-        if folds < 2:
+        if min(self.folds, len(y)) < 2:
             raise TradeoffError(f"auto needs at least 2 training configurations, got {len(y)}; measure more")
         if len(y) < ROWS_PER_FOLD * self.folds:
             self.scores_ = pd.Series(dtype=float)
             return self._fit_members(SMALL_SAMPLE_AVERAGE, X, y)
-        splits = KFold(folds, shuffle=True, random_state=self.seed)
+        names = [name.strip() for name in self.candidates.split(",") if name.strip()]
+        splits = KFold(self.folds, shuffle=True, random_state=self.seed)  # every fold has ROWS_PER_FOLD rows or more
         out_of_fold = {name: cross_val_predict(make_learner(name, self.seed), X, y, cv=splits) for name in names}
         scores = pd.Series({name: mape(y, predicted) for name, predicted in out_of_fold.items()}).sort_values()
         if self.combine:
