@@ -115,6 +115,13 @@ def test_ridge_on_logs_learns_options_that_scale_performance():
     assert np.argsort(-np.abs(model.estimator_.coef_))[:2].tolist() == [0, 3]
 
 
+def test_log_models_do_not_extrapolate_exponentially():
+    X = np.array([[0.0], [0.05], [0.1]])  # the sample never saw the option's top value, 1.0
+    y = np.array([1.0, 10.0, 100.0])
+    top = make_learner("ridge-log").fit(X, y).predict(np.array([[1.0]]))[0]
+    assert top == pytest.approx(100 * 100)  # one range-width (in logs) above the measured values; unbounded: ~1e16
+
+
 def test_auto_averages_a_fixed_trio_when_folds_are_too_small_to_rank(paper):
     _, X, y = paper
     tiny = make_learner("auto").fit(X[:14], y[:14])  # 5 folds of under 3 rows
