@@ -13,10 +13,13 @@ def test_mape_is_the_mean_relative_error_in_percent():
         mape(np.zeros(3), np.ones(3))
 
 
-def test_log_target_only_when_every_value_is_positive():
+def test_log_target_unless_a_value_is_negative():
     X = np.arange(20, dtype=float)[:, None]
     assert LogTarget(make_learner("forest")).fit(X, np.exp(X[:, 0] / 5)).log_
     assert not LogTarget(make_learner("forest")).fit(X, X[:, 0] - 3).log_
+    faster_than_the_clock = np.r_[0.0, 0.0, np.exp(X[2:, 0] / 5)]
+    model = LogTarget(make_learner("forest")).fit(X, faster_than_the_clock)
+    assert model.log_ and 0 < model.predict(X[:1])[0] <= np.exp(2 / 5)
 
 
 def test_first_model_finds_the_influential_options_of_a_known_system():

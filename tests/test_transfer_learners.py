@@ -51,6 +51,16 @@ def test_a_steep_linear_shift_does_not_extrapolate_without_bound():
     assert np.all(np.isfinite(predicted)) and predicted.max() <= 100.0 ** 2 * 1.001  # one range-width (in logs) beyond
 
 
+def test_measured_zeros_do_not_switch_the_linear_shift_off_logs(source):
+    # a target 6 times as sensitive on logs, timed to 0.02 s: its fastest runs are recorded as 0
+    measured = np.round(0.01 * (BASE / 20) ** 6 / 0.02) * 0.02
+    train, test = _split(30)
+    assert np.sum(measured[train] == 0) > 0
+    positive = test[measured[test] > 0]
+    shift = make_transfer("linear-shift", source).fit(X_ALL[train], measured[train])
+    assert mape(measured[positive], shift.predict(X_ALL[positive])) < 10  # fitted on raw values: 142%
+
+
 def test_stacking_and_mtgp_beat_target_only_when_the_source_is_related(source):
     target = 2.0 * BASE + 5 * X_ALL[:, 5]  # scaled, plus an effect the source never saw
     alone = _error(make_learner("forest"), target, 20)

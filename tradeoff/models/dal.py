@@ -17,7 +17,7 @@ from sklearn.model_selection import KFold
 from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils.validation import check_is_fitted
 
-from tradeoff.models import learner, make_learner, mape
+from tradeoff.models import floored_log, learner, log_floor, make_learner, mape
 
 
 class DivideAndLearn(RegressorMixin, BaseEstimator):
@@ -56,7 +56,8 @@ class DivideAndLearn(RegressorMixin, BaseEstimator):
         if depth:
             # The tree divides on log(y) when it can: regions differ by factors rather than offsets.
             fitted.tree_ = DecisionTreeRegressor(max_depth=depth, min_samples_leaf=self.min_rows, random_state=self.seed)
-            fitted.tree_.fit(X, np.log(y) if np.all(y > 0) else y)
+            floor = log_floor(y)
+            fitted.tree_.fit(X, y if floor is None else floored_log(y, floor))
         leaves = fitted._divisions(X)
         fitted.models_ = {leaf: make_learner(self.local, self.seed).fit(X[leaves == leaf], y[leaves == leaf])
                           for leaf in np.unique(leaves)}

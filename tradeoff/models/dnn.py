@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from tradeoff.errors import TradeoffError
-from tradeoff.models import learner
+from tradeoff.models import floored_log, learner, log_floor
 
 DEPTHS = (2, 3, 4)
 L1_STRENGTHS = (1e-4, 1e-3, 1e-2, 1e-1)
@@ -40,8 +40,9 @@ class SparseNetwork(RegressorMixin, BaseEstimator):
             raise TradeoffError("the dnn learner needs torch; install it with: pip install 'tradeoff[dnn]' (or pip install torch)") from None
         X, y = np.asarray(X, np.float32), np.asarray(y, float)
         self.n_features_in_ = X.shape[1]
-        self.log_ = bool(np.all(y > 0))
-        target = np.log(y) if self.log_ else y
+        floor = log_floor(y)
+        self.log_ = floor is not None
+        target = floored_log(y, floor) if self.log_ else y
         self.shift_, self.scale_ = float(target.mean()), float(target.std() or 1.0)
         target = ((target - self.shift_) / self.scale_).astype(np.float32)
         self.depth_, self.l1_ = self.depth, self.l1

@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from tradeoff.models import learner
+from tradeoff.models import floored_log, learner, log_floor
 
 
 class GaussianProcess(RegressorMixin, BaseEstimator):
@@ -43,8 +43,9 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
 
     def _fit(self, X, y):
         self.n_features_in_ = X.shape[1]
-        self.log_ = bool(self.log_target and np.all(y > 0))
-        target = (np.log(y) if self.log_ else y)[:, None]
+        floor = log_floor(y) if self.log_target else None
+        self.log_ = floor is not None
+        target = (floored_log(y, floor) if self.log_ else y)[:, None]
         kernel = GPy.kern.RBF(X.shape[1], ARD=True, lengthscale=np.ones(X.shape[1]))
         subset = np.sort(np.random.default_rng(self.seed).permutation(len(y))[:self.hyper_rows])
         self.model_ = GPy.models.GPRegression(X[subset], target[subset], kernel=kernel, normalizer=GPy.util.normalizer.Standardize())

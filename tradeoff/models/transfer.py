@@ -35,7 +35,7 @@ from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 from sklearn.model_selection import KFold, cross_val_predict
 
 from tradeoff.errors import TradeoffError
-from tradeoff.models import make_learner
+from tradeoff.models import floored_log, log_floor, make_learner
 
 TRANSFER_METHODS = ("linear-shift", "stack", "stack-gp", "mtgp", "auto")
 ARD_UP_TO = 20  # features
@@ -63,7 +63,7 @@ class Source:
 
 
 class LinearShift(RegressorMixin, BaseEstimator):
-    """Fitted on log values when every value is positive: environments tend to scale performance
+    """Fitted on log values where ``log_floor`` allows: environments tend to scale performance
     (a faster machine divides every time), and the log keeps the slowest configurations from
     dominating the fit. A map fitted on few points can be steep (a nearly flat source) and then
     extrapolates without bound, so predictions stay within one range-width of the measured values."""
@@ -73,8 +73,9 @@ class LinearShift(RegressorMixin, BaseEstimator):
 
     def fit(self, X, y):
         y, predicted = np.asarray(y, float), self.source.predict(X)
-        self.log_ = bool(np.all(y > 0) and np.all(predicted > 0))
-        inputs, outputs = (np.log(predicted), np.log(y)) if self.log_ else (predicted, y)
+        self.floor_ = log_floor(y, predicted)
+        self.log_ = self.floor_ is not None
+        inputs, outputs = (floored_log(predicted, self.floor_), floored_log(y, self.floor_)) if self.log_ else (predicted, y)
         if len(y) >= 2 and np.ptp(inputs) > 0:
             self.map_ = LinearRegression().fit(inputs[:, None], outputs)
         else:  # one point or a flat source: shift by the mean difference only
@@ -86,7 +87,7 @@ class LinearShift(RegressorMixin, BaseEstimator):
     def predict(self, X):
         predicted = self.source.predict(X)
         if self.log_:
-            mapped = self.map_.predict(np.log(np.maximum(predicted, np.finfo(float).tiny))[:, None])
+            mapped = self.map_.predict(floored_log(predicted, self.floor_)[:, None])
             return np.exp(np.clip(mapped, *self.bounds_))
         return np.clip(self.map_.predict(predicted[:, None]), *self.bounds_)
 
@@ -115,15 +116,15 @@ class Stacking(RegressorMixin, BaseEstimator):
 
 
 class StackedGP(RegressorMixin, BaseEstimator):
-    """A GP on the options plus the standardised source prediction, fitted to log values when all are
-    positive. An ARD RBF kernel with a noise term: an option (or the source) whose lengthscale runs
+    """A GP on the options plus the standardised source prediction, fitted to log values where
+    ``log_floor`` allows. An ARD RBF kernel with a noise term: an option (or the source) whose lengthscale runs
     to its upper bound is ignored, so the source is used only as far as the target sample supports."""
 
     def __init__(self, source: Source, seed: int = 0):
         self.source, self.seed = source, seed
 
     def _source_feature(self, predicted: np.ndarray) -> np.ndarray:
-        return np.log(np.maximum(predicted, np.finfo(float).tiny)) if self.log_ else predicted
+        return floored_log(predicted, self.floor_) if self.log_ else predicted
 
     def _inputs(self, X, feature: np.ndarray) -> np.ndarray:
         return np.hstack([np.asarray(X, float), ((feature - self.center_) / self.scale_)[:, None]])
@@ -131,7 +132,8 @@ class StackedGP(RegressorMixin, BaseEstimator):
     def fit(self, X, y):
         X, y = np.asarray(X, float), np.asarray(y, float)
         predicted = self.source.predict(X)
-        self.log_ = bool(np.all(y > 0) and np.all(predicted > 0))
+        self.floor_ = log_floor(y, predicted)
+        self.log_ = self.floor_ is not None
         feature = self._source_feature(predicted)
         self.center_, self.scale_ = float(feature.mean()), float(feature.std() or 1.0)
         kernel = (ConstantKernel(1.0, (1e-3, 1e3)) * RBF(np.ones(X.shape[1] + 1), (0.05, 100.0))
@@ -139,7 +141,7 @@ class StackedGP(RegressorMixin, BaseEstimator):
         self.model_ = GaussianProcessRegressor(kernel, optimizer=_few_lbfgs_steps, normalize_y=True, random_state=self.seed)
         with warnings.catch_warnings():  # lengthscales at their bound are expected: irrelevant options
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.model_.fit(self._inputs(X, feature), np.log(y) if self.log_ else y)
+            self.model_.fit(self._inputs(X, feature), floored_log(y, self.floor_) if self.log_ else y)
         return self
 
     def predict(self, X):
@@ -154,7 +156,7 @@ def _few_lbfgs_steps(objective, start, bounds):
 
 class MultiTaskGP(RegressorMixin, BaseEstimator):
     """Source and target in one GP: an RBF kernel over the options times a 2x2 task covariance
-    (GPy's ICM). Each task's outputs are standardised (their logs when all are positive); the
+    (GPy's ICM). Each task's outputs are standardised (their logs where ``log_floor`` allows); the
     source contributes a seeded subsample."""
 
     def __init__(self, source: Source, source_points: int = 60, max_iters: int = 50, seed: int = 0):
@@ -167,9 +169,10 @@ class MultiTaskGP(RegressorMixin, BaseEstimator):
         rng = np.random.default_rng(self.seed)
         keep = rng.choice(len(self.source.y), min(self.source_points, len(self.source.y)), replace=False)
         Xs, ys = self.source.X[keep], self.source.y[keep]
-        self.log_ = bool(np.all(y > 0) and np.all(ys > 0))
+        floor = log_floor(y, ys)
+        self.log_ = floor is not None
         if self.log_:
-            ys, y = np.log(ys), np.log(y)
+            ys, y = floored_log(ys, floor), floored_log(y, floor)
         self.scales_ = [(ys.mean(), ys.std() or 1.0), (y.mean(), y.std() or 1.0)]
         standard = [((v - m) / s)[:, None] for v, (m, s) in zip((ys, y), self.scales_)]
         ard = X.shape[1] <= ARD_UP_TO  # a lengthscale per feature pays off while the features are few
