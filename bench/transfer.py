@@ -81,8 +81,8 @@ def environment(system: str, spec: str):
 
 class RecordedSource(Source):
     """A perfect source model: the source's recorded value (the mean of its measurements) wherever a
-    configuration was measured in the source, the fitted model elsewhere. Transfer from it bounds
-    what any source model could give."""
+    configuration was measured in the source, the fitted model elsewhere: whether a better source
+    model would help at all."""
 
     def __init__(self, X: np.ndarray, y: np.ndarray, learner: str, seed: int, name: str):
         super().__init__(X, y, learner, seed, name)
@@ -186,7 +186,7 @@ def main() -> None:
     parser.add_argument("--learner", default="log-forest")
     parser.add_argument("--test", type=int, default=2000, help="most held-out target configurations scored per run")
     parser.add_argument("--recorded-source", action="store_true",
-                        help="transfer from the source's recorded values (a perfect source model: an upper bound)")
+                        help="transfer from the source's recorded values (a perfect source model)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the CSVs (a partial rerun: not bench/results)")
     args = parser.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")]

@@ -67,9 +67,9 @@ def floored_log(y: np.ndarray, floor: float) -> np.ndarray:
 
 
 class LogTarget(RegressorMixin, BaseEstimator):
-    """Fits ``estimator`` to log(y) where ``log_floor`` allows, else to y. A linear model on logs extrapolates exponentially (a 10-row sample that never saw an option's
-    top value predicted 1e29 ms on Storm), so log predictions stay within one range-width of the
-    training values."""
+    """Fits ``estimator`` to log(y) where ``log_floor`` allows, else to y. A linear model on logs
+    extrapolates exponentially (a 10-row sample that never saw an option's top value predicted
+    1e29 ms on Storm), so log predictions stay within one range-width of the training values."""
 
     def __init__(self, estimator: RegressorMixin):
         self.estimator = estimator

@@ -117,8 +117,9 @@ class Stacking(RegressorMixin, BaseEstimator):
 
 class StackedGP(RegressorMixin, BaseEstimator):
     """A GP on the options plus the standardised source prediction, fitted to log values where
-    ``log_floor`` allows. An ARD RBF kernel with a noise term: an option (or the source) whose lengthscale runs
-    to its upper bound is ignored, so the source is used only as far as the target sample supports."""
+    ``log_floor`` allows. An ARD RBF kernel with a noise term: an option (or the source) whose
+    lengthscale runs to its upper bound is ignored, so the source is used only as far as the target
+    sample supports."""
 
     def __init__(self, source: Source, seed: int = 0):
         self.source, self.seed = source, seed
