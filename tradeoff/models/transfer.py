@@ -75,7 +75,9 @@ class LinearShift(RegressorMixin, BaseEstimator):
         y, predicted = np.asarray(y, float), self.source.predict(X)
         self.floor_ = log_floor(y, predicted)
         self.log_ = self.floor_ is not None
-        inputs, outputs = (floored_log(predicted, self.floor_), floored_log(y, self.floor_)) if self.log_ else (predicted, y)
+        inputs, outputs = (predicted, y)
+        if self.log_:
+            inputs, outputs = floored_log(predicted, self.floor_), floored_log(y, self.floor_)
         if len(y) >= 2 and np.ptp(inputs) > 0:
             self.map_ = LinearRegression().fit(inputs[:, None], outputs)
         else:  # one point or a flat source: shift by the mean difference only
