@@ -66,6 +66,13 @@ def floored_log(y: np.ndarray, floor: float) -> np.ndarray:
     return np.log(np.maximum(np.asarray(y, float), floor))
 
 
+def one_range_width_around(values: np.ndarray) -> tuple[float, float]:
+    """Bounds for predictions that may extrapolate: one range-width beyond the fitted values on each
+    side; none when the values are all equal (nothing to bound by)."""
+    span = np.ptp(values) or np.inf
+    return values.min() - span, values.max() + span
+
+
 class LogTarget(RegressorMixin, BaseEstimator):
     """Fits ``estimator`` to log(y) where ``log_floor`` allows, else to y. A linear model on logs
     extrapolates exponentially (a 10-row sample that never saw an option's top value predicted
@@ -80,8 +87,7 @@ class LogTarget(RegressorMixin, BaseEstimator):
         self.log_ = floor is not None
         target = floored_log(y, floor) if self.log_ else y
         self.estimator_ = clone(self.estimator).fit(X, target)
-        span = np.ptp(target)
-        self.bounds_ = (target.min() - span, target.max() + span) if self.log_ and span > 0 else (-np.inf, np.inf)
+        self.bounds_ = one_range_width_around(target)
         return self
 
     def predict(self, X):

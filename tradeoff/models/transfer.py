@@ -35,7 +35,7 @@ from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 from sklearn.model_selection import KFold, cross_val_predict
 
 from tradeoff.errors import TradeoffError
-from tradeoff.models import floored_log, log_floor, make_learner
+from tradeoff.models import floored_log, log_floor, make_learner, one_range_width_around
 
 TRANSFER_METHODS = ("linear-shift", "stack", "stack-gp", "mtgp", "auto")
 ARD_UP_TO = 20  # features
@@ -82,8 +82,7 @@ class LinearShift(RegressorMixin, BaseEstimator):
             self.map_ = LinearRegression().fit(inputs[:, None], outputs)
         else:  # one point or a flat source: shift by the mean difference only
             self.map_ = _Shift(float(np.mean(outputs - inputs)))
-        span = np.ptp(outputs) or np.inf  # one point or all equal: nothing to bound by
-        self.bounds_ = (outputs.min() - span, outputs.max() + span)
+        self.bounds_ = one_range_width_around(outputs)
         return self
 
     def predict(self, X):
