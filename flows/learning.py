@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.model_selection import KFold, cross_val_predict
 
 from tasks.tracking import use_experiment
-from tradeoff import plots
+from tradeoff.plots import campaign as plots
 from tradeoff.evaluation import (learning_curve, load_table, parse_sizes, plot_learning_curve, plot_predicted_vs_measured,
                                  random_training_sets, read_training_index, summarize)
 from tradeoff.errors import TradeoffError

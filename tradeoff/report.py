@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tradeoff import plots
+from tradeoff.plots import campaign as plots
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, aggregate
 from tradeoff.models import cross_validated_mape, make_learner, option_influences
 from tradeoff.space import Space

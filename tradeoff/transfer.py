@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.linear_model import Ridge
 
-from tradeoff import plots
+from tradeoff.plots.common import plt, save
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, aggregate, metric_names, option_names, options_of
 from tradeoff.space import Space, infer_options
@@ -214,7 +214,7 @@ def _agreement(terms: pd.DataFrame, k: int) -> tuple[float, float, list[str], li
 
 
 def plot_scatter(paired: Paired, comparison: Comparison, path: Path) -> Path:
-    fig, ax = plots.plt.subplots(figsize=(5, 4.5))
+    fig, ax = plt.subplots(figsize=(5, 4.5))
     ax.scatter(paired.source, paired.target, s=8, alpha=0.5, color="#4477aa")
     line = np.linspace(paired.source.min(), paired.source.max(), 2)
     ax.plot(line, comparison.slope * line + comparison.intercept, color="#cc3311", label=f"linear fit, R² {comparison.r2:.2f}")
@@ -222,13 +222,13 @@ def plot_scatter(paired: Paired, comparison: Comparison, path: Path) -> Path:
     ax.set_ylabel(f"{comparison.metric} in {comparison.target}")
     ax.set_title(f"Pearson {comparison.pearson:.2f}, Spearman {comparison.spearman:.2f} ({comparison.common} configurations)", fontsize=9)
     ax.legend(fontsize=8)
-    return plots._save(fig, path)
+    return save(fig, path)
 
 
 def plot_influences(influences: pd.DataFrame, comparison: Comparison, path: Path, top: int = 12) -> Path:
     """Side-by-side bars of the strongest options and interactions in either environment."""
     shown = influences.loc[influences.max(axis=1).nlargest(top).index][::-1]
-    fig, ax = plots.plt.subplots(figsize=(6.5, 0.35 * len(shown) + 1.3))
+    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(shown) + 1.3))
     rows = np.arange(len(shown))
     ax.barh(rows + 0.2, shown["source"], height=0.4, color="#4477aa", label=comparison.source)
     ax.barh(rows - 0.2, shown["target"], height=0.4, color="#ee7733", label=comparison.target)
@@ -236,4 +236,4 @@ def plot_influences(influences: pd.DataFrame, comparison: Comparison, path: Path
     ax.set_xlabel("share of influence (options and pairwise interactions)")
     ax.set_title(f"Influence on {comparison.metric}: top-{comparison.top_k} overlap {comparison.option_overlap:.0%}", fontsize=9)
     ax.legend(fontsize=8)
-    return plots._save(fig, path)
+    return save(fig, path)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold, cross_val_predict
 
-from tradeoff import plots
+from tradeoff.plots.common import plt, save
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, option_names, options_of
 from tradeoff.models import make_learner, mape
@@ -137,8 +137,8 @@ def write_study(result: StudyResult, folder: Path) -> list[Path]:
     report = folder / "transfer.json"
     report.write_text(json.dumps(result.to_dict(), indent=2))
     errors = pd.Series(result.errors).sort_values()
-    fig, ax = plots.plt.subplots(figsize=(5.5, 0.5 * len(errors) + 1.3))
+    fig, ax = plt.subplots(figsize=(5.5, 0.5 * len(errors) + 1.3))
     ax.barh(errors.index[::-1], errors.to_numpy()[::-1], color=["#228833" if n != "target-only" else "#bbbbbb" for n in errors.index[::-1]])
     ax.set_xlabel("MAPE (%)")
     ax.set_title(f"{result.target_measurements} target measurements, {result.evaluation}", fontsize=9)
-    return [report, plots._save(fig, folder / "transfer-errors.png")]
+    return [report, save(fig, folder / "transfer-errors.png")]

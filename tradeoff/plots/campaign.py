@@ -1,15 +1,13 @@
-"""Plots written as PNG files (matplotlib, no display needed)."""
+"""A campaign's pictures: the distribution of a metric and the options' influence on it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from tradeoff.plots.common import plt, save
 
 
 def distribution(values: np.ndarray, metric: str, path: Path) -> Path:
@@ -19,7 +17,7 @@ def distribution(values: np.ndarray, metric: str, path: Path) -> Path:
     ax.set_xlabel(metric)
     ax.set_ylabel("configurations")
     ax.set_title(f"Distribution of {metric} ({len(values)} configurations)")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def influences(shares: pd.Series, title: str, path: Path, top: int = 15) -> Path:
@@ -28,11 +26,5 @@ def influences(shares: pd.Series, title: str, path: Path, top: int = 15) -> Path
     ax.barh(shown.index.astype(str), shown.to_numpy(), color="#228833")
     ax.set_xlabel("share of influence")
     ax.set_title(title)
-    return _save(fig, path)
+    return save(fig, path)
 
-
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
