@@ -1,15 +1,20 @@
-"""The ``tradeoff`` command line.
+"""The ``tradeoff`` command line: options declared once, settings built by keyword, work in flows.
 
+Each command turns its options into one settings object (``tasks.settings``), resolves it (every
+check, before Prefect or Ray start, so bad input costs nothing), hands it to a flow and prints
+what comes back. Help lists of samplers, learners and methods come from their registries.
 Bad input ends with one line on stderr (``error: ...``) and exit code 2, never a traceback;
-Ctrl-C keeps every stored measurement and says how to resume.
+Ctrl-C keeps every stored measurement and says how to resume. ``-v`` shows the decisions the
+pipeline logs (auto's choice, the bellwether, skipped measurements), ``-vv`` everything.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -20,6 +25,58 @@ from tradeoff.errors import TradeoffError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Learn how configuration drives performance: measure, model, transfer, debug.")
 out = Console(soft_wrap=True)
+
+
+def _names(registry: str) -> str:
+    """A family's members for a help text (the registry lists them without importing them)."""
+    import importlib
+    module, name = registry.split(":")
+    return ", ".join(getattr(importlib.import_module(module), name).names())
+
+
+SAMPLER_NAMES = _names("tradeoff.samplers.base:SAMPLERS")
+LEARNER_NAMES = _names("tradeoff.models.learners.base:LEARNERS")
+
+# Options shared by several commands, declared once.
+SystemArg = Annotated[str, typer.Argument(help="system name (see 'tradeoff systems'), a command spec .yaml, or a campaign folder to replay")]
+Environment = Annotated[Optional[str], typer.Option(help="environment name (replay: which recorded one)")]
+Workload = Annotated[Optional[str], typer.Option(help="workload (default: the system's)")]
+Budget = Annotated[int, typer.Option(help="number of configurations")]
+Reps = Annotated[int, typer.Option(help="repetitions per configuration")]
+Seed = Annotated[int, typer.Option(help="seed of the sampler and the models")]
+Timeout = Annotated[float, typer.Option(help="seconds before a run is killed and recorded as a timeout")]
+Metric = Annotated[Optional[str], typer.Option(help="metric to model (default: the system's first)")]
+Learner = Annotated[str, typer.Option(help=f"learner of the model: {LEARNER_NAMES}")]
+Sampler = Annotated[str, typer.Option(help=f"sampler: {SAMPLER_NAMES}")]
+Out = Annotated[Optional[Path], typer.Option("--out", help="output folder (default: under tradeoff-runs/)")]
+Concurrency = Annotated[Optional[int], typer.Option(help="measurements at once (default: what keeps timings clean)")]
+CoresPerRun = Annotated[Optional[int], typer.Option(help="cores each measurement is pinned to")]
+RayAddress = Annotated[Optional[str], typer.Option(help="Ray cluster address (default: $RAY_ADDRESS or a local Ray)")]
+TrackingUri = Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or a local sqlite store)")]
+Experiment = Annotated[Optional[str], typer.Option(help="MLflow experiment (default: the command's)")]
+
+
+def _execution(reps: int, timeout: float, ray_address: str | None, concurrency: int | None, cores_per_run: int | None):
+    from tasks.settings import Execution
+    return Execution(reps=reps, timeout=timeout, ray_address=ray_address, concurrency=concurrency, cores_per_run=cores_per_run)
+
+
+def _tracking(uri: str | None, experiment: str | None, default: str):
+    from tasks.settings import Tracking
+    return Tracking(uri=uri, experiment=experiment or default)
+
+
+def _columns(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+@app.callback()
+def verbosity(verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="-v: the decisions taken; -vv: debug")] = 0) -> None:
+    """Learn how configuration drives performance: measure, model, transfer, debug."""
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    for package in ("tradeoff", "systems", "tasks", "flows"):
+        logging.getLogger(package).setLevel(level)
 
 
 @app.command()
@@ -33,11 +90,10 @@ def systems() -> None:
 
 
 @app.command()
-def space(system: str, environment: Optional[str] = typer.Option(None, help="environment of a replay system"),
-          workload: Optional[str] = typer.Option(None, help="workload of a replay system")) -> None:
+def space(system: SystemArg, environment: Environment = None, workload: Workload = None) -> None:
     """Show a system's options, defaults, allowed values, constraints, workloads and metrics."""
-    from systems import get_system
-    target = get_system(system, environment, workload)
+    from tasks.settings import Target
+    target = Target(system=system, environment=environment, workload=workload).build()
     table = Table(Column("option", overflow="fold"), "type", "default", "allowed", title=f"{target.name} ({target.kind}, environment {target.environment})")
     for row in target.space.describe().itertuples(index=False):
         table.add_row(*map(str, row))
@@ -52,247 +108,36 @@ def space(system: str, environment: Optional[str] = typer.Option(None, help="env
 
 @app.command()
 def campaign(
-    system: str = typer.Argument(..., help="system name (see 'tradeoff systems') or a campaign folder to replay"),
-    environment: Optional[str] = typer.Option(None, help="environment name (replay: which recorded one)"),
-    workload: Optional[str] = typer.Option(None, help="workload (default: the system's)"),
-    sampler: str = typer.Option("random", help="random, optionwise, pairwise, factorial, ... (see 'tradeoff sample'), or active: GP-chosen batches"),
-    budget: int = typer.Option(20, help="number of configurations"),
-    reps: int = typer.Option(1, help="repetitions per configuration"),
-    seed: int = typer.Option(0, help="seed of the sampler and the model"),
-    timeout: float = typer.Option(60.0, help="seconds before a run is killed and recorded as a timeout"),
-    metric: Optional[str] = typer.Option(None, help="metric to model (default: the system's first)"),
-    learner: str = typer.Option("log-forest", help="learner of the first model"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="campaign folder (default: tradeoff-runs/NAME)"),
-    concurrency: Optional[int] = typer.Option(None, help="measurements at once (default: what keeps timings clean)"),
-    cores_per_run: Optional[int] = typer.Option(None, help="cores each measurement is pinned to"),
-    ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: $RAY_ADDRESS or a local Ray)"),
-    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or a local sqlite store)"),
-    experiment: str = typer.Option("tradeoff", help="MLflow experiment"),
-    config: Optional[Path] = typer.Option(None, help="YAML/JSON file of configurations to measure instead of sampling, "
-                                                     "or a campaign folder: measure its configurations again (e.g. in a new environment)"),
+    system: SystemArg, environment: Environment = None, workload: Workload = None, sampler: Sampler = "random",
+    budget: Budget = 20, reps: Reps = 1, seed: Seed = 0, timeout: Timeout = 60.0, metric: Metric = None,
+    learner: Learner = "log-forest", out_dir: Out = None, concurrency: Concurrency = None, cores_per_run: CoresPerRun = None,
+    ray_address: RayAddress = None, tracking_uri: TrackingUri = None, experiment: Experiment = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML/JSON file of configurations to measure instead of sampling, "
+                                                        "or a campaign folder: measure its configurations again (e.g. in a new environment)")] = None,
 ) -> None:
     """Sample configurations, measure them on Ray, store them in Parquet, model them, log to MLflow."""
-    from flows.campaign import Settings
-    settings = Settings(system, environment, workload, sampler, budget, reps, seed, timeout, metric, learner,
-                        str(out_dir) if out_dir else None, ray_address, tracking_uri, experiment, concurrency, cores_per_run,
-                        str(config) if config else None)
-    _run_campaign(settings)
+    from tasks.settings import CampaignSettings, Target
+    _run_campaign(CampaignSettings(
+        target=Target(system=system, environment=environment, workload=workload), sampler=sampler, budget=budget, seed=seed,
+        metric=metric, learner=learner, out=str(out_dir) if out_dir else None, configs=str(config) if config else None,
+        execution=_execution(reps, timeout, ray_address, concurrency, cores_per_run),
+        tracking=_tracking(tracking_uri, experiment, "tradeoff")))
 
 
 @app.command()
-def demo(out_dir: Path = typer.Option(Path("tradeoff-runs/demo"), "--out", help="campaign folder"),
-         budget: int = typer.Option(24, help="number of configurations")) -> None:
+def demo(out_dir: Annotated[Path, typer.Option("--out", help="campaign folder")] = Path("tradeoff-runs/demo"),
+         budget: Budget = 24) -> None:
     """The main job: a small real x264 campaign (under a minute on 2 cores)."""
-    from flows.campaign import Settings
-    _run_campaign(Settings("x264", workload="clip-352x288-8", sampler="random", budget=budget, reps=1, seed=1,
-                           timeout=60.0, out=str(out_dir), experiment="tradeoff-demo"))
-
-
-@app.command()
-def show(folder: Path, metric: Optional[str] = typer.Option(None, help="metric to summarise (default: the first)")) -> None:
-    """Summarise a campaign folder: counts by status, the metric's spread, the best configurations."""
-    from tradeoff.measurements import METRIC_PREFIX, MeasurementStore, aggregate, metric_names
-    from tradeoff.report import relative_spread
-    frame = MeasurementStore(folder).read()
-    metrics = metric_names(frame)
-    metric = metric or metrics[0]
-    if metric not in metrics:
-        raise TradeoffError(f"{folder} has no metric {metric!r}; its metrics: {', '.join(metrics)}")
-    first = frame.iloc[0]
-    out.print(f"[bold]{folder}[/]: system {first['system']}, environment {first['environment']}, workload {first['workload']}")
-    out.print("measurements: " + ", ".join(f"{status} {count}" for status, count in frame["status"].value_counts().items()))
-    table = aggregate(frame)
-    values = table.loc[table["status"] == "ok", METRIC_PREFIX + metric].dropna()
-    if len(values):
-        out.print(f"{metric}: min {values.min():.4g}, median {values.median():.4g}, max {values.max():.4g}, "
-                  f"max/min {relative_spread(values.to_numpy()):.3g} over {len(values)} configurations")
-        out.print(f"lowest {metric}:")  # a stored table carries no goal; most metrics are costs
-        for index in values.sort_values().index[:5]:
-            row = table.loc[index]
-            config = " ".join(f"{c[4:]}={row[c]}" for c in table.columns if c.startswith("opt."))
-            out.print(f"  {row[METRIC_PREFIX + metric]:.4g}  {row['config_id']}  {config}", markup=False)
-    influences = folder / "influences.csv"
-    if influences.exists():
-        import pandas as pd
-        shares = pd.read_csv(influences).head(5)
-        out.print("most influential options: " + ", ".join(f"{r.option} ({r.share:.0%})" for r in shares.itertuples()))
-
-
-@app.command("import")
-def import_table(
-    table: Path = typer.Argument(..., help="a .csv or .parquet table of measurements"),
-    options: str = typer.Option(..., help="comma-separated option columns"),
-    metrics: str = typer.Option(..., help="comma-separated metric columns"),
-    system: str = typer.Option(..., help="system name to record"),
-    environment: str = typer.Option("imported", help="environment name to record"),
-    workload: str = typer.Option("imported", help="workload name to record"),
-    out_dir: Path = typer.Option(..., "--out", help="campaign folder to write"),
-) -> None:
-    """Turn any external measurement table into Tradeoff's schema, usable by every command."""
-    from tradeoff.importing import import_table as convert
-    frame = convert(table, _columns(options), _columns(metrics), system, environment, workload, out_dir)
-    out.print(f"imported {len(frame)} measurements of {system} into {out_dir / 'measurements.parquet'}")
-
-
-# Models: learn, predict, evaluate (issue 3) -----------------------------------------------
-
-@app.command("sample")
-def sample_configurations(
-    system: str = typer.Argument(..., help="system name (see 'tradeoff systems') or a campaign folder"),
-    sampler: str = typer.Option("random", help="random, optionwise, negative-optionwise, pairwise, twise, factorial, plackett-burman, "
-                                               "box-behnken, central-composite, latin-hypercube, distance, diversified-distance"),
-    budget: int = typer.Option(20, help="the most configurations"),
-    seed: int = typer.Option(0, help="seed of the sampler"),
-    environment: Optional[str] = typer.Option(None, help="environment of a replay system"),
-    workload: Optional[str] = typer.Option(None, help="workload of a replay system"),
-) -> None:
-    """Print the configurations a sampler chooses (CSV), without measuring them."""
-    from systems import get_system
-    from tradeoff.sampling import sample
-    target = get_system(system, environment, workload)
-    out.print(target.space.to_frame(sample(target.space, sampler, budget, seed)).to_csv(index=False), end="", markup=False)
-
-
-@app.command()
-def learn(
-    data: Path = typer.Argument(..., help="a campaign folder or a CSV (one column per option and the metric)"),
-    metric: str = typer.Option(..., help="metric to model"),
-    learner: str = typer.Option("auto", help="influence, cart, forest, log-forest, boosting, gp, dal, dnn, auto"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="model folder (default: tradeoff-runs/model-DATA-METRIC-LEARNER)"),
-    seed: int = typer.Option(0, help="seed of the learner and the folds"),
-    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or a local sqlite store)"),
-    experiment: str = typer.Option("tradeoff", help="MLflow experiment"),
-) -> None:
-    """Fit a performance model; print it, its option influences and its cross-validated MAPE; save it."""
-    from flows.learning import learn as fit
-    folder = out_dir or Path("tradeoff-runs") / f"model-{data.stem}-{metric}-{learner}"
-    learned = fit(data, metric, learner, folder, seed, tracking_uri=tracking_uri, experiment=experiment)
-    out.print(learned.description, markup=False)
-    out.print("option influences: " + ", ".join(f"{name} ({share:.0%})" for name, share in learned.influences.head(10).items()))
-    out.print(f"cross-validated MAPE: {learned.cv_mape:.2f}%")
-    out.print(f"model: {learned.folder / 'model.joblib'}  (MLflow run {learned.run_id})")
-
-
-@app.command()
-def predict(
-    model: Path = typer.Argument(..., help="a model folder written by 'tradeoff learn'"),
-    configs: Path = typer.Argument(..., help="CSV of configurations, one column per option (missing ones: default)"),
-    out_file: Optional[Path] = typer.Option(None, "--out", help="write the predictions to this CSV instead of printing them"),
-) -> None:
-    """Predict the metric of each configuration in a CSV."""
-    from tradeoff.importing import read_any
-    from tradeoff.persist import load_model, predict_table
-    predictions = predict_table(load_model(model), read_any(configs))
-    if out_file:
-        predictions.to_csv(out_file, index=False)
-        out.print(f"{len(predictions)} predictions written to {out_file}")
-    else:
-        out.print(predictions.to_csv(index=False), end="", markup=False)
-
-
-@app.command()
-def evaluate(
-    data: Path = typer.Argument(..., help="a campaign folder or a CSV (one column per option and the metric)"),
-    metric: str = typer.Option(..., help="metric to predict"),
-    learner: str = typer.Option("auto", help="comma-separated learners"),
-    sizes: Optional[str] = typer.Option(None, help="sample sizes, e.g. 16,32 or n,2n,3n,4n,5n (n = options; default: n..5n or the index's)"),
-    training_index: Optional[Path] = typer.Option(None, help="DeepPerf training-index file (0-based rows of each sample)"),
-    repeats: int = typer.Option(30, help="experiments per size"),
-    seed: int = typer.Option(0, help="seed of the random samples and the learners"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="write summary and every run to this JSON file"),
-    plot: Optional[Path] = typer.Option(None, help="learning-curve plot (PNG)"),
-    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI"),
-    experiment: str = typer.Option("tradeoff", help="MLflow experiment"),
-) -> None:
-    """Learning curves: train on samples of each size, test on every other row, MRE with 95% margin."""
-    from flows.learning import evaluate as run_evaluation
-    summary, run_id = run_evaluation(data, metric, _columns(learner), sizes, training_index, repeats, seed, json_out, plot,
-                                     tracking_uri, experiment)
-    table = Table("learner", "size", "MRE %", "95% margin", "repeats", "fit s")
-    for row in summary.itertuples():
-        table.add_row(row.learner, str(row.size), f"{row.mean:.2f}", f"{row.margin:.2f}", str(row.repeats), f"{row.fit_s:.2f}")
-    out.print(table)
-    out.print(f"MLflow run {run_id}")
-
-
-# --- transfer learning across environments (issue 4) ---------------------------------------
-
-@app.command("compare-envs")
-def compare_envs(
-    source: str = typer.Argument(..., help="campaign folder, or SYSTEM:ENVIRONMENT[:WORKLOAD] of a replay (e.g. ase17-x264:feature8_2762_8)"),
-    target: str = typer.Argument(..., help="campaign folder, or SYSTEM:ENVIRONMENT[:WORKLOAD] of a replay"),
-    metric: Optional[str] = typer.Option(None, help="metric to compare (default: the first both environments hold)"),
-    top_k: int = typer.Option(5, help="how many influential options and interactions to compare"),
-    pairing: str = typer.Option("median", help="median: one pair per configuration; repetition: repetition i with repetition i (ASE'17's row-by-row)"),
-    out_dir: Path = typer.Option(Path("tradeoff-runs/compare-envs"), "--out", help="folder for comparison.json and the plots"),
-) -> None:
-    """What carries over from SOURCE to TARGET: correlations, linear fit, influential options, noise, verdict."""
-    import json
-
-    from systems.replay import environment_frame
-    from tradeoff.measurements import metric_names
-    from tradeoff.transfer import compare, plot_influences, plot_scatter
-    frames = environment_frame(source), environment_frame(target)
-    common = [m for m in metric_names(frames[0]) if m in metric_names(frames[1])]
-    if not common:
-        raise TradeoffError("source and target share no metric; compare environments of the same system")
-    if metric is None:
-        metric = common[0]
-    comparison, paired, influences = compare(*frames, metric, top_k, str(source), str(target), pairing)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "comparison.json").write_text(json.dumps(comparison.to_dict(), indent=2))
-    plot_scatter(paired, comparison, out_dir / "scatter.png")
-    plot_influences(influences, comparison, out_dir / "influences.png")
-    for line in comparison.lines():
-        out.print(line, markup=False)
-    out.print(f"report: {out_dir / 'comparison.json'}, plots: {out_dir / 'scatter.png'}, {out_dir / 'influences.png'}")
-
-
-@app.command()
-def transfer(
-    source: list[str] = typer.Option(..., "--source", help="campaign folder, SYSTEM:ENVIRONMENT[:WORKLOAD] of a replay, or runs:/RUN_ID (repeatable)"),
-    target: str = typer.Option(..., "--target", help="target system (see 'tradeoff systems') or a campaign folder to replay"),
-    environment: Optional[str] = typer.Option(None, help="target environment (replay: which recorded one)"),
-    workload: Optional[str] = typer.Option(None, help="target workload"),
-    budget: int = typer.Option(20, help="target measurements"),
-    method: str = typer.Option("auto", help="auto, linear-shift, stack, stack-gp, mtgp or l2s"),
-    metric: Optional[str] = typer.Option(None, help="metric to learn (default: the target's first)"),
-    sampler: str = typer.Option("random", help="sampler of the target (l2s always samples with L2S)"),
-    learner: str = typer.Option("log-forest", help="learner of the source, target-only and stacked models"),
-    reps: int = typer.Option(1, help="repetitions per target configuration"),
-    seed: int = typer.Option(0, help="seed of the sampler and the models"),
-    timeout: float = typer.Option(60.0, help="seconds before a run is killed"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="target campaign folder (default: tradeoff-runs/transfer-NAME)"),
-    concurrency: Optional[int] = typer.Option(None, help="measurements at once"),
-    cores_per_run: Optional[int] = typer.Option(None, help="cores each measurement is pinned to"),
-    ray_address: Optional[str] = typer.Option(None, help="Ray cluster address"),
-    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI"),
-    experiment: str = typer.Option("tradeoff-transfer", help="MLflow experiment"),
-    holdout: Optional[Path] = typer.Option(None, help="campaign folder of other target measurements to score the models on "
-                                                      "(default: the rest of a replay's table, else cross-validation)"),
-) -> None:
-    """Learn the target environment from few measurements, reusing source campaigns; never worse than ignoring them (auto)."""
-    from flows.transfer import TransferSettings, transfer as transfer_flow
-    settings = TransferSettings(list(source), target, environment, workload, budget, method, metric, sampler, learner, reps,
-                                seed, timeout, str(out_dir) if out_dir else None, ray_address, tracking_uri, experiment,
-                                concurrency, cores_per_run, str(holdout) if holdout else None)
-    settings.resolve()  # every check before Prefect and Ray start
-    outcome = transfer_flow(settings)
-    for line in outcome.result.lines() + outcome.comparison:
-        out.print(line, markup=False)
-    out.print(f"data and report: {outcome.folder}")
-    out.print(f"MLflow run {outcome.run_id} in {outcome.tracking_uri}")
-
-
-def _columns(text: str) -> list[str]:
-    return [c.strip() for c in text.split(",") if c.strip()]
+    from tasks.settings import CampaignSettings, Target, Tracking
+    _run_campaign(CampaignSettings(target=Target(system="x264", workload="clip-352x288-8"), budget=budget, seed=1,
+                                   out=str(out_dir), tracking=Tracking(experiment="tradeoff-demo")))
 
 
 def _run_campaign(settings) -> None:
     from flows.campaign import campaign as campaign_flow
-    settings.resolve()  # every check before Prefect and Ray start, so bad input costs nothing
     from tasks.measure import connect
-    connect(settings.ray_address)  # before the flow, so a bad address is one line, not a flow failure
+    settings = settings.resolve()  # every check before Prefect and Ray start, so bad input costs nothing
+    connect(settings.execution.ray_address)  # before the flow, so a bad address is one line, not a flow failure
     result = campaign_flow(settings)
     summary = result.summary
     out.print(f"\n[bold]{summary.configurations}[/] configurations measured ({summary.measured} measurements, "
@@ -306,71 +151,198 @@ def _run_campaign(settings) -> None:
     out.print(f"browse it: {ui_command(result.tracking_uri)}")
 
 
-# Causal debugging (issue 6) -------------------------------------------------------------------
+@app.command()
+def show(folder: Path, metric: Annotated[Optional[str], typer.Option(help="metric to summarise (default: the first)")] = None) -> None:
+    """Summarise a campaign folder: counts by status, the metric's spread, the best configurations."""
+    from flows.campaign import describe_folder
+    for line in describe_folder(folder, metric):
+        out.print(line, markup=False)
+
+
+@app.command("import")
+def import_table(
+    table: Annotated[Path, typer.Argument(help="a .csv or .parquet table of measurements")],
+    options: Annotated[str, typer.Option(help="comma-separated option columns")],
+    metrics: Annotated[str, typer.Option(help="comma-separated metric columns")],
+    system: Annotated[str, typer.Option(help="system name to record")],
+    out_dir: Annotated[Path, typer.Option("--out", help="campaign folder to write")],
+    environment: Annotated[str, typer.Option(help="environment name to record")] = "imported",
+    workload: Annotated[str, typer.Option(help="workload name to record")] = "imported",
+) -> None:
+    """Turn any external measurement table into Tradeoff's schema, usable by every command."""
+    from tradeoff.importing import import_table as convert
+    frame = convert(table, _columns(options), _columns(metrics), system, environment, workload, out_dir)
+    out.print(f"imported {len(frame)} measurements of {system} into {out_dir / 'measurements.parquet'}")
+
+
+@app.command("sample")
+def sample_configurations(system: SystemArg, sampler: Sampler = "random",
+                          budget: Annotated[int, typer.Option(help="the most configurations")] = 20,
+                          seed: Seed = 0, environment: Environment = None, workload: Workload = None) -> None:
+    """Print the configurations a sampler chooses (CSV), without measuring them."""
+    from tasks.settings import Target
+    from tradeoff.samplers.base import design
+    space = Target(system=system, environment=environment, workload=workload).build().space
+    out.print(space.to_frame(design(space, sampler, budget, seed)).to_csv(index=False), end="", markup=False)
+
+
+# Models: learn, predict, evaluate -------------------------------------------------------------
+
+@app.command()
+def learn(
+    data: Annotated[Path, typer.Argument(help="a campaign folder or a CSV (one column per option and the metric)")],
+    metric: Annotated[str, typer.Option(help="metric to model")],
+    learner: Learner = "auto", out_dir: Out = None,
+    seed: Annotated[int, typer.Option(help="seed of the learner and the folds")] = 0,
+    tracking_uri: TrackingUri = None, experiment: Experiment = None,
+) -> None:
+    """Fit a performance model; print it, its option influences and its cross-validated MAPE; save it."""
+    from flows.models import learn as fit
+    from tasks.settings import LearnSettings
+    learned = fit(LearnSettings(data=str(data), metric=metric, learner=learner, out=str(out_dir) if out_dir else None,
+                                seed=seed, tracking=_tracking(tracking_uri, experiment, "tradeoff")))
+    out.print(learned.description, markup=False)
+    out.print("option influences: " + ", ".join(f"{name} ({share:.0%})" for name, share in learned.influences.head(10).items()))
+    out.print(f"cross-validated MAPE: {learned.cv_mape:.2f}%")
+    out.print(f"model: {learned.folder / 'model.joblib'}  (MLflow run {learned.run_id})")
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Argument(help="a model folder written by 'tradeoff learn'")],
+    configs: Annotated[Path, typer.Argument(help="CSV of configurations, one column per option (missing ones: default)")],
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="write the predictions to this CSV instead of printing them")] = None,
+) -> None:
+    """Predict the metric of each configuration in a CSV."""
+    from tradeoff.importing import read_any
+    from tradeoff.models.persist import load_model, predict_table
+    predictions = predict_table(load_model(model), read_any(configs))
+    if out_file:
+        predictions.to_csv(out_file, index=False)
+        out.print(f"{len(predictions)} predictions written to {out_file}")
+    else:
+        out.print(predictions.to_csv(index=False), end="", markup=False)
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Argument(help="a campaign folder or a CSV (one column per option and the metric)")],
+    metric: Annotated[str, typer.Option(help="metric to predict")],
+    learner: Annotated[str, typer.Option(help=f"comma-separated learners: {LEARNER_NAMES}")] = "auto",
+    sizes: Annotated[Optional[str], typer.Option(help="sample sizes, e.g. 16,32 or n,2n,3n,4n,5n (n = options; default: n..5n or the index's)")] = None,
+    training_index: Annotated[Optional[Path], typer.Option(help="DeepPerf training-index file (0-based rows of each sample)")] = None,
+    repeats: Annotated[int, typer.Option(help="experiments per size")] = 30,
+    seed: Annotated[int, typer.Option(help="seed of the random samples and the learners")] = 0,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="write summary and every run to this JSON file")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="learning-curve plot (PNG)")] = None,
+    tracking_uri: TrackingUri = None, experiment: Experiment = None,
+) -> None:
+    """Learning curves: train on samples of each size, test on every other row, MRE with 95% margin."""
+    from flows.models import evaluate as run_evaluation
+    from tasks.settings import EvaluateSettings
+    summary, run_id = run_evaluation(EvaluateSettings(
+        data=str(data), metric=metric, learners=tuple(_columns(learner)), sizes=sizes,
+        training_index=str(training_index) if training_index else None, repeats=repeats, seed=seed,
+        json_out=str(json_out) if json_out else None, plot=str(plot) if plot else None,
+        tracking=_tracking(tracking_uri, experiment, "tradeoff")))
+    table = Table("learner", "size", "MRE %", "95% margin", "repeats", "fit s")
+    for row in summary.itertuples():
+        table.add_row(row.learner, str(row.size), f"{row.mean:.2f}", f"{row.margin:.2f}", str(row.repeats), f"{row.fit_s:.2f}")
+    out.print(table)
+    out.print(f"MLflow run {run_id}")
+
+
+# Transfer across environments -----------------------------------------------------------------
+
+@app.command("compare-envs")
+def compare_envs(
+    source: Annotated[str, typer.Argument(help="campaign folder, or SYSTEM:ENVIRONMENT[:WORKLOAD] of a replay (e.g. ase17-x264:feature8_2762_8)")],
+    target: Annotated[str, typer.Argument(help="campaign folder, or SYSTEM:ENVIRONMENT[:WORKLOAD] of a replay")],
+    metric: Annotated[Optional[str], typer.Option(help="metric to compare (default: the first both environments hold)")] = None,
+    top_k: Annotated[int, typer.Option(help="how many influential options and interactions to compare")] = 5,
+    pairing: Annotated[str, typer.Option(help="median: one pair per configuration; repetition: repetition i with repetition i (ASE'17's row-by-row)")] = "median",
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for comparison.json and the plots")] = Path("tradeoff-runs/compare-envs"),
+) -> None:
+    """What carries over from SOURCE to TARGET: correlations, linear fit, influential options, noise, verdict."""
+    from flows.transfer import compare_environments
+    for line in compare_environments(source, target, metric, top_k, pairing, out_dir):
+        out.print(line, markup=False)
+
+
+@app.command()
+def transfer(
+    source: Annotated[list[str], typer.Option("--source", help="campaign folder, SYSTEM:ENVIRONMENT[:WORKLOAD] of a replay, or runs:/RUN_ID (repeatable)")],
+    target: Annotated[str, typer.Option("--target", help="target system (see 'tradeoff systems') or a campaign folder to replay")],
+    environment: Environment = None, workload: Workload = None,
+    budget: Annotated[int, typer.Option(help="target measurements")] = 20,
+    method: Annotated[str, typer.Option(help="transfer method (see README; auto: never worse than ignoring the sources)")] = "auto",
+    metric: Metric = None,
+    sampler: Annotated[str, typer.Option(help=f"sampler of the target (l2s always samples with L2S): {SAMPLER_NAMES}")] = "random",
+    learner: Annotated[str, typer.Option(help=f"learner of the source, target-only and stacked models: {LEARNER_NAMES}")] = "log-forest",
+    reps: Reps = 1, seed: Seed = 0, timeout: Timeout = 60.0, out_dir: Out = None, concurrency: Concurrency = None,
+    cores_per_run: CoresPerRun = None, ray_address: RayAddress = None, tracking_uri: TrackingUri = None,
+    experiment: Experiment = None,
+    holdout: Annotated[Optional[Path], typer.Option(help="campaign folder of other target measurements to score the models on "
+                                                         "(default: the rest of a replay's table, else cross-validation)")] = None,
+) -> None:
+    """Learn the target environment from few measurements, reusing source campaigns; never worse than ignoring them (auto)."""
+    from flows.transfer import transfer as transfer_flow
+    from tasks.settings import Target, TransferSettings
+    settings = TransferSettings(
+        sources=tuple(source), target=Target(system=target, environment=environment, workload=workload), budget=budget,
+        method=method, metric=metric, sampler=sampler, learner=learner, seed=seed, out=str(out_dir) if out_dir else None,
+        holdout=str(holdout) if holdout else None, execution=_execution(reps, timeout, ray_address, concurrency, cores_per_run),
+        tracking=_tracking(tracking_uri, experiment, "tradeoff-transfer")).resolve()  # every check before Prefect and Ray start
+    outcome = transfer_flow(settings)
+    for line in outcome.result.lines() + outcome.comparison:
+        out.print(line, markup=False)
+    out.print(f"data and report: {outcome.folder}")
+    out.print(f"MLflow run {outcome.run_id} in {outcome.tracking_uri}")
+
+
+# Causal debugging -----------------------------------------------------------------------------
 
 @app.command("debug")
 def debug_command(
-    system: str = typer.Argument(..., help="system name (see 'tradeoff systems') or a campaign folder to replay"),
-    goal: list[str] = typer.Option(..., "--goal", help="what a fixed configuration satisfies, e.g. 'us_per_op <= 100' (repeat for several objectives)"),
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML file with the faulty configuration (missing options take defaults)"),
-    row: Optional[str] = typer.Option(None, "--row", help="config_id of the faulty configuration in --data"),
-    objective: Optional[str] = typer.Option(None, "--objective", help="the faulty objective (must be a --goal metric; kept for the issue's syntax)"),
-    data: Optional[Path] = typer.Option(None, "--data", help="campaign folder to learn from (default: measure --initial random configurations first)"),
-    events: str = typer.Option("", help="comma-separated metrics that are intermediate events (default: the system's own)"),
-    environment: Optional[str] = typer.Option(None, help="environment name"),
-    workload: Optional[str] = typer.Option(None, help="workload (default: the system's)"),
-    budget: int = typer.Option(5, help="measurements the loop may spend on fixes (the faulty one included when measured)"),
-    initial: int = typer.Option(20, help="random configurations measured first when --data is not given"),
-    timeout: float = typer.Option(60.0, help="seconds before a run is killed"),
-    seed: int = typer.Option(0, help="seed of the initial sample and the models"),
-    alpha: float = typer.Option(0.05, help="significance level of FCI's independence tests"),
-    max_changes: int = typer.Option(3, help="most options one fix may change"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="session folder (default: tradeoff-runs/debug-...)"),
-    ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: $RAY_ADDRESS or a local Ray)"),
-    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI"),
-    experiment: str = typer.Option("tradeoff-debug", help="MLflow experiment"),
+    system: SystemArg,
+    goal: Annotated[list[str], typer.Option("--goal", help="what a fixed configuration satisfies, e.g. 'us_per_op <= 100' (repeat for several objectives)")],
+    config: Annotated[Optional[Path], typer.Option(help="YAML file with the faulty configuration (missing options take defaults)")] = None,
+    row: Annotated[Optional[str], typer.Option(help="config_id of the faulty configuration in --data")] = None,
+    objective: Annotated[Optional[str], typer.Option(help="the faulty objective (must be a --goal metric; kept for the issue's syntax)")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="campaign folder to learn from (default: measure --initial random configurations first)")] = None,
+    events: Annotated[str, typer.Option(help="comma-separated metrics that are intermediate events (default: the system's own)")] = "",
+    environment: Environment = None, workload: Workload = None,
+    budget: Annotated[int, typer.Option(help="measurements the loop may spend on fixes (the faulty one included when measured)")] = 5,
+    initial: Annotated[int, typer.Option(help="random configurations measured first when --data is not given")] = 20,
+    timeout: Timeout = 60.0, seed: Seed = 0,
+    alpha: Annotated[float, typer.Option(help="significance level of FCI's independence tests")] = 0.05,
+    max_changes: Annotated[int, typer.Option(help="most options one fix may change")] = 3,
+    out_dir: Out = None, ray_address: RayAddress = None, tracking_uri: TrackingUri = None, experiment: Experiment = None,
 ) -> None:
     """Find the root causes of a performance fault and fix it by measuring (CADET / Unicorn)."""
-    from flows.debug import DebugSettings, debug as debug_flow
-    if objective is not None and objective not in [g.split("<")[0].split(">")[0].strip() for g in goal]:
+    from flows.debug import debug as debug_flow, report_lines
+    from tasks.settings import DebugSettings, Execution, Target
+    from tradeoff.causal.goals import Goal
+    if objective is not None and objective not in [Goal.parse(g).metric for g in goal]:
         raise TradeoffError(f"--objective {objective} has no --goal; give e.g. --goal '{objective} <= NUMBER'")
-    settings = DebugSettings(system, list(goal), str(config) if config else None, row, str(data) if data else None,
-                             _columns(events), environment, workload, budget, initial, timeout, seed, 10, max_changes, alpha,
-                             str(out_dir) if out_dir else None, ray_address, tracking_uri, experiment)
-    settings.resolve()  # every check before Prefect and Ray start
+    settings = DebugSettings(
+        target=Target(system=system, environment=environment, workload=workload), goals=tuple(goal),
+        config=str(config) if config else None, row=row, data=str(data) if data else None, events=tuple(_columns(events)),
+        budget=budget, initial=initial, seed=seed, max_changes=max_changes, alpha=alpha, out=str(out_dir) if out_dir else None,
+        execution=Execution(timeout=timeout, ray_address=ray_address),
+        tracking=_tracking(tracking_uri, experiment, "tradeoff-debug")).resolve()  # every check before Prefect and Ray start
     outcome = debug_flow(settings)
-    result, diagnosis = outcome.result, outcome.result.diagnosis
-    out.print("[bold]root causes[/] (options by average causal effect, in standard deviations of the objective):")
-    for option, effect in diagnosis.root_causes[:8]:
-        out.print(f"  {option}  {effect:.2f}", markup=False)
-    for metric, paths in diagnosis.paths.items():
-        out.print(f"[bold]causal paths to {metric}[/] (ACE):")
-        for path in paths[:5]:
-            out.print(f"  {path.ace:10.4g}  {path}", markup=False)
-    table = Table("step", Column("changes", overflow="fold", min_width=24), "potential", "control", *[f"predicted {g.metric}" for g in outcome.goals],
-                  *[f"measured {g.metric}" for g in outcome.goals], "goal met")
-    for number, step in enumerate(result.steps, 1):
-        table.add_row(str(number), step.fix.describe(), f"{step.fix.potential:.2f}", f"{step.fix.control:.2f}",
-                      *[f"{step.fix.predicted.get(g.metric, float('nan')):.4g}" for g in outcome.goals],
-                      *[f"{(step.measured or {}).get(g.metric, float('nan')):.4g}" for g in outcome.goals], "yes" if step.fixed else "no")
-    out.print(table)
-    for goal in outcome.goals:
-        before, after = result.faulty_metrics.get(goal.metric), result.best_metrics.get(goal.metric)
-        gain = (before - after) / abs(before) * 100 * (1 if goal.minimize else -1) if before else float("nan")
-        out.print(f"{goal.metric}: faulty {before:.4g} -> best measured {after:.4g}, measured gain {gain:.1f}% (goal {goal})", markup=False)
-    base = outcome.baseline
-    measured = base.get("measured") or {}
-    verdict = (", ".join(f"measured {g.metric} {measured[g.metric]:.4g}" for g in outcome.goals if g.metric in measured)
-               if measured else "not measured (it breaks a constraint or, on a replay, was never recorded)")
-    out.print(f"decision-tree baseline: {', '.join(f'{k}={v}' for k, v in base['changes'].items()) or 'no change'}; "
-              f"{verdict}; goal met: {'yes' if base.get('fixed') else 'no'}", markup=False)
-    out.print(f"{'FIXED' if result.fixed else 'NOT FIXED'} after {result.measurements} measurements in {result.wall_s:.1f} s; "
-              f"files in {outcome.folder}; MLflow run {outcome.run_id}")
+    for line in report_lines(outcome):
+        out.print(line, markup=False) if isinstance(line, str) else out.print(line)
 
 
 def main() -> None:
+    import click
+    from typer import _click
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    usage_errors = (click.ClickException, _click.exceptions.ClickException)
+    aborts = (click.exceptions.Abort, _click.exceptions.Abort)
     try:
         app(standalone_mode=False)
     except TradeoffError as error:
@@ -381,14 +353,11 @@ def main() -> None:
         sys.exit(130)
     except (typer.Exit, SystemExit) as done:
         sys.exit(getattr(done, "exit_code", getattr(done, "code", 0)))
-    except Exception as error:  # click usage errors and the like
-        import click
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        if isinstance(error, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+    except usage_errors as error:  # a mistyped flag or value: click's message, as one line
+        print(f"error: {error.format_message()}", file=sys.stderr)
+        sys.exit(2)
+    except aborts:
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -1,62 +1,27 @@
 """The Prefect flow ``transfer``: source campaign(s) + target -> sample the target (L2S or any
-sampler) -> measure on Ray -> transfer and target-only models -> evaluate -> report and MLflow."""
+sampler) -> measure on Ray -> transfer and target-only models -> evaluate -> report and MLflow.
+
+``compare_environments`` is the work of ``tradeoff compare-envs``: no measuring, so no flow.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import flow
 
-from flows.campaign import DEFAULT_RUNS, Settings
-from systems.base import System
+from systems.replay import environment_frame
 from tasks.campaign import measure_configurations
-from tasks.transfer import evaluate_transfer, load_sources, pick_source, sample_target, track_transfer
+from tasks.settings import TransferSettings
+from tasks.tracking import track
+from tasks.transfer import evaluate_transfer, load_sources, pick_source, sample_target
 from tradeoff.errors import TradeoffError
-from tradeoff.measurements import MeasurementStore
-from tradeoff.transfer_study import StudyResult, sampler_for
-
-
-@dataclass
-class TransferSettings:
-    sources: list[str]
-    target: str
-    environment: str | None = None
-    workload: str | None = None
-    budget: int = 20
-    method: str = "auto"
-    metric: str | None = None
-    sampler: str = "random"  # for every method but l2s, which samples with L2S
-    learner: str = "log-forest"
-    reps: int = 1
-    seed: int = 0
-    timeout: float = 60.0
-    out: str | None = None
-    ray_address: str | None = None
-    tracking_uri: str | None = None
-    experiment: str = "tradeoff-transfer"
-    concurrency: int | None = None
-    cores_per_run: int | None = None
-    holdout: str | None = None  # a campaign folder of the target environment to score on
-
-    def resolve(self) -> tuple[System, Settings]:
-        """The target system and its campaign settings, every value checked before anything runs."""
-        if not self.sources:
-            raise TradeoffError("give at least one --source (a campaign folder, SYSTEM:ENVIRONMENT of a replay, or runs:/RUN_ID)")
-        sampler = sampler_for(self.method, self.sampler)
-        campaign = Settings(self.target, self.environment, self.workload, sampler, self.budget, self.reps, self.seed,
-                            self.timeout, self.metric, self.learner, self.out, self.ray_address, self.tracking_uri,
-                            self.experiment, self.concurrency, self.cores_per_run)
-        system, resolved = campaign.resolve()
-        if self.out is None:
-            resolved.out = str(DEFAULT_RUNS / f"transfer-{resolved.name()}")
-        if self.holdout:
-            held = MeasurementStore(self.holdout).read()
-            measured = sorted(set(zip(held["environment"], held["workload"])))
-            if measured != [(resolved.environment, resolved.workload)]:
-                raise TradeoffError(f"--holdout {self.holdout} holds environment/workload {measured}, not the target's "
-                                    f"({resolved.environment}, {resolved.workload}); give a campaign of the target")
-        return system, resolved
+from tradeoff.measurements import metric_names
+from tradeoff.plots.transfer import plot_influences, plot_scatter
+from tradeoff.transfer.compare import compare
+from tradeoff.transfer.study import StudyResult
 
 
 @dataclass
@@ -71,18 +36,37 @@ class TransferOutcome:
 
 @flow(name="transfer")
 def transfer(settings: TransferSettings, progress: bool = True) -> TransferOutcome:
-    system, target = settings.resolve()
-    folder = Path(target.out)
-    sources = load_sources(settings.sources, settings.tracking_uri)
-    chosen = pick_source(sources, system, target.metric, settings.learner, settings.seed)
-    configs = sample_target(system, target.sampler, target.budget, target.seed, sources[chosen.choice], target.metric)
-    measured_now = measure_configurations(system, configs, target.workload, target.reps, target.timeout, folder,
-                                          target.campaign_id(), target.ray_address, target.concurrency,
-                                          target.cores_per_run, progress)
-    result, files, comparison = evaluate_transfer(system, sources, chosen, folder, target.metric, settings.method,
-                                                  settings.learner, settings.seed, settings.holdout)
-    params = {k: v for k, v in asdict(settings).items() if v is not None and k not in ("tracking_uri", "ray_address", "sources")}
-    params.update(sources=" ".join(settings.sources), environment=target.environment, workload=target.workload,
-                  metric=target.metric, sampler=target.sampler, source=chosen.choice, program_version=system.program_version())
-    uri, run_id = track_transfer(settings.experiment, settings.tracking_uri, folder.name, params, result, folder, files)
+    settings = settings.resolve()
+    campaign = settings.campaign()
+    folder = Path(settings.out)
+    sources = load_sources(list(settings.sources), settings.tracking.uri)
+    chosen = pick_source(sources, settings.target, settings.metric, settings.learner, settings.seed)
+    configs = sample_target(campaign, sources[chosen.choice])
+    measured_now = measure_configurations(campaign, configs, progress)
+    result, files, comparison = evaluate_transfer(settings, sources, chosen)
+    system = settings.target.build()
+    params = {"sources": " ".join(settings.sources), "target": settings.target.system, "environment": settings.target.environment,
+              "workload": settings.target.workload, "budget": settings.budget, "method": settings.method,
+              "metric": settings.metric, "sampler": campaign.sampler, "learner": settings.learner, "seed": settings.seed,
+              "reps": settings.execution.reps, "source": chosen.choice, "program_version": system.program_version(),
+              **({"holdout": settings.holdout} if settings.holdout else {})}
+    metrics = {f"mape_{name}": value for name, value in result.errors.items()} | {
+        "target_measurements": result.target_measurements, "bellwether_confidence": result.bellwether_confidence}
+    uri, run_id = track(settings.tracking.experiment, settings.tracking.uri, folder.name, params, metrics,
+                        tags={"chosen": result.chosen, "source": result.source, "reason": result.reason[:5000]},
+                        files=files, folders={"measurements.parquet": folder / "measurements.parquet"})
     return TransferOutcome(folder, result, comparison, measured_now, uri, run_id)
+
+
+def compare_environments(source: str, target: str, metric: str | None, top_k: int, pairing: str, out: Path) -> list[str]:
+    """What carries over from source to target; writes comparison.json and two plots to ``out``."""
+    frames = environment_frame(source), environment_frame(target)
+    common = [m for m in metric_names(frames[0]) if m in metric_names(frames[1])]
+    if not common:
+        raise TradeoffError("source and target share no metric; compare environments of the same system")
+    comparison, paired, influences = compare(*frames, metric or common[0], top_k, str(source), str(target), pairing)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "comparison.json").write_text(json.dumps(comparison.to_dict(), indent=2))
+    plot_scatter(paired, comparison, out / "scatter.png")
+    plot_influences(influences, comparison, out / "influences.png")
+    return [*comparison.lines(), f"report: {out / 'comparison.json'}, plots: {out / 'scatter.png'}, {out / 'influences.png'}"]

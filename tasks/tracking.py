@@ -1,11 +1,14 @@
-"""MLflow tracking: where runs go when nothing is configured, and how a campaign is logged."""
+"""MLflow tracking: where runs go when nothing is configured, and the one way every command logs a run."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterable
 
 import mlflow
+from prefect import task
+from prefect.cache_policies import NONE
 
 DEFAULT_ROOT = Path("tradeoff-runs")
 
@@ -33,3 +36,27 @@ def use_experiment(name: str, uri: str | None = None) -> str:
 
 def ui_command(uri: str) -> str:
     return f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --workers 1"
+
+
+def log_run(experiment: str, uri: str | None, run_name: str, params: dict, metrics: dict, tags: dict | None = None,
+            files: Iterable[Path] = (), folders: dict[str, Path] | None = None) -> tuple[str, str]:
+    """One MLflow run: params, metrics (None values left out), tags, files and whole folders
+    (artifact path -> folder); returns the tracking URI and the run id. Every command logs through this."""
+    resolved = use_experiment(experiment, uri)
+    with mlflow.start_run(run_name=run_name) as run:
+        mlflow.log_params(params)
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
+        if tags:
+            mlflow.set_tags(tags)
+        for artifact_path, folder in (folders or {}).items():
+            mlflow.log_artifacts(str(folder), artifact_path)
+        for path in files:
+            mlflow.log_artifact(str(path))
+    return resolved, run.info.run_id
+
+
+@task(cache_policy=NONE)
+def track(experiment: str, uri: str | None, run_name: str, params: dict, metrics: dict, tags: dict | None = None,
+          files: list[Path] = (), folders: dict[str, Path] | None = None) -> tuple[str, str]:
+    """``log_run`` as the Prefect task that ends a flow."""
+    return log_run(experiment, uri, run_name, params, metrics, tags, files, folders)

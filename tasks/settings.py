@@ -1,0 +1,304 @@
+"""Settings: one frozen, keyword-only object per command, checked once before anything runs.
+
+SMAC3's Scenario is the model: a command's whole configuration is one value, built once (by the
+CLI, a deployment or a test), checked in one place and passed on unchanged; flows and tasks
+receive it and never rebuild it field by field. The parts that several commands share are
+objects of their own: ``Target`` (what is measured), ``Execution`` (where and how: Ray,
+concurrency, pinning, timeouts, repetitions) and ``Tracking`` (MLflow).
+
+Value checks (a positive budget, a known sampler) run when an object is made. Checks that need
+the system (its programs, workloads, metrics) run once in ``resolve()``, which fills what the
+system decides (environment, workload, metric, folder) and returns a copy marked ``resolved``;
+flows resolve only what is not resolved yet, so a command-spec system's smoke run happens once.
+All fields are plain values, so Prefect shows them as flow and task parameters. They live in
+``tasks/`` because flows and tasks both receive them (imports point flows -> tasks -> systems).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from systems import get_system
+from systems.base import System
+from tradeoff.errors import TradeoffError
+
+DEFAULT_RUNS = Path("tradeoff-runs")
+
+
+def _positive(value: float | None, flag: str, what: str) -> None:
+    if value is not None and value <= 0:
+        raise TradeoffError(f"{flag} must be {what}, not {value:g}")
+
+
+def _safe_name(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", label)[:120]
+
+
+@functools.cache
+def _system(name: str, environment: str | None, workload: str | None) -> System:
+    return get_system(name, environment, workload)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """What is measured: a system (a name, a command spec or a campaign folder) in an environment, on a workload."""
+
+    system: str
+    environment: str | None = None
+    workload: str | None = None
+
+    def build(self) -> System:
+        """The system (built once per process: replays read their tables once)."""
+        return _system(self.system, self.environment, self.workload)
+
+    def resolve(self) -> tuple[System, Target]:
+        system = self.build()
+        system.check()
+        workload = system.check_workload(self.workload or system.default_workload)
+        return system, replace(self, environment=system.environment, workload=workload)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Execution:
+    """How measurements run: repetitions, timeout, the Ray cluster, concurrency and core pinning."""
+
+    reps: int = 1
+    timeout: float = 60.0
+    ray_address: str | None = None
+    concurrency: int | None = None
+    cores_per_run: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.reps < 1:
+            raise TradeoffError(f"--reps must be at least 1, not {self.reps}")
+        _positive(self.timeout, "--timeout", "a positive number of seconds")
+        for flag, value in (("--concurrency", self.concurrency), ("--cores-per-run", self.cores_per_run)):
+            if value is not None and value < 1:
+                raise TradeoffError(f"{flag} must be at least 1, not {value}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tracking:
+    """Where runs are logged: an MLflow tracking URI (None: $MLFLOW_TRACKING_URI or a local sqlite store) and experiment."""
+
+    uri: str | None = None
+    experiment: str = "tradeoff"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CampaignSettings:
+    """``tradeoff campaign``: sample (or take given configurations), measure, store, model, track."""
+
+    target: Target
+    sampler: str = "random"
+    budget: int = 20
+    seed: int = 0
+    metric: str | None = None
+    learner: str = "log-forest"
+    out: str | None = None
+    configs: str | None = None  # a YAML/JSON file, or a campaign folder, of configurations to measure instead of sampling
+    execution: Execution = field(default_factory=Execution)
+    tracking: Tracking = field(default_factory=Tracking)
+    resolved: bool = False
+
+    def __post_init__(self) -> None:
+        from tradeoff.models.learners.base import LEARNERS
+        from tradeoff.samplers.base import SAMPLERS
+        if self.budget <= 0:
+            raise TradeoffError(f"--budget must be a positive number of configurations, not {self.budget}")
+        SAMPLERS.check(self.sampler)
+        LEARNERS.check(self.learner)
+
+    def resolve(self) -> CampaignSettings:
+        """These settings with the system's defaults filled and every value checked (once)."""
+        if self.resolved:
+            return self
+        system, target = self.target.resolve()
+        if self.configs:
+            given_configurations(self.configs, system.space)
+        metric = system.metric(self.metric or system.metrics[0].name).name
+        resolved = replace(self, target=target, metric=metric, resolved=True)
+        return resolved if self.out else replace(resolved, out=str(DEFAULT_RUNS / resolved.name()))
+
+    def name(self) -> str:
+        """A readable, stable name: the same settings find the same folder, so a rerun resumes."""
+        sampler = f"given-{Path(self.configs).stem}" if self.configs else self.sampler
+        t = self.target
+        return _safe_name(f"{Path(t.system).name}-{t.environment}-{t.workload}-{sampler}-s{self.seed}")
+
+    def campaign_id(self) -> str:
+        t = self.target
+        key = "|".join(map(str, (t.system, t.environment, t.workload, self.sampler, self.seed, self.configs)))
+        return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+    def params(self) -> dict:
+        """What MLflow records: every setting that was given or derived, addresses left out."""
+        flat = {**asdict(self.target), **asdict(self.execution), "experiment": self.tracking.experiment,
+                **{k: v for k, v in asdict(self).items() if k not in ("target", "execution", "tracking", "resolved")}}
+        return {k: v for k, v in flat.items() if v is not None and k != "ray_address"}
+
+
+def given_configurations(path: str, space) -> list[dict]:
+    """--config: a YAML/JSON file of configurations, or a campaign folder whose successful ones to measure again."""
+    from tradeoff.measurements import measured_configurations
+    from tradeoff.space import load_configurations
+    return measured_configurations(path, space) if Path(path).is_dir() else load_configurations(path, space)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransferSettings:
+    """``tradeoff transfer``: learn the target environment from few measurements, reusing source campaigns."""
+
+    sources: tuple[str, ...]
+    target: Target
+    budget: int = 20
+    method: str = "auto"
+    metric: str | None = None
+    sampler: str = "random"  # for every method but l2s, which samples with L2S
+    learner: str = "log-forest"
+    seed: int = 0
+    out: str | None = None
+    holdout: str | None = None  # a campaign folder of the target environment to score on
+    execution: Execution = field(default_factory=Execution)
+    tracking: Tracking = field(default_factory=lambda: Tracking(experiment="tradeoff-transfer"))
+    resolved: bool = False
+
+    def __post_init__(self) -> None:
+        from tradeoff.transfer.study import check_method
+        if not self.sources:
+            raise TradeoffError("give at least one --source (a campaign folder, SYSTEM:ENVIRONMENT of a replay, or runs:/RUN_ID)")
+        check_method(self.method)
+
+    def campaign(self) -> CampaignSettings:
+        """The target's campaign: what is measured, and where it is stored."""
+        from tradeoff.transfer.study import sampler_for
+        return CampaignSettings(target=self.target, sampler=sampler_for(self.method, self.sampler), budget=self.budget,
+                                seed=self.seed, metric=self.metric, learner=self.learner, out=self.out,
+                                execution=self.execution, tracking=self.tracking)
+
+    def resolve(self) -> TransferSettings:
+        if self.resolved:
+            return self
+        campaign = self.campaign().resolve()
+        out = self.out or str(DEFAULT_RUNS / f"transfer-{campaign.name()}")
+        if self.holdout:
+            from tradeoff.measurements import MeasurementStore
+            held = MeasurementStore(self.holdout).read()
+            measured = sorted(set(zip(held["environment"], held["workload"])))
+            expected = (campaign.target.environment, campaign.target.workload)
+            if measured != [expected]:
+                raise TradeoffError(f"--holdout {self.holdout} holds environment/workload {measured}, not the target's "
+                                    f"{expected}; give a campaign of the target")
+        return replace(self, target=campaign.target, metric=campaign.metric, out=out, resolved=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DebugSettings:
+    """``tradeoff debug``: explain a performance fault by its causes and fix it by measuring."""
+
+    target: Target
+    goals: tuple[str, ...]
+    config: str | None = None  # a YAML file with the faulty configuration (missing options take defaults)
+    row: str | None = None  # or the config_id of a measured configuration in data
+    data: str | None = None
+    events: tuple[str, ...] = ()  # metrics that are events (default: the system's own list)
+    budget: int = 5
+    initial: int = 20
+    seed: int = 0
+    top_k: int = 10
+    max_changes: int = 3
+    alpha: float = 0.05
+    out: str | None = None
+    execution: Execution = field(default_factory=Execution)
+    tracking: Tracking = field(default_factory=lambda: Tracking(experiment="tradeoff-debug"))
+    resolved: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.config is None) == (self.row is None):
+            raise TradeoffError("give the faulty configuration with exactly one of --config FILE.yaml or --row CONFIG_ID")
+        if self.row is not None and self.data is None:
+            raise TradeoffError("--row names a configuration in --data; give --data DIR too")
+        if self.budget < 1 or self.initial < 5:
+            raise TradeoffError("--budget must be at least 1 and --initial at least 5")
+        if not self.goals:
+            raise TradeoffError("give at least one --goal, e.g. --goal 'latency <= 10'")
+
+    def resolve(self) -> DebugSettings:
+        if self.resolved:
+            return self
+        from tradeoff.causal.goals import Goal
+        system, target = self.target.resolve()
+        for goal in self.goals:
+            system.metric(Goal.parse(goal).metric)
+        for event in self.events:
+            system.metric(event)
+        if self.config is not None:
+            self.faulty(system)
+        resolved = replace(self, target=target, resolved=True)
+        return resolved if self.out else replace(resolved, out=str(DEFAULT_RUNS / resolved.name()))
+
+    def faulty(self, system: System) -> dict:
+        """The faulty configuration of --config, checked against the space (missing options take defaults)."""
+        import yaml
+        path = Path(self.config)
+        if not path.is_file():
+            raise TradeoffError(f"no configuration file {path}; write the faulty options as 'option: value' lines")
+        values = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(values, dict):
+            raise TradeoffError(f"{path} is not a mapping of option: value")
+        return system.space.validate(values, fill_defaults=True)
+
+    def name(self) -> str:
+        key = json.dumps({k: v for k, v in asdict(self).items() if k not in ("out", "resolved")}, sort_keys=True, default=str)
+        return _safe_name(f"debug-{Path(self.target.system).name}-{hashlib.sha1(key.encode()).hexdigest()[:8]}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LearnSettings:
+    """``tradeoff learn``: fit one performance model and save it."""
+
+    data: str
+    metric: str
+    learner: str = "auto"
+    out: str | None = None
+    seed: int = 0
+    folds: int = 5
+    tracking: Tracking = field(default_factory=Tracking)
+
+    def __post_init__(self) -> None:
+        from tradeoff.models.learners.base import LEARNERS
+        LEARNERS.check(self.learner)
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.out) if self.out else DEFAULT_RUNS / f"model-{Path(self.data).stem}-{self.metric}-{self.learner}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluateSettings:
+    """``tradeoff evaluate``: learning curves by DeepPerf's protocol."""
+
+    data: str
+    metric: str
+    learners: tuple[str, ...] = ("auto",)
+    sizes: str | None = None
+    training_index: str | None = None
+    repeats: int = 30
+    seed: int = 0
+    json_out: str | None = None
+    plot: str | None = None
+    tracking: Tracking = field(default_factory=Tracking)
+
+    def __post_init__(self) -> None:
+        from tradeoff.models.learners.base import LEARNERS
+        if not self.learners:
+            raise TradeoffError("give at least one --learner")
+        for name in self.learners:
+            LEARNERS.check(name)
+        if self.repeats < 1:
+            raise TradeoffError(f"--repeats must be at least 1, not {self.repeats}")
