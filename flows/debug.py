@@ -11,79 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
 from prefect import flow
 
-from systems import get_system
 from systems.base import System
-from tasks.debug import initial_sample, measure_configs, track_debug
+from tasks.debug import initial_sample, measure_configs
+from tasks.settings import DebugSettings
+from tasks.tracking import track
 from tradeoff import causal
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import MeasurementStore, aggregate
 from tradeoff.space import config_id
-
-DEFAULT_RUNS = Path("tradeoff-runs")
-
-
-@dataclass
-class DebugSettings:
-    system: str
-    goals: list[str]
-    config: str | None = None  # a YAML file with the faulty configuration (missing options take defaults)
-    row: str | None = None  # or the config_id of a measured configuration in --data
-    data: str | None = None
-    events: list[str] = field(default_factory=list)  # metrics that are events (default: the system's own list)
-    environment: str | None = None
-    workload: str | None = None
-    budget: int = 5
-    initial: int = 20
-    timeout: float = 60.0
-    seed: int = 0
-    top_k: int = 10
-    max_changes: int = 3
-    alpha: float = 0.05
-    out: str | None = None
-    ray_address: str | None = None
-    tracking_uri: str | None = None
-    experiment: str = "tradeoff-debug"
-
-    def resolve(self) -> tuple[System, str, list[causal.Goal], dict | None]:
-        """The system, workload, goals and (from --config) the faulty configuration; every check first."""
-        if (self.config is None) == (self.row is None):
-            raise TradeoffError("give the faulty configuration with exactly one of --config FILE.yaml or --row CONFIG_ID")
-        if self.row is not None and self.data is None:
-            raise TradeoffError("--row names a configuration in --data; give --data DIR too")
-        if self.budget < 1 or self.initial < 5:
-            raise TradeoffError("--budget must be at least 1 and --initial at least 5")
-        if not self.goals:
-            raise TradeoffError("give at least one --goal, e.g. --goal 'latency <= 10'")
-        system = get_system(self.system, self.environment, self.workload)
-        system.check()
-        workload = system.check_workload(self.workload or system.default_workload)
-        goals = [causal.Goal.parse(g) for g in self.goals]
-        for goal in goals:
-            system.metric(goal.metric)
-        for event in self.events:
-            system.metric(event)
-        faulty = None
-        if self.config is not None:
-            path = Path(self.config)
-            if not path.is_file():
-                raise TradeoffError(f"no configuration file {path}; write the faulty options as 'option: value' lines")
-            values = yaml.safe_load(path.read_text()) or {}
-            if not isinstance(values, dict):
-                raise TradeoffError(f"{path} is not a mapping of option: value")
-            faulty = system.space.validate(values, fill_defaults=True)
-        return system, workload, goals, faulty
-
-    def name(self) -> str:
-        key = json.dumps(asdict(self), sort_keys=True, default=str)
-        return re.sub(r"[^A-Za-z0-9_.+-]+", "_", f"debug-{Path(self.system).name}-{hashlib.sha1(key.encode()).hexdigest()[:8]}")
 
 
 @dataclass
@@ -98,20 +39,23 @@ class DebugOutcome:
 
 @flow(name="debug")
 def debug(settings: DebugSettings) -> DebugOutcome:
-    system, workload, goals, faulty = settings.resolve()
-    folder = Path(settings.out or DEFAULT_RUNS / settings.name())
+    settings = settings.resolve()
+    system, workload = settings.target.build(), settings.target.workload
+    goals = [causal.Goal.parse(g) for g in settings.goals]
+    faulty = settings.faulty(system) if settings.config else None
+    folder = Path(settings.out)
     campaign = hashlib.sha1(f"debug|{folder.resolve()}".encode()).hexdigest()[:12]
     events = settings.events or list(getattr(system, "event_metrics", []))
     objectives = list(dict.fromkeys(g.metric for g in goals))
 
     def measure(configs: list[dict]) -> list[dict | None]:
-        return measure_configs(system, configs, workload, settings.timeout, folder, campaign, settings.ray_address)
+        return measure_configs(settings.target, configs, settings.execution, folder, campaign)
 
     if settings.data:
         frame = MeasurementStore(settings.data).read()
         frame = frame[frame["workload"] == workload] if "workload" in frame else frame
     else:
-        configs = initial_sample(system, settings.initial, settings.seed)
+        configs = initial_sample(settings.target, settings.initial, settings.seed)
         measure(configs)
         frame = MeasurementStore(folder).read()
     table = aggregate(frame)
@@ -134,8 +78,11 @@ def debug(settings: DebugSettings) -> DebugOutcome:
                           recorded=None if system.space.population is None else system.space.population.to_dict("records"))
     baseline = _baseline(data, variables, faulty, goals, measure, _measurable(system))
     files = _write(folder, result, baseline, goals)
-    params = {k: v for k, v in asdict(settings).items() if v not in (None, []) and k not in ("tracking_uri", "ray_address")}
-    params.update(workload=workload, goals="; ".join(map(str, goals)), faulty=json.dumps(faulty, default=str)[:500])
+    params = {"system": settings.target.system, "environment": system.environment, "workload": workload,
+              "goals": "; ".join(map(str, goals)), "faulty": json.dumps(faulty, default=str)[:500], "budget": settings.budget,
+              "initial": settings.initial, "seed": settings.seed, "top_k": settings.top_k, "max_changes": settings.max_changes,
+              "alpha": settings.alpha, "timeout": settings.execution.timeout,
+              **{k: v for k, v in (("config", settings.config), ("row", settings.row), ("data", settings.data)) if v}}
     metrics = {"fixed": float(result.fixed), "measurements": result.measurements, "wall_s": result.wall_s,
                "baseline_fixed": float(baseline.get("fixed", False))}
     for goal in goals:
@@ -144,8 +91,7 @@ def debug(settings: DebugSettings) -> DebugOutcome:
         metrics[f"gain_{goal.metric}_pct"] = _gain(before, after, goal)
         if baseline.get("measured"):
             metrics[f"baseline_gain_{goal.metric}_pct"] = _gain(before, baseline["measured"].get(goal.metric), goal)
-    uri, run_id = track_debug(settings.experiment, settings.tracking_uri, folder.name, params,
-                              {k: float(v) for k, v in metrics.items() if v is not None}, files)
+    uri, run_id = track(settings.tracking.experiment, settings.tracking.uri, folder.name, params, metrics, files=files)
     return DebugOutcome(folder, result, goals, baseline, uri, run_id)
 
 
@@ -203,3 +149,35 @@ def _write(folder: Path, result: causal.DebugResult, baseline: dict, goals: list
         "faulty": result.faulty, "faulty_metrics": result.faulty_metrics, "best": result.best, "best_metrics": result.best_metrics,
         "root_causes": diagnosis.root_causes, "baseline": baseline, "goals": [str(g) for g in goals]}, indent=2, default=str))
     return [dot, picture, paths, fixes, steps, summary]
+
+
+def report_lines(outcome: DebugOutcome) -> list:
+    """What ``tradeoff debug`` prints: root causes, causal paths, the steps as a table, gains, the baseline, the verdict."""
+    from rich.table import Column, Table
+    result, diagnosis, goals = outcome.result, outcome.result.diagnosis, outcome.goals
+    lines: list = ["root causes (options by average causal effect, in standard deviations of the objective):"]
+    lines += [f"  {option}  {effect:.2f}" for option, effect in diagnosis.root_causes[:8]]
+    for metric, paths in diagnosis.paths.items():
+        lines.append(f"causal paths to {metric} (ACE):")
+        lines += [f"  {path.ace:10.4g}  {path}" for path in paths[:5]]
+    table = Table("step", Column("changes", overflow="fold", min_width=24), "potential", "control",
+                  *[f"predicted {g.metric}" for g in goals], *[f"measured {g.metric}" for g in goals], "goal met")
+    for number, step in enumerate(result.steps, 1):
+        table.add_row(str(number), step.fix.describe(), f"{step.fix.potential:.2f}", f"{step.fix.control:.2f}",
+                      *[f"{step.fix.predicted.get(g.metric, float('nan')):.4g}" for g in goals],
+                      *[f"{(step.measured or {}).get(g.metric, float('nan')):.4g}" for g in goals], "yes" if step.fixed else "no")
+    lines.append(table)
+    for goal in goals:
+        before, after = result.faulty_metrics.get(goal.metric), result.best_metrics.get(goal.metric)
+        gain = _gain(before, after, goal)
+        lines.append(f"{goal.metric}: faulty {before:.4g} -> best measured {after:.4g}, measured gain "
+                     f"{float('nan') if gain is None else gain:.1f}% (goal {goal})")
+    base = outcome.baseline
+    measured = base.get("measured") or {}
+    verdict = (", ".join(f"measured {g.metric} {measured[g.metric]:.4g}" for g in goals if g.metric in measured)
+               if measured else "not measured (it breaks a constraint or, on a replay, was never recorded)")
+    lines.append(f"decision-tree baseline: {', '.join(f'{k}={v}' for k, v in base['changes'].items()) or 'no change'}; "
+                 f"{verdict}; goal met: {'yes' if base.get('fixed') else 'no'}")
+    lines.append(f"{'FIXED' if result.fixed else 'NOT FIXED'} after {result.measurements} measurements in {result.wall_s:.1f} s; "
+                 f"files in {outcome.folder}; MLflow run {outcome.run_id}")
+    return lines

@@ -1,18 +1,17 @@
 """Prefect tasks of causal debugging: measure configurations on Ray and read their metrics back,
-load the data to learn from, and log a debugging session to MLflow."""
+and draw the initial sample to learn from."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NONE
 
 from systems.base import System
 from tasks import measure as ray_measure
-from tasks.tracking import use_experiment
+from tasks.settings import Execution, Target
 from tradeoff.measurements import METRIC_PREFIX, MeasurementStore, aggregate, schema_for
 from tradeoff.sampling import sample
 from tradeoff.space import config_id
@@ -25,16 +24,16 @@ def store_of(system: System, folder: Path) -> MeasurementStore:
 
 
 @task(cache_policy=NONE)
-def measure_configs(system: System, configs: list[dict], workload: str, timeout: float, folder: Path, campaign: str,
-                    ray_address: str | None = None, reps: int = 1) -> list[dict | None]:
+def measure_configs(target: Target, configs: list[dict], execution: Execution, folder: Path, campaign: str) -> list[dict | None]:
     """Measure what the folder does not hold yet (on Ray); each configuration's median metrics,
     None where every repetition failed."""
+    system, workload = target.build(), target.workload
     store = store_of(system, folder)
     done = store.done()
-    jobs = [ray_measure.Job(c, r) for c in configs for r in range(reps) if (config_id(c), r) not in done]
+    jobs = [ray_measure.Job(c, r) for c in configs for r in range(execution.reps) if (config_id(c), r) not in done]
     if jobs:
-        ray_measure.connect(ray_address)
-        ray_measure.measure(system, jobs, workload, timeout, store, campaign, progress=False)
+        ray_measure.connect(execution.ray_address)
+        ray_measure.measure(system, jobs, workload, execution.timeout, store, campaign, progress=False)
     table = aggregate(store.read())
     table = table[table["workload"] == workload].set_index("config_id")
     metrics = [c for c in table.columns if c.startswith(METRIC_PREFIX)]
@@ -49,17 +48,5 @@ def measure_configs(system: System, configs: list[dict], workload: str, timeout:
 
 
 @task(cache_policy=NONE)
-def initial_sample(system: System, budget: int, seed: int) -> list[dict]:
-    return sample(system.space, "random", budget, seed)
-
-
-@task(cache_policy=NONE)
-def track_debug(experiment: str, tracking: str | None, run_name: str, params: dict, metrics: dict,
-                files: list[Path]) -> tuple[str, str]:
-    uri = use_experiment(experiment, tracking)
-    with mlflow.start_run(run_name=run_name) as run:
-        mlflow.log_params(params)
-        mlflow.log_metrics(metrics)
-        for path in files:
-            mlflow.log_artifact(str(path))
-    return uri, run.info.run_id
+def initial_sample(target: Target, budget: int, seed: int) -> list[dict]:
+    return sample(target.build().space, "random", budget, seed)
