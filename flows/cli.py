@@ -332,7 +332,8 @@ def debug_command(
 ) -> None:
     """Find the root causes of a performance fault and fix it by measuring (CADET / Unicorn)."""
     from flows.debug import DebugSettings, debug as debug_flow
-    if objective is not None and objective not in [g.split("<")[0].split(">")[0].strip() for g in goal]:
+    from tradeoff.causal.goals import parse_goals
+    if objective is not None and objective not in [g.metric for g in parse_goals(goal)]:
         raise TradeoffError(f"--objective {objective} has no --goal; give e.g. --goal '{objective} <= NUMBER'")
     settings = DebugSettings(system, list(goal), str(config) if config else None, row, str(data) if data else None,
                              _columns(events), environment, workload, budget, initial, timeout, seed, 10, max_changes, alpha,

@@ -1,7 +1,7 @@
 """The Prefect flow ``debug``: explain a performance fault by its causes and fix it by measuring.
 
 Data to learn from: a campaign folder (``--data``) or a fresh random sample measured first.
-The loop itself is ``tradeoff.causal.debug``; this flow gives it a ``measure`` that runs on Ray
+The loop itself is ``tradeoff.causal.loop.debug``; this flow gives it a ``measure`` that runs on Ray
 and stores every measurement in the session's folder, measures the decision-tree baseline's fix
 beside it, writes the graph (DOT and PNG), the ranked paths, fixes and steps, and logs all of it
 to MLflow.
@@ -22,9 +22,13 @@ from prefect import flow
 from systems import get_system
 from systems.base import System
 from tasks.debug import initial_sample, measure_configs, track_debug
-from tradeoff import causal
+from tradeoff.causal import loop
+from tradeoff.causal.baseline import decision_tree_fix
+from tradeoff.causal.goals import Goal, goals_hold, parse_goals
+from tradeoff.causal.graph import Variables, from_measurements
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import MeasurementStore, aggregate
+from tradeoff.plots import causal as causal_plots
 from tradeoff.space import config_id
 
 DEFAULT_RUNS = Path("tradeoff-runs")
@@ -52,7 +56,7 @@ class DebugSettings:
     tracking_uri: str | None = None
     experiment: str = "tradeoff-debug"
 
-    def resolve(self) -> tuple[System, str, list[causal.Goal], dict | None]:
+    def resolve(self) -> tuple[System, str, list[Goal], dict | None]:
         """The system, workload, goals and (from --config) the faulty configuration; every check first."""
         if (self.config is None) == (self.row is None):
             raise TradeoffError("give the faulty configuration with exactly one of --config FILE.yaml or --row CONFIG_ID")
@@ -62,10 +66,11 @@ class DebugSettings:
             raise TradeoffError("--budget must be at least 1 and --initial at least 5")
         if not self.goals:
             raise TradeoffError("give at least one --goal, e.g. --goal 'latency <= 10'")
+        self.loop_config()
         system = get_system(self.system, self.environment, self.workload)
         system.check()
         workload = system.check_workload(self.workload or system.default_workload)
-        goals = [causal.Goal.parse(g) for g in self.goals]
+        goals = parse_goals(self.goals)
         for goal in goals:
             system.metric(goal.metric)
         for event in self.events:
@@ -81,6 +86,11 @@ class DebugSettings:
             faulty = system.space.validate(values, fill_defaults=True)
         return system, workload, goals, faulty
 
+    def loop_config(self) -> loop.DebugConfig:
+        """The causal loop's settings (checked on construction; resolve() builds it once to check early)."""
+        return loop.DebugConfig(alpha=self.alpha, top_k=self.top_k, max_changes=self.max_changes, budget=self.budget,
+                                seed=self.seed)
+
     def name(self) -> str:
         key = json.dumps(asdict(self), sort_keys=True, default=str)
         return re.sub(r"[^A-Za-z0-9_.+-]+", "_", f"debug-{Path(self.system).name}-{hashlib.sha1(key.encode()).hexdigest()[:8]}")
@@ -89,8 +99,8 @@ class DebugSettings:
 @dataclass
 class DebugOutcome:
     folder: Path
-    result: causal.DebugResult
-    goals: list[causal.Goal]
+    result: loop.DebugResult
+    goals: list[Goal]
     baseline: dict  # the decision tree's changes, predicted and measured metrics
     tracking_uri: str
     run_id: str
@@ -115,23 +125,22 @@ def debug(settings: DebugSettings) -> DebugOutcome:
         measure(configs)
         frame = MeasurementStore(folder).read()
     table = aggregate(frame)
-    data, variables = causal.from_measurements(table, objectives)
-    variables = causal.Variables(variables.options, tuple(e for e in variables.events if e in events), variables.objectives)
+    data, variables = from_measurements(table, objectives)
+    variables = Variables(variables.options, tuple(e for e in variables.events if e in events), variables.objectives)
     faulty_metrics = None
     if settings.row is not None:
         match = table[table["config_id"] == settings.row]
         if match.empty:
             raise TradeoffError(f"no configuration {settings.row} in {settings.data}; 'tradeoff show {settings.data}' lists ids")
-        ok, _ = causal.from_measurements(match, objectives)
+        ok, _ = from_measurements(match, objectives)
         faulty = {o: ok.iloc[0][o] for o in variables.options}
         faulty_metrics = ok.iloc[0][[*variables.events, *variables.objectives]].to_dict()
     else:
         faulty = {o: faulty[o] for o in variables.options}
 
-    result = causal.debug(data, variables, faulty, goals, measure, budget=settings.budget, faulty_metrics=faulty_metrics,
-                          top_k=settings.top_k, max_changes=settings.max_changes, alpha=settings.alpha, seed=settings.seed,
-                          valid=_measurable(system),
-                          recorded=None if system.space.population is None else system.space.population.to_dict("records"))
+    result = loop.debug(data, variables, faulty, goals, measure, settings.loop_config(), faulty_metrics=faulty_metrics,
+                        valid=_measurable(system),
+                        recorded=None if system.space.population is None else system.space.population.to_dict("records"))
     baseline = _baseline(data, variables, faulty, goals, measure, _measurable(system))
     files = _write(folder, result, baseline, goals)
     params = {k: v for k, v in asdict(settings).items() if v not in (None, []) and k not in ("tracking_uri", "ray_address")}
@@ -161,7 +170,7 @@ def _measurable(system: System):
     return valid
 
 
-def _gain(before: float | None, after: float | None, goal: causal.Goal) -> float | None:
+def _gain(before: float | None, after: float | None, goal: Goal) -> float | None:
     """Improvement in percent of the faulty value (positive is better, whatever the direction)."""
     if before is None or after is None or before == 0:
         return None
@@ -169,24 +178,24 @@ def _gain(before: float | None, after: float | None, goal: causal.Goal) -> float
     return change if goal.minimize else -change
 
 
-def _baseline(data: pd.DataFrame, variables: causal.Variables, faulty: dict, goals: list[causal.Goal], measure,
+def _baseline(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Goal], measure,
               valid) -> dict:
     """The decision tree's fix for the first goal, measured once (it gets no loop)."""
-    changes, predicted = causal.decision_tree_fix(data, variables, faulty, goals[0])
+    changes, predicted = decision_tree_fix(data, variables, faulty, goals[0])
     if not changes or not valid({**faulty, **changes}):
         return {"changes": changes, "predicted": predicted, "measured": None, "fixed": False}
     measured = measure([{**faulty, **changes}])[0]
     return {"changes": changes, "predicted": predicted, "measured": measured,
-            "fixed": measured is not None and causal.goals_hold(measured, goals)}
+            "fixed": measured is not None and goals_hold(measured, goals)}
 
 
-def _write(folder: Path, result: causal.DebugResult, baseline: dict, goals: list[causal.Goal]) -> list[Path]:
+def _write(folder: Path, result: loop.DebugResult, baseline: dict, goals: list[Goal]) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     diagnosis = result.diagnosis
     dot, picture = folder / "causal_graph.dot", folder / "causal_graph.png"
     dot.write_text(diagnosis.graph.to_dot())
     top = [p.nodes for ps in diagnosis.paths.values() for p in ps]
-    diagnosis.graph.draw(picture, highlight=top)
+    causal_plots.graph(diagnosis.graph, picture, highlight=top)
     paths = folder / "paths.csv"
     pd.DataFrame([{"objective": o, "path": str(p), "ace": p.ace} for o, ps in diagnosis.paths.items() for p in ps]).to_csv(paths, index=False)
     fixes = folder / "fixes.csv"
