@@ -4,7 +4,7 @@ For each seed, ``causal-synthetic`` (workload ``s<seed>``) draws options -> even
 energy. Both methods learn from the same random sample; the faulty configuration is the slowest
 of 200 other random configurations; the goal is latency at most the sample's 40th percentile.
 Each method loops: recommend a fix of the faulty configuration, measure it, add it to the data,
-until the goal holds or the budget is spent. The causal loop is ``tradeoff.causal.debug``; the
+until the goal holds or the budget is spent. The causal loop is ``tradeoff.causal.loop.debug``; the
 tree loop refits ``decision_tree_fix`` on the grown data each round. Reported per method: faults
 fixed, measurements to the fix (the faulty one included), options changed, and the share of
 changed options that are true root causes (options with a causal path to latency).
@@ -21,7 +21,10 @@ import time
 import pandas as pd
 
 from systems import get_system
-from tradeoff import causal
+from tradeoff.causal.baseline import decision_tree_fix
+from tradeoff.causal.goals import Goal
+from tradeoff.causal.graph import Variables
+from tradeoff.causal.loop import DebugConfig, debug
 from tradeoff.space import config_id
 
 
@@ -29,7 +32,7 @@ def tree_loop(data, variables, faulty, faulty_metrics, goal, measure, budget):
     tried, measurements, data = {config_id(faulty)}, 1, data.copy()
     data = pd.concat([data, pd.DataFrame([{**faulty, **faulty_metrics}])], ignore_index=True)
     while measurements < budget:
-        changes, _ = causal.decision_tree_fix(data, variables, faulty, goal, seed=measurements)
+        changes, _ = decision_tree_fix(data, variables, faulty, goal, seed=measurements)
         config = {**faulty, **changes}
         if not changes or config_id(config) in tried:
             return False, measurements, changes
@@ -55,12 +58,12 @@ def run(seeds: int, sample: int, budget: int) -> pd.DataFrame:
         measured = measure(candidates)
         worst = max(range(len(candidates)), key=lambda i: measured[i]["latency"])
         faulty, faulty_metrics = candidates[worst], measured[worst]
-        goal = causal.Goal("latency", "<=", float(data["latency"].quantile(0.4)))
+        goal = Goal("latency", "<=", float(data["latency"].quantile(0.4)))
         truth = system.truth(workload).root_causes("latency")
-        variables = causal.Variables(tuple(system.space.names), tuple(system.event_metrics), ("latency",))
+        variables = Variables(tuple(system.space.names), tuple(system.event_metrics), ("latency",))
 
         clock = time.perf_counter()
-        result = causal.debug(data, variables, faulty, [goal], measure, budget=budget, faulty_metrics=faulty_metrics)
+        result = debug(data, variables, faulty, [goal], measure, DebugConfig(budget=budget), faulty_metrics=faulty_metrics)
         changed = {k for k in result.best if result.best[k] != faulty[k]}
         rows.append({"seed": seed, "method": "causal", "fixed": result.fixed, "measurements": 1 + result.measurements,
                      "changed": len(changed), "precision": len(changed & truth) / len(changed) if changed else float("nan"),
@@ -68,7 +71,7 @@ def run(seeds: int, sample: int, budget: int) -> pd.DataFrame:
                      "wall_s": time.perf_counter() - clock})
 
         clock = time.perf_counter()
-        tree_variables = causal.Variables(tuple(system.space.names), (), ("latency",))
+        tree_variables = Variables(tuple(system.space.names), (), ("latency",))
         fixed, measurements, changes = tree_loop(data, tree_variables, faulty, faulty_metrics, goal, measure, budget + 1)
         rows.append({"seed": seed, "method": "tree", "fixed": fixed, "measurements": measurements, "changed": len(changes),
                      "precision": len(set(changes) & truth) / len(changes) if changes else float("nan"),

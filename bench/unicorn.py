@@ -12,7 +12,7 @@ For each hardware (TX2, Xavier), workload (Image = Xception, NLP = BERT) and fau
 * the goal of a fault: each objective no worse than both the known fix and the median of the
   initial sample (a fault is fixed when it performs like a typical configuration);
 * ``causal``: ``tradeoff.causal`` (FCI graph, path ACE, counterfactual fixes), the best fix;
-  ``tree``: ``tradeoff.causal.decision_tree_fix`` (CART, move into the best leaf). For several
+  ``tree``: ``tradeoff.causal.baseline.decision_tree_fix`` (CART, move into the best leaf). For several
   objectives the tree learns the sum of each objective divided by its median.
 
 Per fault: precision and recall of the changed options against the ground-truth root causes,
@@ -37,7 +37,11 @@ import numpy as np
 import pandas as pd
 
 from systems.replay import datasets_dir
-from tradeoff import causal
+from tradeoff.causal.baseline import decision_tree_fix
+from tradeoff.causal.fixes import counterfactual_fixes
+from tradeoff.causal.goals import Goal
+from tradeoff.causal.graph import Variables
+from tradeoff.causal.loop import DebugConfig, explain
 
 OBJECTIVES = ("inference_time", "total_energy_consumption")
 N_OPTIONS = 26
@@ -89,7 +93,7 @@ def run(limit: int | None, out: Path | None, alpha: float = 0.05, with_faults: b
         data = pd.read_csv(root / "initial" / mode / hw / sw / f"{hw}_{sw}_initial.csv")
         options = list(data.columns[:N_OPTIONS])
         events = [c for c in data.columns[N_OPTIONS:] if c not in OBJECTIVES]
-        variables = causal.Variables(tuple(options), tuple(events), objectives)
+        variables = Variables(tuple(options), tuple(events), objectives)
         bugs = read_csv_with_conflicts(bug_path)
         if with_faults:
             # the faults are measured configurations too (objectives, no counters): learn from them as well
@@ -98,20 +102,20 @@ def run(limit: int | None, out: Path | None, alpha: float = 0.05, with_faults: b
             bugs = bugs.head(limit)
         truth_fix = ground_truth(root, hw, sw, mode, objectives)
         initial = data.head(25)
-        goals = [causal.Goal(o, "<=", max(float(truth_fix[o]), float(initial[o].median()))) for o in objectives]
+        goals = [Goal(o, "<=", max(float(truth_fix[o]), float(initial[o].median()))) for o in objectives]
         clock = time.perf_counter()
-        explanation = causal.explain(data, variables, objectives, alpha=alpha)
+        explanation = explain(data, variables, objectives, DebugConfig(alpha=alpha))
         fit_s = time.perf_counter() - clock
         tree_data = data.assign(scalarized=sum(data[o] / initial[o].median() for o in objectives))
-        tree_goal = causal.Goal("scalarized" if mode == "multi" else objectives[0], "<=", 0.0)
-        tree_variables = causal.Variables(tuple(options), (), (tree_goal.metric,))
+        tree_goal = Goal("scalarized" if mode == "multi" else objectives[0], "<=", 0.0)
+        tree_variables = Variables(tuple(options), (), (tree_goal.metric,))
         for index, bug in bugs.iterrows():
             truth = {o for o in options if not np.isclose(float(bug[o]), float(truth_fix[o]))}
             clock = time.perf_counter()
-            fixes = causal.counterfactual_fixes(explanation.model, bug[options], goals, explanation.top_paths, data)
+            fixes = counterfactual_fixes(explanation.model, bug[options], goals, explanation.top_paths, data)
             fix_s = time.perf_counter() - clock
             best = fixes[0] if fixes else None
-            tree_changes, tree_value = causal.decision_tree_fix(tree_data, tree_variables, bug[options], tree_goal)
+            tree_changes, tree_value = decision_tree_fix(tree_data, tree_variables, bug[options], tree_goal)
             for method, changes, predicted in (
                 ("causal", best.changes if best else {}, best.predicted if best else {}),
                 ("tree", tree_changes, {objectives[0]: tree_value} if mode == "single" else {}),

@@ -322,8 +322,8 @@ def debug_command(
     """Find the root causes of a performance fault and fix it by measuring (CADET / Unicorn)."""
     from flows.debug import debug as debug_flow, report_lines
     from tasks.settings import DebugSettings, Execution, Target
-    from tradeoff.causal.goals import Goal
-    if objective is not None and objective not in [Goal.parse(g).metric for g in goal]:
+    from tradeoff.causal.goals import parse_goals
+    if objective is not None and objective not in [g.metric for g in parse_goals(goal)]:
         raise TradeoffError(f"--objective {objective} has no --goal; give e.g. --goal '{objective} <= NUMBER'")
     settings = DebugSettings(
         target=Target(system=system, environment=environment, workload=workload), goals=tuple(goal),

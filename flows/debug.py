@@ -1,7 +1,7 @@
 """The Prefect flow ``debug``: explain a performance fault by its causes and fix it by measuring.
 
 Data to learn from: a campaign folder (``--data``) or a fresh random sample measured first.
-The loop itself is ``tradeoff.causal.debug``; this flow gives it a ``measure`` that runs on Ray
+The loop itself is ``tradeoff.causal.loop.debug``; this flow gives it a ``measure`` that runs on Ray
 and stores every measurement in the session's folder, measures the decision-tree baseline's fix
 beside it, writes the graph (DOT and PNG), the ranked paths, fixes and steps, and logs all of it
 to MLflow.
@@ -21,17 +21,20 @@ from systems.base import System
 from tasks.debug import initial_sample, measure_configs
 from tasks.settings import DebugSettings
 from tasks.tracking import track
-from tradeoff import causal
+from tradeoff.causal import loop
+from tradeoff.causal.baseline import decision_tree_fix
+from tradeoff.causal.goals import Goal, goals_hold, parse_goals
+from tradeoff.causal.graph import Variables, from_measurements
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import MeasurementStore, aggregate
+from tradeoff.plots import causal as causal_plots
 from tradeoff.space import config_id
-
 
 @dataclass
 class DebugOutcome:
     folder: Path
-    result: causal.DebugResult
-    goals: list[causal.Goal]
+    result: loop.DebugResult
+    goals: list[Goal]
     baseline: dict  # the decision tree's changes, predicted and measured metrics
     tracking_uri: str
     run_id: str
@@ -41,7 +44,7 @@ class DebugOutcome:
 def debug(settings: DebugSettings) -> DebugOutcome:
     settings = settings.resolve()
     system, workload = settings.target.build(), settings.target.workload
-    goals = [causal.Goal.parse(g) for g in settings.goals]
+    goals = parse_goals(settings.goals)
     faulty = settings.faulty(system) if settings.config else None
     folder = Path(settings.out)
     campaign = hashlib.sha1(f"debug|{folder.resolve()}".encode()).hexdigest()[:12]
@@ -59,23 +62,22 @@ def debug(settings: DebugSettings) -> DebugOutcome:
         measure(configs)
         frame = MeasurementStore(folder).read()
     table = aggregate(frame)
-    data, variables = causal.from_measurements(table, objectives)
-    variables = causal.Variables(variables.options, tuple(e for e in variables.events if e in events), variables.objectives)
+    data, variables = from_measurements(table, objectives)
+    variables = Variables(variables.options, tuple(e for e in variables.events if e in events), variables.objectives)
     faulty_metrics = None
     if settings.row is not None:
         match = table[table["config_id"] == settings.row]
         if match.empty:
             raise TradeoffError(f"no configuration {settings.row} in {settings.data}; 'tradeoff show {settings.data}' lists ids")
-        ok, _ = causal.from_measurements(match, objectives)
+        ok, _ = from_measurements(match, objectives)
         faulty = {o: ok.iloc[0][o] for o in variables.options}
         faulty_metrics = ok.iloc[0][[*variables.events, *variables.objectives]].to_dict()
     else:
         faulty = {o: faulty[o] for o in variables.options}
 
-    result = causal.debug(data, variables, faulty, goals, measure, budget=settings.budget, faulty_metrics=faulty_metrics,
-                          top_k=settings.top_k, max_changes=settings.max_changes, alpha=settings.alpha, seed=settings.seed,
-                          valid=_measurable(system),
-                          recorded=None if system.space.population is None else system.space.population.to_dict("records"))
+    result = loop.debug(data, variables, faulty, goals, measure, settings.loop_config(), faulty_metrics=faulty_metrics,
+                        valid=_measurable(system),
+                        recorded=None if system.space.population is None else system.space.population.to_dict("records"))
     baseline = _baseline(data, variables, faulty, goals, measure, _measurable(system))
     files = _write(folder, result, baseline, goals)
     params = {"system": settings.target.system, "environment": system.environment, "workload": workload,
@@ -107,7 +109,7 @@ def _measurable(system: System):
     return valid
 
 
-def _gain(before: float | None, after: float | None, goal: causal.Goal) -> float | None:
+def _gain(before: float | None, after: float | None, goal: Goal) -> float | None:
     """Improvement in percent of the faulty value (positive is better, whatever the direction)."""
     if before is None or after is None or before == 0:
         return None
@@ -115,24 +117,24 @@ def _gain(before: float | None, after: float | None, goal: causal.Goal) -> float
     return change if goal.minimize else -change
 
 
-def _baseline(data: pd.DataFrame, variables: causal.Variables, faulty: dict, goals: list[causal.Goal], measure,
+def _baseline(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Goal], measure,
               valid) -> dict:
     """The decision tree's fix for the first goal, measured once (it gets no loop)."""
-    changes, predicted = causal.decision_tree_fix(data, variables, faulty, goals[0])
+    changes, predicted = decision_tree_fix(data, variables, faulty, goals[0])
     if not changes or not valid({**faulty, **changes}):
         return {"changes": changes, "predicted": predicted, "measured": None, "fixed": False}
     measured = measure([{**faulty, **changes}])[0]
     return {"changes": changes, "predicted": predicted, "measured": measured,
-            "fixed": measured is not None and causal.goals_hold(measured, goals)}
+            "fixed": measured is not None and goals_hold(measured, goals)}
 
 
-def _write(folder: Path, result: causal.DebugResult, baseline: dict, goals: list[causal.Goal]) -> list[Path]:
+def _write(folder: Path, result: loop.DebugResult, baseline: dict, goals: list[Goal]) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     diagnosis = result.diagnosis
     dot, picture = folder / "causal_graph.dot", folder / "causal_graph.png"
     dot.write_text(diagnosis.graph.to_dot())
     top = [p.nodes for ps in diagnosis.paths.values() for p in ps]
-    diagnosis.graph.draw(picture, highlight=top)
+    causal_plots.graph(diagnosis.graph, picture, highlight=top)
     paths = folder / "paths.csv"
     pd.DataFrame([{"objective": o, "path": str(p), "ace": p.ace} for o, ps in diagnosis.paths.items() for p in ps]).to_csv(paths, index=False)
     fixes = folder / "fixes.csv"

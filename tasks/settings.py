@@ -227,14 +227,20 @@ class DebugSettings:
             raise TradeoffError("--budget must be at least 1 and --initial at least 5")
         if not self.goals:
             raise TradeoffError("give at least one --goal, e.g. --goal 'latency <= 10'")
+        self.loop_config()
+
+    def loop_config(self):
+        """The causal loop's own settings (``tradeoff.causal.loop.DebugConfig``, checked when made)."""
+        from tradeoff.causal.loop import DebugConfig
+        return DebugConfig(alpha=self.alpha, top_k=self.top_k, max_changes=self.max_changes, budget=self.budget, seed=self.seed)
 
     def resolve(self) -> DebugSettings:
         if self.resolved:
             return self
-        from tradeoff.causal.goals import Goal
+        from tradeoff.causal.goals import parse_goals
         system, target = self.target.resolve()
-        for goal in self.goals:
-            system.metric(Goal.parse(goal).metric)
+        for goal in parse_goals(self.goals):
+            system.metric(goal.metric)
         for event in self.events:
             system.metric(event)
         if self.config is not None:

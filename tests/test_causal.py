@@ -1,12 +1,17 @@
 """Causal debugging on synthetic systems whose causal structure is known."""
 
+import logging
 import random
 
 import pandas as pd
 import pytest
 
 from systems import get_system
-from tradeoff import causal
+from tradeoff.causal.baseline import decision_tree_fix
+from tradeoff.causal.goals import Goal, parse_goals
+from tradeoff.causal.graph import CausalGraph, Variables, _orient_by_entropy, fit_graph, numeric_coding
+from tradeoff.causal.loop import DebugConfig, debug, diagnose
+from tradeoff.plots import causal as causal_plots
 from tradeoff.errors import TradeoffError
 from tradeoff.sampling import sample
 
@@ -23,9 +28,9 @@ def system():
     return get_system("causal-synthetic")
 
 
-def variables(system, objectives=("latency",)) -> causal.Variables:
+def variables(system, objectives=("latency",)) -> Variables:
     events = tuple(m for m in system.metric_names if m[0] == "e" and m[1:].isdigit())
-    return causal.Variables(tuple(system.space.names), events, objectives)
+    return Variables(tuple(system.space.names), events, objectives)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -34,12 +39,13 @@ def test_root_causes_are_recovered(system, seed):
     data = measured(system, workload, 120, seed)
     truth = system.truth(workload).root_causes("latency")
     worst = data.loc[data["latency"].idxmax()]
-    goal = causal.Goal("latency", "<=", float(data["latency"].median()))
-    diagnosis = causal.diagnose(data, variables(system, ("latency", "energy")), worst, [goal])
+    goal = Goal("latency", "<=", float(data["latency"].median()))
+    diagnosis = diagnose(data, variables(system, ("latency", "energy")), worst, [goal])
     found = [option for option, _ in diagnosis.root_causes]
     assert found and set(found) <= truth  # no distractor option is blamed
     assert len(set(found) & truth) >= len(truth) - 1
     # paths run option -> event -> objective, the graph respects the background knowledge
+    assert diagnosis.paths["latency"]
     for path in diagnosis.paths["latency"]:
         assert path.nodes[0] in truth and path.nodes[-1] == "latency" and path.ace > 0
     for cause, effect in diagnosis.graph.directed:
@@ -53,12 +59,12 @@ def test_debug_loop_fixes_the_fault_by_measuring(system):
     data = measured(system, workload, 100, 7)
     faulty = {o: 0 for o in system.space.names}
     faulty["o8"] = 3  # in s3, o3 low and o8 high drive latency up through events e4 and e5
-    goal = causal.Goal("latency", "<=", float(data["latency"].quantile(0.3)))
+    goal = Goal("latency", "<=", float(data["latency"].quantile(0.3)))
 
     def measure(configs):
         return [system.run(c, workload, 10, []) for c in configs]
 
-    result = causal.debug(data, variables(system), faulty, [goal], measure, budget=4)
+    result = debug(data, variables(system), faulty, [goal], measure, DebugConfig(budget=4))
     assert not goal.holds(result.faulty_metrics["latency"])
     assert result.fixed
     assert 1 <= result.measurements <= 4  # the faulty configuration, then fixes until one holds
@@ -68,7 +74,7 @@ def test_debug_loop_fixes_the_fault_by_measuring(system):
     assert result.wall_s > 0 and result.steps[-1].fixed
 
 
-def test_debug_loop_tests_more_liberally_when_no_path_is_found(system):
+def test_debug_loop_tests_more_liberally_when_no_path_is_found(system, caplog):
     # this noise draw leaves FCI at alpha 0.05 with no path to latency (CI met one like it):
     # the loop must relax its tests rather than give up having measured only the fault
     workload = "s3"
@@ -76,21 +82,27 @@ def test_debug_loop_tests_more_liberally_when_no_path_is_found(system):
     data = pd.DataFrame([{**c, **system.run(c, workload, 10, [])} for c in sample(system.space, "random", 60, 0)])
     faulty = {o: 0 for o in system.space.names}
     faulty["o8"] = 3
-    goal = causal.Goal("latency", "<=", 15.0)
-    strict = causal.diagnose(data, variables(system), {**faulty, **system.run(faulty, workload, 10, [])}, [goal])
+    goal = Goal("latency", "<=", 15.0)
+    strict = diagnose(data, variables(system), {**faulty, **system.run(faulty, workload, 10, [])}, [goal])
     assert not strict.root_causes
 
-    result = causal.debug(data, variables(system), faulty, [goal], lambda cs: [system.run(c, workload, 10, []) for c in cs], budget=4)
+    with caplog.at_level(logging.INFO, logger="tradeoff.causal.loop"):
+        result = debug(data, variables(system), faulty, [goal], lambda cs: [system.run(c, workload, 10, []) for c in cs],
+                       DebugConfig(budget=4))
     assert result.fixed and result.diagnosis.root_causes and result.steps
+    said = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("no causal path") for m in said)
+    assert any(m.startswith("FCI alpha 0.05 -> 0.1: no untried fix") for m in said)
+    assert any(m.startswith("round 1: measuring") for m in said)
     assert {o for o, _ in result.diagnosis.root_causes} <= system.truth(workload).root_causes("latency")
 
 
 def test_two_objectives_get_a_fix_that_keeps_both(system):
     workload = "s1"
     data = measured(system, workload, 120, 1)
-    goals = [causal.Goal(m, "<=", float(data[m].quantile(0.6))) for m in ("latency", "energy")]
+    goals = [Goal(m, "<=", float(data[m].quantile(0.6))) for m in ("latency", "energy")]
     worst = data.loc[(data["latency"].rank() + data["energy"].rank()).idxmax()]
-    diagnosis = causal.diagnose(data, variables(system, ("latency", "energy")), worst, goals, max_changes=4)
+    diagnosis = diagnose(data, variables(system, ("latency", "energy")), worst, goals, DebugConfig(max_changes=4))
     best = diagnosis.fixes[0]
     assert best.potential > 0.5
     config = {**worst[system.space.names].to_dict(), **best.changes}
@@ -100,10 +112,11 @@ def test_two_objectives_get_a_fix_that_keeps_both(system):
 
 def test_graph_exports_dot_and_picture(system, tmp_path):
     data = measured(system, "s1", 80, 1)
-    graph = causal.fit_graph(data, variables(system))
+    graph = fit_graph(data, variables(system))
     dot = graph.to_dot()
-    assert dot.startswith("digraph") and '"e1" -> "latency"' in dot or '"e3" -> "latency"' in dot
-    graph.draw(tmp_path / "graph.png", highlight=[("o3", "e1", "latency")])
+    assert dot.startswith("digraph")
+    assert '"e1" -> "latency"' in dot or '"e3" -> "latency"' in dot
+    causal_plots.graph(graph, tmp_path / "graph.png", highlight=[("o3", "e1", "latency")])
     assert (tmp_path / "graph.png").stat().st_size > 1000
 
 
@@ -114,27 +127,46 @@ def test_entropy_rule_orients_a_chain_between_events():
     e1 = rng.uniform(-1, 1, 400)
     e2 = e1 ** 3 + 0.5 * e1 + rng.uniform(-0.2, 0.2, 400)
     data = pd.DataFrame({"o1": rng.integers(0, 2, 400), "e1": e1, "e2": e2, "y": e2 + rng.normal(0, 0.1, 400)})
-    v = causal.Variables(("o1",), ("e1", "e2"), ("y",))
-    graph = causal.CausalGraph(v, v.all)
-    causal._orient_by_entropy(graph, causal._numeric(data), "e2", "e1")
+    v = Variables(("o1",), ("e1", "e2"), ("y",))
+    graph = CausalGraph(v, v.all)
+    _orient_by_entropy(graph, numeric_coding(data), "e2", "e1")
     assert graph.directed == {("e1", "e2"): "entropy"}
 
 
 def test_decision_tree_baseline_moves_into_the_best_leaf(system):
     data = measured(system, "s3", 120, 3)
     worst = data.loc[data["latency"].idxmax()]
-    changes, predicted = causal.decision_tree_fix(data, variables(system), worst, causal.Goal("latency", "<=", 0))
+    changes, predicted = decision_tree_fix(data, variables(system), worst, Goal("latency", "<=", 0))
     assert changes and predicted < data["latency"].median()
 
 
 def test_bad_goal_and_config_are_one_line_errors(system):
     with pytest.raises(TradeoffError, match="METRIC <= NUMBER"):
-        causal.Goal.parse("latency is low")
+        Goal.parse("latency is low")
     data = measured(system, "s1", 30, 1)
     with pytest.raises(TradeoffError, match="not an objective"):
-        causal.diagnose(data, variables(system), data.iloc[0], [causal.Goal("e1", "<=", 1)])
+        diagnose(data, variables(system), data.iloc[0], [Goal("e1", "<=", 1)])
     with pytest.raises(TradeoffError, match="lacks option"):
-        causal.diagnose(data, variables(system), {"o1": 1}, [causal.Goal("latency", "<=", 1)])
+        diagnose(data, variables(system), {"o1": 1}, [Goal("latency", "<=", 1)])
+
+
+def test_goals_parse_one_by_one():
+    assert [g.metric for g in parse_goals(["latency <= 10", " energy>2.5e3 "])] == ["latency", "energy"]
+    assert parse_goals(["x.y-z >= -1"]) == [Goal("x.y-z", ">=", -1.0)]
+    with pytest.raises(TradeoffError, match="cannot read goal 'energy'"):
+        parse_goals(["latency <= 10", "energy"])
+
+
+@pytest.mark.parametrize("bad, match", [({"alpha": 0}, "alpha is FCI's significance level"), ({"alpha": 1.5}, "between 0 and 1"),
+                                        ({"budget": 0}, "budget must be at least 1"), ({"top_k": 0}, "top_k must be at least 1"),
+                                        ({"max_changes": 2.5}, "max_changes must be a whole number"),
+                                        ({"depth": -2}, "depth must be -1"), ({"seed": -1}, "seed must be at least 0")])
+def test_debug_config_is_checked_once_with_one_line_errors(bad, match):
+    with pytest.raises(TradeoffError, match=match) as error:
+        DebugConfig(**bad)
+    assert "\n" not in str(error.value)
+    with pytest.raises(TypeError):
+        DebugConfig(0.05)  # keyword-only: no bare numbers whose meaning hides in their position
 
 
 def test_rows_without_events_still_inform_the_graph(system):
@@ -145,7 +177,7 @@ def test_rows_without_events_still_inform_the_graph(system):
     events = variables(system).events
     data.loc[40:, list(events)] = float("nan")
     worst = data.loc[data["latency"].idxmax()]
-    diagnosis = causal.diagnose(data, variables(system), worst, [causal.Goal("latency", "<=", float(data["latency"].median()))])
+    diagnosis = diagnose(data, variables(system), worst, [Goal("latency", "<=", float(data["latency"].median()))])
     found = {option for option, _ in diagnosis.root_causes}
     assert found and found <= system.truth(workload).root_causes("latency")
     assert diagnosis.fixes[0].potential > 0.5
@@ -155,7 +187,7 @@ def test_replay_fixes_are_recorded_configurations(system):
     data = measured(system, "s3", 100, 3)
     worst = data.loc[data["latency"].idxmax()]
     recorded = data[system.space.names].to_dict("records")
-    diagnosis = causal.diagnose(data, variables(system), worst, [causal.Goal("latency", "<=", float(data["latency"].median()))],
+    diagnosis = diagnose(data, variables(system), worst, [Goal("latency", "<=", float(data["latency"].median()))],
                                 recorded=recorded)
     known = {tuple(sorted(r.items())) for r in recorded}
     assert diagnosis.fixes

@@ -1,0 +1,120 @@
+"""Counterfactual fixes of a faulty configuration on the options of the top causal paths.
+
+Each change (one to ``max_changes`` options from the top paths, set to other observed levels; on
+a replay, the recorded configurations instead) gets *Potential* = P(every goal holds had the
+options been changed) and *Control* = P(every goal holds without the change). Events measured on
+the faulty row keep their abducted noise (abduction-action-prediction); objectives are predicted,
+so Control is the chance that the fault is not reproducible under the model; the probability is
+over the structural model's replicates. Fixes are ranked by Potential - Control less 0.05 per
+extra changed option (a larger change must be clearly better to win), then by the predicted
+margin to the goals.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tradeoff.causal.effects import CausalPath, StructuralModel, spread
+from tradeoff.causal.goals import Goal
+from tradeoff.causal.graph import Variables, numeric_changes, numeric_row, original_values, plain
+
+CHANGE_PENALTY = 0.05  # Potential - Control given up per extra changed option
+
+
+@dataclass
+class Fix:
+    changes: dict  # option -> new value (in the data's types)
+    potential: float  # P(every goal holds with the change)
+    control: float  # P(every goal holds without it)
+    predicted: dict  # objective -> predicted value with the change (mean over replicates)
+    margin: float = 0.0  # mean signed distance to the goals in standard deviations, lower is better (breaks ties)
+
+    @property
+    def effect(self) -> float:
+        return self.potential - self.control
+
+    @property
+    def score(self) -> float:
+        return self.effect - CHANGE_PENALTY * (len(self.changes) - 1)
+
+    def describe(self) -> str:
+        return ", ".join(f"{k}={plain(v)}" for k, v in self.changes.items())
+
+
+def counterfactual_fixes(model: StructuralModel, faulty: pd.Series, goals: list[Goal], paths: list[CausalPath],
+                         data: pd.DataFrame, max_changes: int = 3, per_option: int = 2,
+                         recorded: list[dict] | None = None) -> list[Fix]:
+    """Candidate fixes on the options of the top paths, best first (module docstring). With
+    ``recorded`` (a replay's configurations) the candidates are the recorded configurations
+    that change an option of the top paths, the nearest 1000 of them."""
+    numeric_faulty = numeric_row(faulty, data, model.variables)
+    options = list(dict.fromkeys(p.nodes[0] for p in paths))
+    targets = [g.metric for g in goals]
+    baseline = model.counterfactual(numeric_faulty, {}, targets)
+    control = _probability(baseline, goals)
+
+    def evaluate(changes: dict) -> Fix:
+        frame = model.counterfactual(numeric_faulty, changes, targets)
+        return Fix(original_values(changes, data), _probability(frame, goals), control,
+                   {g.metric: float(frame[g.metric].mean()) for g in goals}, _margin(frame, goals, data))
+
+    if recorded is not None:
+        return _recorded_fixes(recorded, faulty, options, evaluate, data, model.variables, goals)
+    singles: dict[str, list[Fix]] = {}
+    for option in options:
+        current = numeric_faulty[option]
+        fixes = [evaluate({option: level}) for level in model.levels(option) if not math.isclose(level, current)]
+        singles[option] = sorted(fixes, key=lambda f: _rank_key(f, goals))[:per_option]
+    fixes = [f for group in singles.values() for f in group]
+    best_options = sorted(singles, key=lambda o: _rank_key(singles[o][0], goals) if singles[o] else (math.inf,))[:6]
+    for size in range(2, max_changes + 1):
+        for combination in itertools.combinations(best_options, size):
+            for choice in itertools.product(*(singles[o] for o in combination)):
+                changes = {k: v for fix in choice for k, v in fix.changes.items()}
+                fixes.append(evaluate(numeric_changes(changes, data)))
+    return sorted(fixes, key=lambda f: _rank_key(f, goals))
+
+
+def _recorded_fixes(recorded: list[dict], faulty: pd.Series, options: list[str], evaluate, data: pd.DataFrame,
+                    variables: Variables, goals: list[Goal]) -> list[Fix]:
+    change_sets = []
+    for config in recorded:
+        changes = {o: config[o] for o in variables.options if str(config[o]) != str(faulty[o]) and not _same(config[o], faulty[o])}
+        if changes and any(o in changes for o in options):
+            change_sets.append(changes)
+    change_sets = sorted(change_sets, key=len)[:1000]
+    fixes = [evaluate(numeric_changes(changes, data)) for changes in change_sets]
+    return sorted(fixes, key=lambda f: _rank_key(f, goals))
+
+
+def _same(a, b) -> bool:
+    try:
+        return math.isclose(float(a), float(b))
+    except (TypeError, ValueError):
+        return False
+
+
+def _rank_key(fix: Fix, goals: list[Goal]) -> tuple:
+    # score first; then how far below (or above) the goals the change is predicted to land, then fewer changes
+    return (-round(fix.score, 6), round(fix.margin, 6), len(fix.changes))
+
+
+def _margin(frame: pd.DataFrame, goals: list[Goal], data: pd.DataFrame) -> float:
+    total = 0.0
+    for goal in goals:
+        gap = float(np.mean(frame[goal.metric].to_numpy() - goal.threshold)) / spread(data[goal.metric])
+        total += gap if goal.minimize else -gap
+    return total
+
+
+def _probability(frame: pd.DataFrame, goals: list[Goal]) -> float:
+    ok = np.ones(len(frame), dtype=bool)
+    for goal in goals:
+        ok &= goal.holds(frame[goal.metric].to_numpy())
+    return float(ok.mean())
+

@@ -1,0 +1,213 @@
+"""The debug loop: diagnose a faulty configuration, measure the best untried fix, learn from it, repeat.
+
+``explain`` fits the graph and its structural model and ranks the paths to each objective;
+``diagnose`` adds the counterfactual fixes of one faulty configuration; ``debug`` measures the
+best untried fix through a ``measure(configs) -> metrics`` callable, adds it to the data, refits
+and repeats until the goals hold or the budget is spent. A fix that fails hints at a cause the
+graph missed, so each failure (and each round without an untried fix) doubles FCI's
+significance level, up to 0.2, for the next round. ``DebugConfig`` holds the loop's settings,
+checked once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from tradeoff.causal.effects import CausalPath, StructuralModel, rank_paths, spread
+from tradeoff.causal.fixes import Fix, counterfactual_fixes
+from tradeoff.causal.goals import Goal, goals_hold
+from tradeoff.causal.graph import CausalGraph, Variables, fit_graph, plain
+from tradeoff.errors import TradeoffError
+from tradeoff.space import config_id
+
+log = logging.getLogger(__name__)
+
+MAX_ALPHA = 0.2  # the loop doubles FCI's significance level after each failed fix or a round without one, up to this
+
+
+@dataclass(frozen=True, kw_only=True)
+class DebugConfig:
+    """How the loop learns and how much it may measure; checked once, here."""
+
+    alpha: float = 0.05  # FCI's significance level in the first round
+    depth: int = 2  # FCI's largest conditioning set (-1: no limit)
+    top_k: int = 10  # causal paths kept per objective
+    max_changes: int = 3  # most options one fix may change
+    budget: int = 10  # measurements the loop may spend (the faulty configuration's included when it is measured)
+    seed: int = 0  # of the structural model's forests
+
+    def __post_init__(self):
+        for name in ("depth", "top_k", "max_changes", "budget", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TradeoffError(f"{name} must be a whole number, got {value!r}")
+        if not 0 < self.alpha < 1:
+            raise TradeoffError(f"alpha is FCI's significance level, between 0 and 1, got {self.alpha}; 0.05 is usual")
+        if self.depth < -1:
+            raise TradeoffError(f"depth must be -1 (no limit) or at least 0, got {self.depth}")
+        for name in ("top_k", "max_changes", "budget"):
+            if getattr(self, name) < 1:
+                raise TradeoffError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise TradeoffError(f"seed must be at least 0, got {self.seed}")
+
+
+@dataclass
+class Diagnosis:
+    graph: CausalGraph
+    root_causes: list[tuple[str, float]]  # options with a causal path to an objective, by total ACE
+    paths: dict[str, list[CausalPath]]  # objective -> its top paths
+    fixes: list[Fix]
+
+
+@dataclass
+class Explanation:
+    """What the data says causes the objectives, independent of any one faulty configuration."""
+
+    graph: CausalGraph
+    model: StructuralModel
+    root_causes: list[tuple[str, float]]  # options with a causal path to an objective, by total ACE (in std. dev.)
+    paths: dict[str, list[CausalPath]]  # objective -> its top paths
+
+    @property
+    def top_paths(self) -> list[CausalPath]:
+        return [p for ps in self.paths.values() for p in ps]
+
+
+def explain(data: pd.DataFrame, variables: Variables, objectives: Iterable[str],
+            config: DebugConfig = DebugConfig()) -> Explanation:
+    """The causal graph, its structural model, the root causes and the top paths to each objective."""
+    graph = fit_graph(data, variables, alpha=config.alpha, depth=config.depth)
+    model = StructuralModel(graph, data, seed=config.seed)
+    paths, causes = {}, {}
+    for objective in objectives:
+        paths[objective] = rank_paths(model, objective, config.top_k)
+        for option in dict.fromkeys(p[0] for p in graph.causal_paths(objective)):
+            causes[option] = max(causes.get(option, 0.0), model.total_effect(option, objective) / spread(data[objective]))
+    return Explanation(graph, model, sorted(causes.items(), key=lambda item: -item[1]), paths)
+
+
+def diagnose(data: pd.DataFrame, variables: Variables, faulty: dict | pd.Series, goals: list[Goal],
+             config: DebugConfig = DebugConfig(), recorded: list[dict] | None = None) -> Diagnosis:
+    """Why the faulty configuration misses its goals, and the changes most likely to fix it."""
+    faulty = pd.Series(faulty)
+    unknown = [g.metric for g in goals if g.metric not in variables.objectives]
+    if unknown:
+        raise TradeoffError(f"goal metric {unknown[0]!r} is not an objective; objectives: {', '.join(variables.objectives)}")
+    lacking = [o for o in variables.options if o not in faulty]
+    if lacking:
+        raise TradeoffError(f"the faulty configuration lacks option {lacking[0]!r}; give every option")
+    explanation = explain(data, variables, dict.fromkeys(g.metric for g in goals), config)
+    top = explanation.top_paths
+    if not top:
+        log.info("no causal path from an option to %s at FCI alpha %g", ", ".join(explanation.paths), config.alpha)
+    fixes = counterfactual_fixes(explanation.model, faulty, goals, top, data, max_changes=config.max_changes, recorded=recorded) if top else []
+    return Diagnosis(explanation.graph, explanation.root_causes, explanation.paths, fixes)
+
+
+@dataclass
+class Step:
+    config: dict
+    fix: Fix
+    measured: dict | None  # metrics, None when the measurement failed
+    fixed: bool
+
+
+@dataclass
+class DebugResult:
+    fixed: bool
+    faulty: dict
+    faulty_metrics: dict
+    best: dict  # the best measured configuration (the faulty one when nothing helped)
+    best_metrics: dict
+    steps: list[Step]
+    diagnosis: Diagnosis  # of the first round, what explains the fault
+    measurements: int
+    wall_s: float
+
+
+def debug(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Goal],
+          measure: Callable[[list[dict]], list[dict | None]], config: DebugConfig = DebugConfig(), *,
+          faulty_metrics: dict | None = None, valid: Callable[[dict], bool] = lambda config: True,
+          recorded: list[dict] | None = None) -> DebugResult:
+    """The debug loop: diagnose, measure the best untried fix, add it to the data, repeat until
+    every goal holds or ``config.budget`` measurements are spent. ``measure`` returns one metrics
+    dict per configuration (objectives and any events), or None for a failed run;
+    ``faulty_metrics`` spares measuring the faulty configuration; ``valid`` rules out
+    configurations that cannot be measured (a broken constraint, one a replay never recorded);
+    ``recorded`` makes a replay's recorded configurations the candidate fixes."""
+    clock = time.perf_counter()
+    faulty = {o: plain(faulty[o]) for o in variables.options}
+    measurements = 0
+    if faulty_metrics is None:
+        faulty_metrics = measure([faulty])[0]
+        measurements += 1
+        if faulty_metrics is None:
+            raise TradeoffError("the faulty configuration could not be measured; check that it runs")
+    data = _with_row(data, variables, faulty, faulty_metrics)
+    tried = {config_id(faulty)}
+    best, best_metrics, steps, first = faulty, faulty_metrics, [], None
+    fixed = goals_hold(faulty_metrics, goals)
+    level = config.alpha
+    while not fixed and measurements < config.budget:
+        diagnosis = diagnose(data, variables, {**faulty, **faulty_metrics}, goals, replace(config, alpha=level), recorded)
+        candidate = next((f for f in diagnosis.fixes if config_id({**faulty, **f.changes}) not in tried and valid({**faulty, **f.changes})), None)
+        if candidate is None:
+            if level >= MAX_ALPHA:
+                log.info("no untried fix at FCI alpha %g, the most the loop tests with: giving up after %d measurements", level, measurements)
+                first = first or diagnosis
+                break
+            # no untried fix on the paths found: look for more paths before giving up
+            level = _relax(level, "no untried fix on the causal paths found")
+            continue
+        first = first or diagnosis
+        trial = {**faulty, **candidate.changes}
+        tried.add(config_id(trial))
+        log.info("round %d: measuring %s (potential %.2f, control %.2f)", len(steps) + 1, candidate.describe(),
+                 candidate.potential, candidate.control)
+        metrics = measure([trial])[0]
+        measurements += 1
+        fixed = metrics is not None and goals_hold(metrics, goals)
+        log.info("round %d: %s", len(steps) + 1, "the measurement failed" if metrics is None else
+                 ("every goal holds" if fixed else "goals missed") + ": " + ", ".join(f"{g.metric}={metrics.get(g.metric)}" for g in goals))
+        if not fixed:
+            # a fix that failed suggests a missed cause: test more liberally next round
+            level = _relax(level, "the fix did not meet the goals, a cause may be missing")
+        steps.append(Step(trial, candidate, metrics, fixed))
+        if metrics is not None:
+            data = _with_row(data, variables, trial, metrics)
+            if fixed or _better(metrics, best_metrics, goals):
+                best, best_metrics = trial, metrics
+    if first is None:
+        first = diagnose(data, variables, {**faulty, **faulty_metrics}, goals, config, recorded)
+    return DebugResult(fixed, faulty, faulty_metrics, best, best_metrics, steps, first, measurements, time.perf_counter() - clock)
+
+
+def _relax(level: float, why: str) -> float:
+    relaxed = min(MAX_ALPHA, 2 * level)
+    if relaxed != level:
+        log.info("FCI alpha %g -> %g: %s", level, relaxed, why)
+    return relaxed
+
+
+def _with_row(data: pd.DataFrame, variables: Variables, config: dict, metrics: dict) -> pd.DataFrame:
+    row = {**config, **{m: metrics.get(m, np.nan) for m in (*variables.events, *variables.objectives)}}
+    new = pd.DataFrame([row])
+    new = new.astype({c: t for c, t in data.dtypes.items() if c in new}, errors="ignore")
+    return pd.concat([data, new], ignore_index=True)
+
+
+def _better(metrics: dict, than: dict, goals: list[Goal]) -> bool:
+    """Fewer goals missed, then the first goal's metric better."""
+    def key(m: dict) -> tuple:
+        first = goals[0]
+        value = float(m[first.metric]) if m.get(first.metric) is not None else math.inf
+        return (sum(not goals_hold(m, [g]) for g in goals), value if first.minimize else -value)
+    return key(metrics) < key(than)
