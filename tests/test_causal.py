@@ -8,7 +8,7 @@ import pytest
 from systems import get_system
 from tradeoff import causal
 from tradeoff.errors import TradeoffError
-from tradeoff.sampling import sample
+from tradeoff.samplers.base import sample
 
 SEEDS = [1, 2, 3, 4]
 
