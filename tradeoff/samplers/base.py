@@ -23,7 +23,7 @@ def _no_rows() -> pd.DataFrame:
     return pd.DataFrame()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: frames do not compare to one truth value
 class History:
     """What a sampler sees when it is asked."""
 
@@ -62,7 +62,8 @@ class Design(Sampler):
 SAMPLERS: Registry[Sampler] = Registry("sampler", "tradeoff.samplers", "tradeoff.samplers.base:Sampler")
 
 
-def sample(space: Space, name: str, budget: int, seed: int = 0, sources: tuple = (), metric: str | None = None) -> list[dict]:
+def sample(space: Space, name: str, budget: int, seed: int = 0, sources: tuple[pd.DataFrame, ...] = (),
+           metric: str | None = None) -> list[dict]:
     """What a sampler chooses before anything is measured ('tradeoff sample', a transfer's target, benchmarks)."""
     sampler = SAMPLERS.get(name)
     if sampler.adaptive:
