@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from tradeoff.errors import TradeoffError
-from tradeoff.samplers.base import SAMPLERS
+from tradeoff.samplers.base import SAMPLERS, sample
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Learn how configuration drives performance: measure, model, transfer, debug.")
@@ -148,7 +148,6 @@ def sample_configurations(
 ) -> None:
     """Print the configurations a sampler chooses (CSV), without measuring them."""
     from systems import get_system
-    from tradeoff.samplers.base import sample
     target = get_system(system, environment, workload)
     out.print(target.space.to_frame(sample(target.space, sampler, budget, seed)).to_csv(index=False), end="", markup=False)
 
