@@ -1,7 +1,10 @@
 """The Prefect flow ``campaign``: sample -> measure on Ray -> store -> first model -> MLflow.
 
-With ``--sampler active`` the sampling and measuring loop: a random seed design, then rounds of
-GP fit on the store -> the batch it is most uncertain about -> measure, until the budget is spent.
+Sampling and measuring is one loop for every sampler: ask it (given the stored measurements) ->
+measure what is not stored -> ask again, until a round measures nothing new. A design answers the
+same design every time, so it stops after one round; ``--sampler active`` answers a random seed
+design, then the stored configurations plus the batch its GP is most uncertain about, until the
+budget is spent.
 """
 
 from __future__ import annotations
@@ -15,13 +18,11 @@ from prefect import flow
 
 from systems import get_system
 from systems.base import System
-from tasks.campaign import (active_round, measure_configurations, measurement_workers, sample_configurations,
-                            summarise_campaign, track_campaign)
-from tradeoff.active import seed_size
+from tasks.campaign import ask_sampler, measure_configurations, measurement_workers, summarise_campaign, track_campaign
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import measured_configurations
 from tradeoff.report import Summary
-from tradeoff.sampling import ACTIVE, SAMPLERS
+from tradeoff.samplers.base import SAMPLERS
 from tradeoff.space import Space, load_configurations
 
 DEFAULT_RUNS = Path("tradeoff-runs")
@@ -57,8 +58,7 @@ class Settings:
             raise TradeoffError(f"--reps must be at least 1, not {self.reps}")
         if self.timeout <= 0:
             raise TradeoffError(f"--timeout must be a positive number of seconds, not {self.timeout:g}")
-        if self.sampler not in SAMPLERS and self.sampler != ACTIVE:
-            raise TradeoffError(f"unknown sampler {self.sampler!r}; use one of {', '.join(sorted([*SAMPLERS, ACTIVE]))}")
+        SAMPLERS.check(self.sampler)
         for name in ("concurrency", "cores_per_run"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise TradeoffError(f"--{name.replace('_', '-')} must be at least 1")
@@ -111,18 +111,17 @@ def campaign(settings: Settings, progress: bool = True) -> Result:
     if settings.configs:
         configs = given_configurations(settings.configs, system.space)
         measured_now = measure(configs)
-    elif settings.sampler == ACTIVE:
-        workers = measurement_workers(system, settings.ray_address, settings.concurrency, settings.cores_per_run)
-        measured_now = measure(sample_configurations(system, "random", seed_size(settings.budget, workers), settings.seed))
-        while True:
-            stored, batch = active_round(system, folder, settings.metric, settings.budget, workers, settings.seed)
-            configs = stored + batch
-            measured_now += measure(configs)  # the stored ones too: a killed run may have left repetitions out
-            if not batch:
-                break
     else:
-        configs = sample_configurations(system, settings.sampler, settings.budget, settings.seed)
-        measured_now = measure(configs)
+        adaptive = SAMPLERS.get(settings.sampler).adaptive
+        # Only a strategy that chooses from measurements sizes its batches to the workers (and starts Ray to count them).
+        workers = measurement_workers(system, settings.ray_address, settings.concurrency, settings.cores_per_run) if adaptive else 1
+        measured_now = 0
+        while True:
+            configs = ask_sampler(system, folder, settings.sampler, settings.seed, settings.budget, settings.metric, workers)
+            added = measure(configs)  # the stored ones too: a killed run may have left repetitions out
+            measured_now += added
+            if not added or not adaptive:
+                break
     summary, files = summarise_campaign(system, folder, settings.metric, settings.learner, settings.seed)
     params = {k: v for k, v in asdict(settings).items() if v is not None and k not in ("tracking_uri", "ray_address")}
     params.update(campaign=settings.campaign_id(), configurations_sampled=len(configs), program_version=system.program_version())

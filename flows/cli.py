@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from tradeoff.errors import TradeoffError
+from tradeoff.samplers.base import SAMPLERS, sample
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Learn how configuration drives performance: measure, model, transfer, debug.")
@@ -55,7 +56,7 @@ def campaign(
     system: str = typer.Argument(..., help="system name (see 'tradeoff systems') or a campaign folder to replay"),
     environment: Optional[str] = typer.Option(None, help="environment name (replay: which recorded one)"),
     workload: Optional[str] = typer.Option(None, help="workload (default: the system's)"),
-    sampler: str = typer.Option("random", help="random, optionwise, pairwise, factorial, ... (see 'tradeoff sample'), or active: GP-chosen batches"),
+    sampler: str = typer.Option("random", help=f"one of {', '.join(SAMPLERS.names())} (see 'tradeoff sample --help')"),
     budget: int = typer.Option(20, help="number of configurations"),
     reps: int = typer.Option(1, help="repetitions per configuration"),
     seed: int = typer.Option(0, help="seed of the sampler and the model"),
@@ -136,11 +137,10 @@ def import_table(
 
 # Models: learn, predict, evaluate (issue 3) -----------------------------------------------
 
-@app.command("sample")
+@app.command("sample", epilog="Samplers:\n\n" + "\n\n".join(f"{name}: {line}" for name, line in SAMPLERS.summaries().items()))
 def sample_configurations(
     system: str = typer.Argument(..., help="system name (see 'tradeoff systems') or a campaign folder"),
-    sampler: str = typer.Option("random", help="random, optionwise, negative-optionwise, pairwise, twise, factorial, plackett-burman, "
-                                               "box-behnken, central-composite, latin-hypercube, distance, diversified-distance"),
+    sampler: str = typer.Option("random", help=f"one of {', '.join(SAMPLERS.names())} (described below)"),
     budget: int = typer.Option(20, help="the most configurations"),
     seed: int = typer.Option(0, help="seed of the sampler"),
     environment: Optional[str] = typer.Option(None, help="environment of a replay system"),
@@ -148,7 +148,6 @@ def sample_configurations(
 ) -> None:
     """Print the configurations a sampler chooses (CSV), without measuring them."""
     from systems import get_system
-    from tradeoff.sampling import sample
     target = get_system(system, environment, workload)
     out.print(target.space.to_frame(sample(target.space, sampler, budget, seed)).to_csv(index=False), end="", markup=False)
 

@@ -11,16 +11,17 @@ from prefect.cache_policies import NONE
 from systems.base import System
 from tasks import measure as ray_measure
 from tasks.tracking import use_experiment
-from tradeoff import active
 from tradeoff.measurements import MeasurementStore, schema_for
 from tradeoff.report import Summary, summarise, write_report
-from tradeoff.sampling import sample
+from tradeoff.samplers.base import SAMPLERS, History
 from tradeoff.space import config_id
 
 
 @task(cache_policy=NONE)
-def sample_configurations(system: System, sampler: str, budget: int, seed: int) -> list[dict]:
-    return sample(system.space, sampler, budget, seed)
+def ask_sampler(system: System, folder: Path, sampler: str, seed: int, budget: int, metric: str | None, workers: int) -> list[dict]:
+    """The configurations the sampler wants measured, given what the folder holds so far."""
+    measurements = MeasurementStore(folder, schema_for(system.space, system.metric_names)).read()
+    return SAMPLERS.get(sampler)(seed).ask(History(system.space, measurements, metric, workers=workers), budget)
 
 
 @task(cache_policy=NONE)
@@ -43,19 +44,6 @@ def measure_configurations(system: System, configs: list[dict], workload: str, r
 def measurement_workers(system: System, ray_address: str | None, concurrency: int | None, cores_per_run: int | None) -> int:
     ray_measure.connect(ray_address)
     return ray_measure.worker_count(system, concurrency, cores_per_run)
-
-
-@task(cache_policy=NONE)
-def active_round(system: System, folder: Path, metric: str, budget: int, workers: int, seed: int) -> tuple[list[dict], list[dict]]:
-    """The configurations stored so far and the next batch the GP is most uncertain about (none
-    once the budget is spent or the candidates run out)."""
-    frame = MeasurementStore(folder, schema_for(system.space, system.metric_names)).read()
-    stored = active.stored_configurations(frame, system.space)
-    remaining = budget - len(stored)
-    if remaining <= 0:
-        return stored, []
-    # The seed follows the store: the same stored measurements give the same batch, resumed or not.
-    return stored, active.choose_next(frame, system.space, metric, active.batch_size(remaining, workers), seed + len(stored))
 
 
 @task(cache_policy=NONE)

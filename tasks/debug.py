@@ -14,7 +14,7 @@ from systems.base import System
 from tasks import measure as ray_measure
 from tasks.tracking import use_experiment
 from tradeoff.measurements import METRIC_PREFIX, MeasurementStore, aggregate, schema_for
-from tradeoff.sampling import sample
+from tradeoff.samplers.base import sample
 from tradeoff.space import config_id
 
 

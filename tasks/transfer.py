@@ -13,11 +13,10 @@ from prefect.cache_policies import NONE
 from systems.base import System
 from systems.replay import Replay, environment_frame, recorded_frame
 from tasks.tracking import tracking_uri, use_experiment
-from tradeoff import l2s
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import MeasurementStore
 from tradeoff.models.transfer import Bellwether
-from tradeoff.sampling import sample
+from tradeoff.samplers.base import sample
 from tradeoff.transfer import compare, plot_influences, plot_scatter
 from tradeoff.transfer_study import StudyResult, choose_source, fit_and_evaluate, write_study
 
@@ -52,10 +51,7 @@ def pick_source(sources: dict[str, pd.DataFrame], system: System, metric: str, l
 @task(cache_policy=NONE)
 def sample_target(system: System, sampler: str, budget: int, seed: int, source: pd.DataFrame | None, metric: str) -> list[dict]:
     """The target sample; L2S draws it from the source's influential options and interactions."""
-    if sampler != "l2s":
-        return sample(system.space, sampler, budget, seed)
-    with l2s.guided_by(source, metric):
-        return sample(system.space, "l2s", budget, seed)
+    return sample(system.space, sampler, budget, seed, sources=() if source is None else (source,), metric=metric)
 
 
 @task(cache_policy=NONE)
