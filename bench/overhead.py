@@ -21,7 +21,7 @@ from systems.base import measure_once
 from systems.synthetic import make
 from tasks.measure import Job, connect, measure
 from tradeoff.measurements import MeasurementStore, schema_for
-from tradeoff.sampling import sample
+from tradeoff.samplers.base import sample
 
 
 def store_for(system) -> MeasurementStore:

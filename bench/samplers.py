@@ -21,7 +21,7 @@ import pandas as pd
 from systems.replay import datasets_dir
 from tradeoff.evaluation import load_table, parse_sizes
 from tradeoff.models import make_learner, mape
-from tradeoff.sampling import sample
+from tradeoff.samplers.base import sample
 from tradeoff.space import config_id
 
 DEFAULT_SAMPLERS = "random,distance,diversified-distance,twise,pairwise,optionwise,negative-optionwise,plackett-burman,latin-hypercube"

@@ -19,7 +19,7 @@ import numpy as np
 from systems import get_system
 from systems.base import measure_once
 from tradeoff.environment import usable_cores
-from tradeoff.sampling import sample
+from tradeoff.samplers.base import sample
 
 # system -> (workload, main metric): small workloads, so 30 runs take minutes each
 PLAN = {

@@ -36,10 +36,10 @@ from scipy import stats
 
 from systems import get_system
 from systems.replay import recorded_frame
-from tradeoff.l2s import guidance, guided_by
 from tradeoff.models import make_learner, mape
 from tradeoff.models.transfer import Source, make_transfer
-from tradeoff.sampling import sample
+from tradeoff.samplers.base import sample
+from tradeoff.samplers.l2s import L2S, guidance
 from tradeoff.space import config_id
 from tradeoff.transfer import compare
 from tradeoff.transfer_study import encoded
@@ -121,8 +121,7 @@ def run_scenario(s: Scenario, budgets: list[int], reps: int, methods: list[str],
             seed = 1000 * rep + budget
             drawn = {"random": sample(valid, "random", budget, seed)}
             if any(m.startswith("l2s") for m in methods):
-                with guided_by(steer):
-                    drawn["l2s"] = sample(valid, "l2s", budget, seed)
+                drawn["l2s"] = L2S(seed).guided(valid, steer, budget)
             for method in methods:
                 picked = drawn["l2s" if method.startswith("l2s") else "random"]
                 train = np.array([index_of[config_id(c)] for c in picked])

@@ -1,92 +1,29 @@
 """The Prefect flow ``campaign``: sample -> measure on Ray -> store -> first model -> MLflow.
 
-With ``--sampler active`` the sampling and measuring loop: a random seed design, then rounds of
-GP fit on the store -> the batch it is most uncertain about -> measure, until the budget is spent.
+Sampling and measuring is one loop for every sampler: ask it (given the stored measurements) ->
+measure what is not stored -> ask again, until a round measures nothing new. A design answers the
+same design every time, so it stops after one round; ``--sampler active`` answers a random seed
+design, then the stored configurations plus the batch its GP is most uncertain about, until the
+budget is spent.
+
+``describe_folder`` is the work of ``tradeoff show``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from prefect import flow
 
-from systems import get_system
-from systems.base import System
-from tasks.campaign import (active_round, measure_configurations, measurement_workers, sample_configurations,
-                            summarise_campaign, track_campaign)
-from tradeoff.active import seed_size
+from tasks.campaign import ask_sampler, measure_configurations, measurement_workers, summarise_campaign
+from tasks.settings import CampaignSettings, given_configurations
+from tasks.tracking import track
 from tradeoff.errors import TradeoffError
-from tradeoff.measurements import measured_configurations
-from tradeoff.report import Summary
-from tradeoff.sampling import ACTIVE, SAMPLERS
-from tradeoff.space import Space, load_configurations
-
-DEFAULT_RUNS = Path("tradeoff-runs")
-
-
-@dataclass
-class Settings:
-    """Everything that defines a campaign; checked before any measurement starts."""
-
-    system: str
-    environment: str | None = None
-    workload: str | None = None
-    sampler: str = "random"
-    budget: int = 20
-    reps: int = 1
-    seed: int = 0
-    timeout: float = 60.0
-    metric: str | None = None
-    learner: str = "log-forest"
-    out: str | None = None
-    ray_address: str | None = None
-    tracking_uri: str | None = None
-    experiment: str = "tradeoff"
-    concurrency: int | None = None
-    cores_per_run: int | None = None
-    configs: str | None = None  # a YAML/JSON file, or a campaign folder, of configurations to measure instead of sampling
-
-    def resolve(self) -> tuple[System, "Settings"]:
-        """The system, and these settings with defaults filled and every value checked."""
-        if self.budget <= 0:
-            raise TradeoffError(f"--budget must be a positive number of configurations, not {self.budget}")
-        if self.reps < 1:
-            raise TradeoffError(f"--reps must be at least 1, not {self.reps}")
-        if self.timeout <= 0:
-            raise TradeoffError(f"--timeout must be a positive number of seconds, not {self.timeout:g}")
-        if self.sampler not in SAMPLERS and self.sampler != ACTIVE:
-            raise TradeoffError(f"unknown sampler {self.sampler!r}; use one of {', '.join(sorted([*SAMPLERS, ACTIVE]))}")
-        for name in ("concurrency", "cores_per_run"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise TradeoffError(f"--{name.replace('_', '-')} must be at least 1")
-        system = get_system(self.system, self.environment, self.workload)
-        system.check()
-        workload = system.check_workload(self.workload or system.default_workload)
-        if self.configs:
-            given_configurations(self.configs, system.space)
-        metric = system.metric(self.metric or system.metrics[0].name).name
-        resolved = Settings(**{**asdict(self), "environment": system.environment, "workload": workload, "metric": metric})
-        if resolved.out is None:
-            resolved.out = str(DEFAULT_RUNS / resolved.name())
-        return system, resolved
-
-    def name(self) -> str:
-        """A readable, stable name: the same settings find the same folder, so a rerun resumes."""
-        sampler = f"given-{Path(self.configs).stem}" if self.configs else self.sampler
-        label = f"{Path(self.system).name}-{self.environment}-{self.workload}-{sampler}-s{self.seed}"
-        return re.sub(r"[^A-Za-z0-9_.+-]+", "_", label)[:120]
-
-    def campaign_id(self) -> str:
-        key = "|".join(map(str, (self.system, self.environment, self.workload, self.sampler, self.seed, self.configs)))
-        return hashlib.sha1(key.encode()).hexdigest()[:12]
-
-
-def given_configurations(path: str, space: Space) -> list[dict]:
-    """--config: a YAML/JSON file of configurations, or a campaign folder whose successful ones to measure again."""
-    return measured_configurations(path, space) if Path(path).is_dir() else load_configurations(path, space)
+from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, aggregate, metric_names
+from tradeoff.report import Summary, relative_spread
+from tradeoff.samplers.base import SAMPLERS
 
 
 @dataclass
@@ -99,32 +36,55 @@ class Result:
 
 
 @flow(name="campaign")
-def campaign(settings: Settings, progress: bool = True) -> Result:
-    system, settings = settings.resolve()
-    folder = Path(settings.out)
-
-    def measure(configs: list[dict]) -> int:  # skips what the folder holds, so a rerun resumes
-        return measure_configurations(system, configs, settings.workload, settings.reps, settings.timeout, folder,
-                                      settings.campaign_id(), settings.ray_address, settings.concurrency,
-                                      settings.cores_per_run, progress)
-
+def campaign(settings: CampaignSettings, progress: bool = True) -> Result:
+    settings = settings.resolve()
+    system, folder = settings.target.build(), Path(settings.out)
     if settings.configs:
         configs = given_configurations(settings.configs, system.space)
-        measured_now = measure(configs)
-    elif settings.sampler == ACTIVE:
-        workers = measurement_workers(system, settings.ray_address, settings.concurrency, settings.cores_per_run)
-        measured_now = measure(sample_configurations(system, "random", seed_size(settings.budget, workers), settings.seed))
-        while True:
-            stored, batch = active_round(system, folder, settings.metric, settings.budget, workers, settings.seed)
-            configs = stored + batch
-            measured_now += measure(configs)  # the stored ones too: a killed run may have left repetitions out
-            if not batch:
-                break
+        measured_now = measure_configurations(settings, configs, progress)
     else:
-        configs = sample_configurations(system, settings.sampler, settings.budget, settings.seed)
-        measured_now = measure(configs)
-    summary, files = summarise_campaign(system, folder, settings.metric, settings.learner, settings.seed)
-    params = {k: v for k, v in asdict(settings).items() if v is not None and k not in ("tracking_uri", "ray_address")}
-    params.update(campaign=settings.campaign_id(), configurations_sampled=len(configs), program_version=system.program_version())
-    uri, run_id = track_campaign(settings.experiment, settings.tracking_uri, folder.name, params, summary, folder, files, measured_now)
+        adaptive = SAMPLERS.get(settings.sampler).adaptive
+        # Only a strategy that chooses from measurements sizes its batches to the workers (and starts Ray to count them).
+        workers = measurement_workers(settings) if adaptive else 1
+        measured_now = 0
+        while True:
+            configs = ask_sampler(settings, workers)
+            added = measure_configurations(settings, configs, progress)  # the stored ones too: a killed run may have left repetitions out
+            measured_now += added
+            if not added or not adaptive:
+                break
+    summary, files = summarise_campaign(settings)
+    params = {**settings.params(), "campaign": settings.campaign_id(), "configurations_sampled": len(configs),
+              "program_version": system.program_version()}
+    metrics = {"measured": summary.measured, "failed": summary.failed, "configurations": summary.configurations,
+               "measured_this_run": measured_now, "mape": summary.mape}
+    uri, run_id = track(settings.tracking.experiment, settings.tracking.uri, folder.name, params, metrics, files=files,
+                        folders={"measurements.parquet": folder / "measurements.parquet"})
     return Result(folder, summary, measured_now, uri, run_id)
+
+
+def describe_folder(folder: Path, metric: str | None = None) -> list[str]:
+    """``tradeoff show``: counts by status, the metric's spread, the lowest configurations, the influential options."""
+    frame = MeasurementStore(folder).read()
+    metrics = metric_names(frame)
+    metric = metric or metrics[0]
+    if metric not in metrics:
+        raise TradeoffError(f"{folder} has no metric {metric!r}; its metrics: {', '.join(metrics)}")
+    first = frame.iloc[0]
+    lines = [f"{folder}: system {first['system']}, environment {first['environment']}, workload {first['workload']}",
+             "measurements: " + ", ".join(f"{status} {count}" for status, count in frame["status"].value_counts().items())]
+    table = aggregate(frame)
+    values = table.loc[table["status"] == "ok", METRIC_PREFIX + metric].dropna()
+    if len(values):
+        lines.append(f"{metric}: min {values.min():.4g}, median {values.median():.4g}, max {values.max():.4g}, "
+                     f"max/min {relative_spread(values.to_numpy()):.3g} over {len(values)} configurations")
+        lines.append(f"lowest {metric}:")  # a stored table carries no goal; most metrics are costs
+        for index in values.sort_values().index[:5]:
+            row = table.loc[index]
+            config = " ".join(f"{c[len(OPTION_PREFIX):]}={row[c]}" for c in table.columns if c.startswith(OPTION_PREFIX))
+            lines.append(f"  {row[METRIC_PREFIX + metric]:.4g}  {row['config_id']}  {config}")
+    influences = Path(folder) / "influences.csv"
+    if influences.exists():
+        shares = pd.read_csv(influences).head(5)
+        lines.append("most influential options: " + ", ".join(f"{r.option} ({r.share:.0%})" for r in shares.itertuples()))
+    return lines

@@ -175,15 +175,22 @@ def import_table(
     out.print(f"imported {len(frame)} measurements of {system} into {out_dir / 'measurements.parquet'}")
 
 
-@app.command("sample")
+def _described(registry: str) -> str:
+    import importlib
+    module, name = registry.split(":")
+    members = getattr(importlib.import_module(module), name).summaries()
+    return "\n\n".join(f"{member}: {line}" for member, line in members.items())
+
+
+@app.command("sample", epilog="Samplers:\n\n" + _described("tradeoff.samplers.base:SAMPLERS"))
 def sample_configurations(system: SystemArg, sampler: Sampler = "random",
                           budget: Annotated[int, typer.Option(help="the most configurations")] = 20,
                           seed: Seed = 0, environment: Environment = None, workload: Workload = None) -> None:
     """Print the configurations a sampler chooses (CSV), without measuring them."""
     from tasks.settings import Target
-    from tradeoff.samplers.base import design
+    from tradeoff.samplers.base import sample
     space = Target(system=system, environment=environment, workload=workload).build().space
-    out.print(space.to_frame(design(space, sampler, budget, seed)).to_csv(index=False), end="", markup=False)
+    out.print(space.to_frame(sample(space, sampler, budget, seed)).to_csv(index=False), end="", markup=False)
 
 
 # Models: learn, predict, evaluate -------------------------------------------------------------

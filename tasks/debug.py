@@ -9,33 +9,20 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NONE
 
-from systems.base import System
-from tasks import measure as ray_measure
+from tasks.campaign import measure_missing
 from tasks.settings import Execution, Target
-from tradeoff.measurements import METRIC_PREFIX, MeasurementStore, aggregate, schema_for
-from tradeoff.sampling import sample
+from tradeoff.measurements import METRIC_PREFIX, MeasurementStore, aggregate
+from tradeoff.samplers.base import sample
 from tradeoff.space import config_id
-
-
-def store_of(system: System, folder: Path) -> MeasurementStore:
-    store = MeasurementStore(folder, schema_for(system.space, system.metric_names))
-    store.check_compatible()
-    return store
 
 
 @task(cache_policy=NONE)
 def measure_configs(target: Target, configs: list[dict], execution: Execution, folder: Path, campaign: str) -> list[dict | None]:
     """Measure what the folder does not hold yet (on Ray); each configuration's median metrics,
     None where every repetition failed."""
-    system, workload = target.build(), target.workload
-    store = store_of(system, folder)
-    done = store.done()
-    jobs = [ray_measure.Job(c, r) for c in configs for r in range(execution.reps) if (config_id(c), r) not in done]
-    if jobs:
-        ray_measure.connect(execution.ray_address)
-        ray_measure.measure(system, jobs, workload, execution.timeout, store, campaign, progress=False)
-    table = aggregate(store.read())
-    table = table[table["workload"] == workload].set_index("config_id")
+    measure_missing(target, configs, execution, folder, campaign, progress=False)
+    table = aggregate(MeasurementStore(folder).read())
+    table = table[table["workload"] == target.workload].set_index("config_id")
     metrics = [c for c in table.columns if c.startswith(METRIC_PREFIX)]
     results = []
     for config in configs:

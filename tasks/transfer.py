@@ -10,14 +10,13 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NONE
 
-from systems.base import System
 from systems.replay import Replay, environment_frame, recorded_frame
-from tasks.tracking import tracking_uri, use_experiment
-from tradeoff import l2s
+from tasks.settings import CampaignSettings, Target, TransferSettings
+from tasks.tracking import tracking_uri
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import MeasurementStore
 from tradeoff.models.transfer import Bellwether
-from tradeoff.sampling import sample
+from tradeoff.samplers.base import sample
 from tradeoff.transfer import compare, plot_influences, plot_scatter
 from tradeoff.transfer_study import StudyResult, choose_source, fit_and_evaluate, write_study
 
@@ -45,28 +44,28 @@ def load_sources(specs: list[str], tracking: str | None) -> dict[str, pd.DataFra
 
 
 @task(cache_policy=NONE)
-def pick_source(sources: dict[str, pd.DataFrame], system: System, metric: str, learner: str, seed: int) -> Bellwether:
-    return choose_source(sources, system.space, metric, learner, seed)
+def pick_source(sources: dict[str, pd.DataFrame], target: Target, metric: str, learner: str, seed: int) -> Bellwether:
+    return choose_source(sources, target.build().space, metric, learner, seed)
 
 
 @task(cache_policy=NONE)
-def sample_target(system: System, sampler: str, budget: int, seed: int, source: pd.DataFrame | None, metric: str) -> list[dict]:
+def sample_target(campaign: CampaignSettings, source: pd.DataFrame | None) -> list[dict]:
     """The target sample; L2S draws it from the source's influential options and interactions."""
-    if sampler != "l2s":
-        return sample(system.space, sampler, budget, seed)
-    with l2s.guided_by(source, metric):
-        return sample(system.space, "l2s", budget, seed)
+    return sample(campaign.target.build().space, campaign.sampler, campaign.budget, campaign.seed,
+                  sources=() if source is None else (source,), metric=campaign.metric)
 
 
 @task(cache_policy=NONE)
-def evaluate_transfer(system: System, sources: dict[str, pd.DataFrame], chosen: Bellwether, folder: Path, metric: str,
-                      method: str, learner: str, seed: int, holdout: str | None = None) -> tuple[StudyResult, list[Path], list[str]]:
+def evaluate_transfer(settings: TransferSettings, sources: dict[str, pd.DataFrame],
+                      chosen: Bellwether) -> tuple[StudyResult, list[Path], list[str]]:
     """Fit the method and target-only, score them (on the holdout campaign, a replay on the rest of its
     table, else by cross-validation), write the report.
     Returns the result, its files and the comparison of the chosen source with the target's measurements."""
+    system, folder, metric, holdout = settings.target.build(), Path(settings.out), settings.metric, settings.holdout
     target = MeasurementStore(folder).read()
     held = MeasurementStore(holdout).read() if holdout else recorded_frame(system) if isinstance(system, Replay) else None
-    result, _ = fit_and_evaluate(sources, target, system.space, metric, method, learner, seed, held, chosen)
+    result, _ = fit_and_evaluate(sources, target, system.space, metric, settings.method, settings.learner, settings.seed,
+                                 held, chosen)
     files = write_study(result, folder)
     # A holdout campaign (e.g. the source's sample measured again) gives the comparison its common configurations.
     measured = pd.concat([target, held], ignore_index=True) if holdout else target
@@ -78,18 +77,3 @@ def evaluate_transfer(system: System, sources: dict[str, pd.DataFrame], chosen: 
     files += [plot_scatter(paired, comparison, folder / "compare-scatter.png"),
               plot_influences(influences, comparison, folder / "compare-influences.png")]
     return result, files, comparison.lines()
-
-
-@task(cache_policy=NONE)
-def track_transfer(experiment: str, tracking: str | None, run_name: str, params: dict, result: StudyResult,
-                   folder: Path, files: list[Path]) -> tuple[str, str]:
-    uri = use_experiment(experiment, tracking)
-    with mlflow.start_run(run_name=run_name) as run:
-        mlflow.log_params(params)
-        mlflow.log_metrics({f"mape_{name}": value for name, value in result.errors.items()} |
-                           {"target_measurements": result.target_measurements, "bellwether_confidence": result.bellwether_confidence})
-        mlflow.set_tags({"chosen": result.chosen, "source": result.source, "reason": result.reason[:5000]})
-        mlflow.log_artifacts(str(folder / "measurements.parquet"), "measurements.parquet")
-        for path in files:
-            mlflow.log_artifact(str(path))
-    return uri, run.info.run_id

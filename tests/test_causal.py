@@ -13,7 +13,7 @@ from tradeoff.causal.graph import CausalGraph, Variables, _orient_by_entropy, fi
 from tradeoff.causal.loop import DebugConfig, debug, diagnose
 from tradeoff.plots import causal as causal_plots
 from tradeoff.errors import TradeoffError
-from tradeoff.sampling import sample
+from tradeoff.samplers.base import sample
 
 SEEDS = [1, 2, 3, 4]
 

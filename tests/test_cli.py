@@ -14,7 +14,7 @@ import pytest
 from conftest import prefect_server, run_cli
 from systems.synthetic import make as synthetic
 from tradeoff.models import make_learner, mape
-from tradeoff.sampling import sample
+from tradeoff.samplers.base import sample
 from tradeoff.space import config_id
 
 

@@ -7,9 +7,9 @@ from collections import Counter
 import pytest
 
 from systems import get_system
-from tradeoff.draw import Drawer
+from tradeoff.samplers._valid import Drawer
 from tradeoff.errors import TradeoffError
-from tradeoff.sampling import sample
+from tradeoff.samplers.base import sample
 from tradeoff.space import Option, Space, config_id
 
 NEW_SAMPLERS = ["twise", "negative-optionwise", "plackett-burman", "box-behnken", "central-composite",

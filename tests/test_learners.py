@@ -7,12 +7,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from systems.synthetic import make as synthetic
-from tradeoff.active import most_uncertain, next_batch
+from tradeoff.samplers.active import most_uncertain, next_batch
 from tradeoff.errors import TradeoffError
 from tradeoff.models import make_learner, mape, option_influences
 from tradeoff.models.dal import DivideAndLearn
 from tradeoff.models.influence import InfluenceModel
-from tradeoff.sampling import sample
+from tradeoff.samplers.base import sample
 from tradeoff.space import config_id
 
 

@@ -7,7 +7,7 @@ from systems import get_system
 from systems.synthetic import make
 from tasks import measure as engine
 from tradeoff.measurements import MeasurementStore, schema_for
-from tradeoff.sampling import sample
+from tradeoff.samplers.base import sample
 
 
 def store_for(system, tmp_path):

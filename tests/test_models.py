@@ -4,7 +4,7 @@ import pytest
 from systems import get_system
 from tradeoff.errors import TradeoffError
 from tradeoff.models import LogTarget, cross_validated_mape, make_learner, mape, option_influences
-from tradeoff.sampling import sample
+from tradeoff.samplers.base import sample
 
 
 def test_mape_is_the_mean_relative_error_in_percent():

@@ -8,11 +8,11 @@ import pytest
 from sklearn.base import clone
 
 from tradeoff.errors import TradeoffError
-from tradeoff.l2s import Guidance, guided_by
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX
 from tradeoff.models import make_learner, mape
 from tradeoff.models.transfer import Auto, Source, bellwether, make_transfer
-from tradeoff.sampling import sample
+from tradeoff.samplers.base import History, sample
+from tradeoff.samplers.l2s import L2S, Guidance, guidance
 from tradeoff.space import Option, Space, config_id
 
 RNG = np.random.default_rng(7)
@@ -138,23 +138,21 @@ def _source_frame() -> pd.DataFrame:
 
 def test_l2s_samples_the_influential_options_of_the_source():
     space = Space([Option(f"o{i}", "bool", False) for i in range(8)])
-    with guided_by(_source_frame(), "time", explore=0.0) as guidance:
-        configs = sample(space, "l2s", 24, seed=1)
-    assert guidance.terms.index[0] == "o0"
+    history = History(space, sources=(_source_frame(),), metric="time")
+    configs = L2S(seed=1, explore=0.0).ask(history, 24)
+    assert guidance(_source_frame(), "time").terms.index[0] == "o0"
     assert len(configs) == 24 and all(space.is_valid(c) for c in configs)
     # Exploitation varies the strongest option across its levels in balance.
     share = np.mean([c["o0"] for c in configs])
     assert 0.3 <= share <= 0.7
-    with guided_by(_source_frame(), "time", explore=0.0):
-        assert sample(space, "l2s", 24, seed=1) == configs  # deterministic for a seed
+    assert L2S(seed=1, explore=0.0).ask(history, 24) == configs  # deterministic for a seed
 
 
 def test_l2s_snaps_to_a_replay_population_and_explores():
     population = pd.DataFrame(X_ALL[:100].astype(bool), columns=[f"o{i}" for i in range(8)]).drop_duplicates()
     space = Space([Option(f"o{i}", "bool", False) for i in range(8)], population=population)
     terms = pd.Series({"o2*o3": 0.6, "o0": 0.4})
-    with guided_by(Guidance(terms, explore=0.5)):
-        configs = sample(space, "l2s", 20, seed=0)
+    configs = L2S(seed=0).guided(space, Guidance(terms, explore=0.5), 20)
     recorded = {tuple(r) for r in population.itertuples(index=False)}
     assert len(configs) == 20 and all(tuple(c[f"o{i}"] for i in range(8)) in recorded for c in configs)
 
@@ -171,8 +169,7 @@ def test_l2s_skips_configurations_that_failed_in_the_source():
     frame.loc[broken, "status"], frame.loc[broken, METRIC_PREFIX + "time"] = "failed", np.nan
     population = pd.DataFrame(X_ALL.astype(bool), columns=[f"o{i}" for i in range(8)]).drop_duplicates()
     space = Space([Option(f"o{i}", "bool", False) for i in range(8)], population=population)
-    with guided_by(frame, "time"):
-        configs = sample(space, "l2s", 30, seed=2)
+    configs = sample(space, "l2s", 30, seed=2, sources=(frame,), metric="time")
     assert len(configs) == 30 and not any(c["o7"] for c in configs)
 
 

@@ -1,13 +1,9 @@
-"""Active learning with a Gaussian process: which configurations to measure next.
+"""Active learning with a Gaussian process: a random seed design, then batches where the GP is most uncertain.
 
-One round of the loop (``tradeoff campaign --sampler active`` repeats it until the budget is
-spent, after a seed design of ``seed_size`` random configurations)::
-
-    model = make_learner("gp", seed).fit(space.encode(measured_configs), measured_values)
-    batch = next_batch(model, space, measured_configs, batch_size, seed)
-    # measure `batch` (in parallel, e.g. on Ray), add it to the measured ones, refit, repeat
-
-``choose_next`` is that round on a campaign's stored measurements.
+Each ask fits the GP to the stored measurements of the metric and returns the stored
+configurations plus the batch it is jointly most uncertain about; ``tradeoff campaign --sampler
+active`` measures that batch (in parallel, e.g. on Ray) and asks again until the budget is spent.
+The seed design is ``seed_size`` random configurations, enough for a first GP and every worker.
 
 A batch is chosen greedily: the candidate with the largest predictive variance first, then the
 candidate with the largest variance *given* the ones already chosen (the GP's posterior variance
@@ -18,8 +14,9 @@ a seeded sample of valid configurations.
 
 from __future__ import annotations
 
-import numpy as np
+import logging
 
+import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
@@ -27,11 +24,39 @@ from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, aggregate, options_of
 from tradeoff.models import make_learner
 from tradeoff.models.gp import GaussianProcess
-from tradeoff.sampling import sample
+from tradeoff.samplers._valid import unique
+from tradeoff.samplers.base import History, Sampler
 from tradeoff.space import Space, config_id
 
 CANDIDATE_POOL = 2000
 MAX_ROUNDS = 20  # GP refits per campaign at most: a refit on hundreds of rows costs seconds
+
+log = logging.getLogger(__name__)
+
+
+class Active(Sampler):
+    adaptive = True
+
+    def ask(self, history: History, budget: int) -> list[dict]:
+        space = history.space
+        stored = stored_configurations(history.measurements, space)
+        done = {config_id(c) for c in stored}
+        seed_design = unique(space.sample_uniform(seed_size(budget, history.workers), self.seed))
+        missing = [c for c in seed_design if config_id(c) not in done]
+        if missing:
+            log.info("active learning: %d stored, %d of the random seed design to measure", len(stored), len(missing))
+            return stored + missing
+        remaining = budget - len(stored)
+        if remaining <= 0:
+            log.info("active learning: %d stored, the budget of %d is spent", len(stored), budget)
+            return stored
+        if history.metric is None:
+            raise TradeoffError("active learning needs the metric to model; give --metric")
+        # The seed follows the store: the same stored measurements give the same batch, resumed or not.
+        batch = choose_next(history.measurements, space, history.metric, batch_size(remaining, history.workers),
+                            self.seed + len(stored))
+        log.info("active learning: %d stored, a batch of %d where the GP of %s is most uncertain", len(stored), len(batch), history.metric)
+        return stored + batch
 
 
 def seed_size(budget: int, workers: int) -> int:
@@ -83,7 +108,7 @@ def next_batch(model: GaussianProcess, space: Space, measured: list[dict], batch
     if space.population is not None:
         candidates = space.population.to_dict("records")
     else:
-        candidates = sample(space, "random", pool, seed)
+        candidates = unique(space.sample_uniform(pool, seed))
     candidates = [c for c in candidates if config_id(c) not in done]
     if not candidates:
         return []

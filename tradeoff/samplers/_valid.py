@@ -1,6 +1,7 @@
-"""Drawing valid configurations with some options fixed: the building block of the samplers.
+"""Valid configurations, the samplers' common ground: drawn with some options fixed, snapped to a
+recorded population, kept once each, and the levels a design uses for an option.
 
-Where every constraint is over boolean options, the constraints become CNF clauses (Tseitin
+``Drawer`` draws them. Where every constraint is over boolean options, the constraints become CNF clauses (Tseitin
 encoding) and a SAT solver (python-sat's MiniSat) finds valid configurations directly: random
 or preferred values are given to the solver as *phases* (the value it tries first), fixed
 values as assumptions, and "exactly d options enabled" as a totalizer cardinality constraint.
@@ -16,7 +17,7 @@ import numpy as np
 from pysat.card import ITotalizer
 from pysat.solvers import Solver
 
-from tradeoff.space import Option, Space, _parse_constraint
+from tradeoff.space import Option, Space, _parse_constraint, config_id
 
 REJECTION_TRIES = 200
 
@@ -32,6 +33,45 @@ def levels(option: Option) -> tuple:
 def lowest(option: Option):
     """The value counted as 'off' by option-wise and distance-based sampling."""
     return option.values[0] if option.type == "categorical" else (False if option.type == "bool" else option.lower)
+
+
+def highest(option: Option):
+    """The value counted as 'on' by negative option-wise and diversified distance-based sampling."""
+    return option.values[-1] if option.type == "categorical" else True if option.type == "bool" else option.upper
+
+
+def unique(configs: list[dict]) -> list[dict]:
+    seen, kept = set(), []
+    for config in configs:
+        key = config_id(config)
+        if key not in seen:
+            seen.add(key)
+            kept.append(config)
+    return kept
+
+
+def valid_or_snapped(space: Space, designs: list[dict]) -> list[dict]:
+    """The valid designs, or on a space with a population each snapped to a recorded configuration."""
+    if space.population is not None:
+        return snap_to_population(space, designs)
+    return [space.validate(d) for d in designs if space.is_valid(d)]
+
+
+def snap_to_population(space: Space, designs: list[dict]) -> list[dict]:
+    """Each design replaced by its nearest recorded configuration not chosen yet (encoded L1 distance)."""
+    population = space.population
+    encoded = space.encode(population)
+    taken = np.zeros(len(population), dtype=bool)
+    chosen = []
+    for row in space.encode(space.to_frame(designs)):
+        distance = np.abs(encoded - row).sum(axis=1)
+        distance[taken] = np.inf
+        index = int(np.argmin(distance))
+        if np.isinf(distance[index]):
+            break
+        taken[index] = True
+        chosen.append(population.iloc[index].to_dict())
+    return chosen
 
 
 class Drawer:
