@@ -13,14 +13,11 @@ import copy
 from functools import cached_property
 from pathlib import Path
 
-import yaml
-
-from systems.base import System
+from systems.base import System, load_spec
 from tradeoff.errors import TradeoffError
 from tradeoff.registry import Registry, member_name
 
 _DRIVERS = Registry[System]("system driver", "systems", "systems.base:System")
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class Catalogue(Registry[System]):
@@ -31,7 +28,7 @@ class Catalogue(Registry[System]):
 
     @cached_property
     def _specs(self) -> dict[str, dict]:
-        specs = {path.stem: yaml.load(path.read_text(), Loader=_LOADER) for path in sorted(self._folder.glob("*.yaml"), key=lambda p: p.stem)}
+        specs = {name: load_spec(name) for name in sorted(path.stem for path in self._folder.glob("*.yaml"))}
         return {name: spec for name, spec in specs.items() if isinstance(spec, dict) and "driver" in spec}
 
     def names(self) -> list[str]:
