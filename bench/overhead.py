@@ -18,7 +18,7 @@ import time
 import pandas as pd
 
 from systems.base import measure_once
-from systems.synthetic import make
+from systems.synthetic import Synthetic
 from tasks.measure import Job, connect, measure
 from tradeoff.measurements import MeasurementStore, schema_for
 from tradeoff.samplers.base import sample
@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--cost", type=float, default=0.5)
     args = parser.parse_args()
 
-    free = make(n_options=11)
+    free = Synthetic.variant(n_options=11)
     configs = sample(free.space, "random", args.n, 0)
     clock = time.perf_counter()
     store = store_for(free)
@@ -52,7 +52,7 @@ def main() -> None:
     print(f"  Ray engine   {engine:7.2f} s  {engine / args.n * 1e3:6.3f} ms/measurement")
     print(f"  overhead     {(engine - plain) / args.n * 1e3:6.3f} ms/measurement (target < 5)")
 
-    costly = make(n_options=11, cost=args.cost)
+    costly = Synthetic.variant(n_options=11, cost=args.cost)
     jobs = [Job(c, 0) for c in sample(costly.space, "random", args.costly, 1)]
     store = store_for(costly)
     clock = time.perf_counter()

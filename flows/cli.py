@@ -82,10 +82,10 @@ def verbosity(verbose: Annotated[int, typer.Option("--verbose", "-v", count=True
 @app.command()
 def systems() -> None:
     """List the systems Tradeoff can measure or replay."""
-    from systems import catalogue
+    from systems import SYSTEMS
     table = Table("system", "kind", "description")
-    for name, kind, description in catalogue():
-        table.add_row(name, kind, description)
+    for name, description in SYSTEMS.summaries().items():
+        table.add_row(name, SYSTEMS.kind(name), description)
     out.print(table)
 
 

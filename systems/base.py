@@ -1,11 +1,14 @@
-"""What every system provides, and how one measurement becomes one row of the table."""
+"""What every system provides: one constructor from its spec, one flag renderer, and how one measurement
+becomes one row of the table."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
+import re
 import resource
+import shlex
 import signal
 import subprocess
 import time
@@ -17,9 +20,10 @@ import yaml
 from tradeoff.environment import host_facts
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX
-from tradeoff.space import Space, config_id
+from tradeoff.space import Option, Space, config_id
 
 SPEC_DIR = Path(__file__).parent
+PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,25 @@ class System:
     description: str = ""
     cores_per_run: int = 1
     spec: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_spec(cls, spec: dict, environment: str | None = None, workload: str | None = None) -> System:
+        """The one constructor: a system from its spec (``systems/<name>.yaml``) in ``environment``.
+
+        A live or synthetic system's workload is chosen per measurement, so ``workload`` matters only
+        to replays (their classes override this to load the recorded table)."""
+        return cls(**cls.spec_arguments(spec, environment or "local"))
+
+    @classmethod
+    def spec_arguments(cls, spec: dict, environment: str) -> dict:
+        """The constructor's arguments read from the spec; a subclass adapts them (its environment, its parameters)."""
+        if "flag" in spec:  # a spec-wide flag template, e.g. --{name}={value}, for options without their own
+            spec = {**spec, "options": [{"flag": spec["flag"], **entry} for entry in spec.get("options") or []]}
+        workloads = dict(spec["workloads"])
+        return dict(name=str(spec["system"]), kind=spec.get("kind", "live"), space=Space.from_spec(spec),
+                    metrics=metrics_from_spec(spec), workloads=workloads,
+                    default_workload=spec.get("default_workload") or next(iter(workloads)), environment=environment,
+                    description=spec.get("description", ""), cores_per_run=spec.get("cores_per_run", 1), spec=spec)
 
     @property
     def metric_names(self) -> list[str]:
@@ -94,11 +117,55 @@ def cache_dir(*parts: str) -> Path:
 
 def load_spec(name: str) -> dict:
     """The declarative spec ``systems/<name>.yaml``."""
-    return yaml.safe_load((SPEC_DIR / f"{name}.yaml").read_text())
+    return yaml.load((SPEC_DIR / f"{name}.yaml").read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def metrics_from_spec(spec: dict) -> list[Metric]:
     return [Metric(m["name"], m.get("unit", ""), m.get("goal", "min")) for m in spec["metrics"]]
+
+
+def placeholders(template: str) -> list[str]:
+    return [m.group(1) for m in PLACEHOLDER.finditer(template) if m.group(1)]
+
+
+def render(template: str, values: dict[str, str], quote: bool = False) -> str:
+    """``template`` with each ``{name}`` replaced by its value (shell-quoted if ``quote``, except
+    ``{flags}``); ``{{`` and ``}}`` are literal braces."""
+    def replace(match: re.Match) -> str:
+        if match.group(0) in ("{{", "}}"):
+            return match.group(0)[0]
+        return shlex.quote(values[match.group(1)]) if quote and match.group(1) != "flags" else values[match.group(1)]
+    return PLACEHOLDER.sub(replace, template)
+
+
+def option_text(option: Option, value) -> str:
+    """How a value is written for a program: a bool by its ``bool_text`` (default false/true), a float as %g."""
+    if option.type == "bool":
+        return str(option.extra.get("bool_text", ["false", "true"])[int(bool(value))])
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def render_flags(space: Space, config: dict, values: dict[str, str] | None = None) -> list[str]:
+    """The command-line arguments of a configuration, from each option's ``flag`` in the spec.
+
+    A flag holding ``{value}`` is one argument with the value filled in (``--level={value}``,
+    ``-{value}``); otherwise a bool adds its flag when true and another option adds ``flag value``.
+    ``{name}`` is the option's name, other placeholders come from ``values``; an option whose value
+    equals its ``omit`` (e.g. ``default``) adds nothing, and an option without a flag is skipped."""
+    args = []
+    for option in space.options:
+        flag, value = option.extra.get("flag"), config[option.name]
+        if flag is None or ("omit" in option.extra and value == option.extra["omit"]):
+            continue
+        text = option_text(option, value)
+        rendered = render(flag, {**(values or {}), "name": option.name, "value": text})
+        if "value" in placeholders(flag):
+            args.append(rendered)
+        elif option.type == "bool":
+            args += [rendered] if value else []
+        else:
+            args += [rendered, text]
+    return args
 
 
 def new_row(system: System, config: dict, workload: str, repetition: int, cpus: list[int], campaign: str,

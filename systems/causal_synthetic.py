@@ -12,9 +12,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from systems.base import System, load_spec, metrics_from_spec
+from systems.base import System
 from tradeoff.errors import TradeoffError
-from tradeoff.space import Option, Space
 
 
 @dataclass(frozen=True)
@@ -43,11 +42,20 @@ def structure(seed: int, n_options: int, n_events: int, n_causes: int) -> Struct
     return Structure(parents, latency, energy)
 
 
+@dataclass
 class CausalSynthetic(System):
     noise: float = 0.5
     rng: random.Random | None = None  # set for a reproducible noise sequence (tests); else fresh noise per run
     n_events: int = 5
     n_causes: int = 2
+
+    @classmethod
+    def spec_arguments(cls, spec: dict, environment: str) -> dict:
+        """Options o1..o``n_options`` (integers 0..3); the events e1..e``n_events`` are metrics too."""
+        options = [{"name": f"o{i}", "type": "int", "range": [0, 3], "default": 0} for i in range(1, spec["n_options"] + 1)]
+        events = [{"name": f"e{j}", "unit": "count", "goal": "min"} for j in range(1, spec["n_events"] + 1)]
+        arguments = super().spec_arguments({**spec, "options": options, "metrics": spec["metrics"] + events}, environment)
+        return {**arguments, "noise": spec["noise"], "n_events": spec["n_events"], "n_causes": spec["n_causes"]}
 
     @property
     def event_metrics(self) -> list[str]:
@@ -80,15 +88,3 @@ class CausalSynthetic(System):
         metrics["energy"] = 1 + sum(w * metrics[e] for e, w in truth.energy.items()) + rng.gauss(0, 2 * self.noise)
         return metrics
 
-
-def make(environment: str = "local", noise: float | None = None) -> CausalSynthetic:
-    spec = load_spec("causal_synthetic")
-    space = Space([Option(f"o{i}", "int", 0, lower=0, upper=3) for i in range(1, spec["n_options"] + 1)])
-    events = [{"name": f"e{j}", "unit": "count", "goal": "min"} for j in range(1, spec["n_events"] + 1)]
-    system = CausalSynthetic(name="causal-synthetic", kind="synthetic", space=space,
-                             metrics=metrics_from_spec({"metrics": spec["metrics"] + events}),
-                             workloads=dict(spec["workloads"]), default_workload=spec["default_workload"],
-                             environment=environment, description=spec["description"], spec=spec)
-    system.noise = spec["noise"] if noise is None else noise
-    system.n_events, system.n_causes = spec["n_events"], spec["n_causes"]
-    return system

@@ -5,7 +5,9 @@ each metric. Templates (the command, a flag, the config file) use ``{name}`` pla
 option's value, or one of
 
 - ``{flags}``: every option that has a ``flag`` (a bool adds its flag when true; another adds
-  ``flag value``, or the flag itself when it holds ``{value}``, e.g. ``--opt={value}``);
+  ``flag value``, or the flag itself when it holds ``{value}``, e.g. ``--opt={value}``; a value
+  equal to the option's ``omit`` adds nothing; a top-level ``flag`` such as ``--{name}={value}``
+  serves every option without one: ``systems.base.render_flags``, shared with the live systems);
 - ``{input}``: the workload's input file (a user's file, or the file its ``setup`` command made);
 - ``{workdir}``: a fresh empty folder for this run; ``{config_file}``: the rendered config file;
 - ``{workload}``: the workload's name.
@@ -29,45 +31,39 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from systems.base import MeasurementFailed, Metric, System, cache_dir, run_process
+from systems.base import (SPEC_DIR, MeasurementFailed, System, cache_dir, option_text, placeholders, render, render_flags,
+                          run_process)
 from tradeoff.errors import TradeoffError
 from tradeoff.space import Space
 
-PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
 BUILT_INS = ("flags", "input", "workdir", "config_file", "workload")
 MAPPINGS = ("flag", "env")
-OPTION_KEYS = {"name", "type", "default", "range", "values", "log", "levels", "unit", "description", "bool_text", *MAPPINGS}
+OPTION_KEYS = {"name", "type", "default", "range", "values", "log", "levels", "unit", "description", "bool_text", "omit", *MAPPINGS}
 SOURCES = ("wall_time", "cpu_time", "regex", "json", "file_size")
 STREAMS = ("stdout", "stderr", "both")
 
 
-def placeholders(template: str) -> list[str]:
-    return [m.group(1) for m in PLACEHOLDER.finditer(template) if m.group(1)]
-
-
-def render(template: str, values: dict[str, str], quote: bool = False) -> str:
-    def replace(match: re.Match) -> str:
-        if match.group(0) in ("{{", "}}"):
-            return match.group(0)[0]
-        return shlex.quote(values[match.group(1)]) if quote and match.group(1) != "flags" else values[match.group(1)]
-    return PLACEHOLDER.sub(replace, template)
-
-
+@dataclass
 class CommandSystem(System):
     """A program measured through its declarative spec only."""
 
-    def __init__(self, spec: dict, source: str, environment: str = "local"):
-        self.source = source
-        spec = validate_spec(spec, source)
+    source: str = ""  # where the spec came from, named by every error about it
+
+    @classmethod
+    def from_spec(cls, spec: dict, environment: str | None = None, workload: str | None = None,
+                  source: str | None = None) -> CommandSystem:
+        source = source or (str(SPEC_DIR / f"{spec['system']}.yaml") if isinstance(spec, dict) and spec.get("system") else "command spec")
+        return cls(**cls.spec_arguments(validate_spec(spec, source), environment or "local"), source=source)
+
+    @classmethod
+    def spec_arguments(cls, spec: dict, environment: str) -> dict:
         workloads = {name: (w if isinstance(w, str) else w.get("description", "")) for name, w in spec["workloads"].items()}
-        metrics = [Metric(m["name"], m.get("unit", ""), m.get("goal", "min")) for m in spec["metrics"]]
-        super().__init__(name=str(spec["system"]), space=Space.from_spec(spec), metrics=metrics, workloads=workloads,
-                         default_workload=spec.get("default_workload", next(iter(workloads))), kind="live",
-                         environment=environment, description=spec.get("description", ""), spec=spec)
+        return {**super().spec_arguments(spec, environment), "workloads": workloads, "kind": "live"}
 
     # -- checks -----------------------------------------------------------------------------
 
@@ -122,9 +118,9 @@ class CommandSystem(System):
 
     def run(self, config: dict, workload: str, timeout: float, cpus: list[int]) -> dict[str, float]:
         with tempfile.TemporaryDirectory(prefix=f"tradeoff-{self.name}-") as workdir:
-            values = {o.name: self._text(o, config[o.name]) for o in self.space.options}
+            values = {o.name: option_text(o, config[o.name]) for o in self.space.options}
             values.update(input=self.input_file(workload, timeout), workdir=workdir, workload=workload)
-            flags = self._flags(config, values)
+            flags = render_flags(self.space, config, values)
             if "config_file" in self.spec:
                 path = Path(workdir) / self.spec["config_file"]["name"]
                 path.write_text(render(self.spec["config_file"]["template"], values))
@@ -138,25 +134,6 @@ class CommandSystem(System):
                 argv = [a for part in command for a in (flags if part == "{flags}" else [render(part, values)])]
             result = run_process(argv, timeout, cpus, cwd=workdir, env=env)
             return {m["name"]: self._read(m, result, values) for m in self.spec["metrics"]}
-
-    def _text(self, option, value) -> str:
-        if option.type == "bool":
-            return str(option.extra.get("bool_text", ["false", "true"])[int(bool(value))])
-        return f"{value:g}" if isinstance(value, float) else str(value)
-
-    def _flags(self, config: dict, values: dict) -> list[str]:
-        args = []
-        for option in self.space.options:
-            flag = option.extra.get("flag")
-            if flag is None:
-                continue
-            if "{value}" in flag:
-                args.append(render(flag, {**values, "value": values[option.name]}))
-            elif option.type == "bool":
-                args += [flag] if config[option.name] else []
-            else:
-                args += [flag, values[option.name]]
-        return args
 
     def _read(self, metric: dict, result, values: dict) -> float:
         source, name = metric["from"], metric["name"]
@@ -218,7 +195,7 @@ def validate_spec(spec: dict, origin: str) -> dict:
         unknown = sorted(set(entry) - OPTION_KEYS) if isinstance(entry, dict) else []
         if unknown:
             raise bad(f"option {name!r}: unknown key {unknown[0]!r}; map an option with flag, env or a {{{name}}} placeholder")
-        if not any(k in entry for k in MAPPINGS) and name not in used:
+        if not any(k in entry for k in MAPPINGS) and name not in used and "flag" not in spec:
             raise bad(f"option {name!r} maps to nothing; give it 'flag', 'env', or use {{{name}}} in the command or config_file")
         if "flag" in entry and not (isinstance(entry["flag"], str) and entry["flag"]):
             raise bad(f"option {name!r}: 'flag' must be a non-empty string such as --level or --level={{value}}")
@@ -263,4 +240,4 @@ def load(path: str | Path, environment: str | None = None) -> CommandSystem:
         spec = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:
         raise TradeoffError(f"cannot read command spec {path}: {error}".splitlines()[0]) from None
-    return CommandSystem(spec, str(path), environment or "local")
+    return CommandSystem.from_spec(spec, environment, source=str(path))

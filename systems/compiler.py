@@ -10,23 +10,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from systems.base import MeasurementFailed, System, cache_dir, load_spec, metrics_from_spec, run_process
+from systems.base import MeasurementFailed, System, cache_dir, render_flags, run_process
 from tradeoff.errors import TradeoffError
-from tradeoff.space import Space
 
 KERNELS = Path(__file__).with_name("kernels")
 CHECKSUM = re.compile(r"^checksum (\S+)$", re.MULTILINE)
-
-
-def flags(space: Space, config: dict) -> list[str]:
-    args = []
-    for option in space.options:
-        value, flag = config[option.name], option.extra["flag"]
-        if option.type == "bool":
-            args += [flag] if value else []
-        elif value != "default":
-            args.append(flag.replace("{value}", str(value)))
-    return args
 
 
 def checksum(stdout: str) -> float:
@@ -74,7 +62,7 @@ class Compiler(System):
         expected = self.reference(workload, timeout)
         with tempfile.TemporaryDirectory(prefix="tradeoff-gcc-") as work:
             binary = Path(work) / "kernel"
-            built = run_process(["gcc", *flags(self.space, config), "-o", str(binary), str(KERNELS / kernel["source"]), "-lm"],
+            built = run_process(["gcc", *render_flags(self.space, config), "-o", str(binary), str(KERNELS / kernel["source"]), "-lm"],
                                 timeout, cpus, cwd=work)
             ran = run_process([str(binary), *map(str, kernel["args"])], timeout, cpus, cwd=work)
             value = checksum(ran.stdout)
@@ -89,9 +77,3 @@ def code_size(binary: Path, timeout: float) -> int:
     text, data = run_process(["size", str(binary)], timeout, []).stdout.splitlines()[1].split()[:2]
     return int(text) + int(data)
 
-
-def make(environment: str = "local") -> Compiler:
-    spec = load_spec("gcc")
-    return Compiler(name="gcc", space=Space.from_spec(spec), metrics=metrics_from_spec(spec), workloads=spec["workloads"],
-                    default_workload=spec["default_workload"], environment=environment, description=spec["description"],
-                    spec=spec)

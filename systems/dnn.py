@@ -9,9 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from systems.base import System, cache_dir, load_spec, metrics_from_spec, run_process
+from systems.base import System, cache_dir, run_process
 from tradeoff.errors import TradeoffError
-from tradeoff.space import Space
 
 TRAINER = Path(__file__).with_name("dnn_train.py")
 
@@ -57,9 +56,3 @@ class DnnTraining(System):
         result = run_process([sys.executable, str(TRAINER), json.dumps(config), str(digits_split(workload))], timeout, cpus)
         return result.metrics("the training")
 
-
-def make(environment: str = "local") -> DnnTraining:
-    spec = load_spec("dnn")
-    return DnnTraining(name="dnn", space=Space.from_spec(spec), metrics=metrics_from_spec(spec), workloads=spec["workloads"],
-                       default_workload=spec["default_workload"], environment=environment, description=spec["description"],
-                       spec=spec)

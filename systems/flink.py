@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from systems.base import System, cache_dir, load_spec, metrics_from_spec, run_process
+from systems.base import System, cache_dir, option_text, run_process
 from tradeoff.errors import TradeoffError
 from tradeoff.space import Space
 
@@ -65,7 +65,7 @@ def flink_settings(space: Space, config: dict) -> dict[str, str]:
     settings = {}
     for option in space.options:
         value = config[option.name]
-        text = str(value).lower() if option.type == "bool" else f"{value}{option.extra.get('suffix', '')}"
+        text = option_text(option, value) + option.extra.get("suffix", "")
         for key in [option.name, *option.extra.get("also", [])]:
             settings[key] = text
     return settings
@@ -100,13 +100,6 @@ class Flink(System):
             result = run_process([*PRIVATE_NETWORK, str(venv_python()), str(JOB), json.dumps(settings), str(records(workload))],
                                  timeout, cpus, env=env)
         return result.metrics("the Flink job")
-
-
-def make(environment: str = "local") -> Flink:
-    spec = load_spec("flink")
-    return Flink(name="flink", space=Space.from_spec(spec), metrics=metrics_from_spec(spec), workloads=spec["workloads"],
-                 default_workload=spec["default_workload"], environment=environment, description=spec["description"],
-                 cores_per_run=spec["cores_per_run"], spec=spec)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Replays of Jetson and DNN measurements: FlexiBO (TX2), L2S deeparch-xplorer, Unicorn.
 
 Each table is read from ../shared/datasets as published; environments are the recorded
-hardware, workloads the recorded models or data sets (systems/jetson.yaml lists them).
+hardware, workloads the recorded models or data sets (each spec, e.g. systems/flexibo.yaml, lists
+them); a spec's ``layout`` names how its published table is read.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from systems.base import load_spec, metrics_from_spec
-from systems.replay import Replay, datasets_dir, make_replay, read_table
+from systems.base import metrics_from_spec
+from systems.replay import Replay, datasets_dir, read_table
 from tradeoff.errors import TradeoffError
 from tradeoff.space import infer_options
 
@@ -24,28 +25,10 @@ def _pick(kind: str, value: str | None, allowed: list[str], name: str) -> str:
     return value
 
 
-def _replay(name: str, records: pd.DataFrame, options: list[str], spec: dict, environment: str, workload: str,
-            workloads: list[str]) -> Replay:
-    metrics = metrics_from_spec(spec)
-    records = records.dropna(subset=[m.name for m in metrics]).reset_index(drop=True)
-    system = make_replay(name, records, infer_options(records[options]), metrics, environment, workload, spec["description"])
-    system.workloads = {w: spec["description"] for w in workloads}
-    return system
-
-
-def flexibo(environment: str | None = None, workload: str | None = None) -> Replay:
-    spec = load_spec("jetson")["flexibo"]
-    environment = _pick("environment", environment, spec["environments"], "flexibo")
-    workload = _pick("workload", workload, spec["workloads"], "flexibo")
-    model, size = workload.split("-")
-    records = read_table(datasets_dir() / spec["folder"] / f"tx2_sampled_output_{model}_{size}.csv")
-    return _replay("flexibo", records, spec["options"], spec, environment, workload, spec["workloads"])
-
-
-def deeparch_files(machine: str) -> dict[str, Path]:
-    """data set -> the measurement file of one machine (the one with most rows where a run repeats)."""
+def deeparch_files(folder: Path) -> dict[str, Path]:
+    """data set -> the measurement file of one machine's folder (the one with most rows where a run repeats)."""
     files: dict[str, Path] = {}
-    for path in sorted((datasets_dir() / load_spec("jetson")["deeparch"]["folder"] / machine).glob("exp_*.csv")):
+    for path in sorted(folder.glob("exp_*.csv")):
         dataset = re.sub(r"_\d{4}-\d\d-\d\d.*$", "", path.stem.removeprefix("exp_"))
         if dataset not in files or _rows(path) > _rows(files[dataset]):
             files[dataset] = path
@@ -55,18 +38,6 @@ def deeparch_files(machine: str) -> dict[str, Path]:
 def _rows(path: Path) -> int:
     with open(path) as handle:
         return sum(1 for _ in handle)
-
-
-def deeparch(environment: str | None = None, workload: str | None = None) -> Replay:
-    spec = load_spec("jetson")["deeparch"]
-    environment = _pick("environment", environment, spec["environments"], "deeparch")
-    files = deeparch_files(environment)
-    workload = _pick("workload", workload, sorted(files), f"deeparch on {environment}")
-    folder = datasets_dir() / spec["folder"]
-    configs = read_table(folder / "configurations_exp.csv", header=None, names=spec["options"]).astype(int)
-    configs["config_id"] = range(1, len(configs) + 1)  # the measurement files name configurations by 1-based row
-    records = read_table(files[workload]).merge(configs, on="config_id")
-    return _replay("deeparch", records, spec["options"], spec, environment, workload, sorted(files))
 
 
 def decode_one_hot(frame: pd.DataFrame) -> pd.DataFrame:
@@ -84,13 +55,41 @@ def decode_one_hot(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(decoded)
 
 
-def unicorn(environment: str | None = None, workload: str | None = None) -> Replay:
-    spec = load_spec("jetson")["unicorn"]
-    environment = _pick("environment", environment, spec["environments"], "unicorn")
-    workload = _pick("workload", workload, spec["workloads"], "unicorn")
-    table = read_table(datasets_dir() / spec["folder"] / environment / workload / f"{environment}_{workload}_baseline.csv")
-    records = decode_one_hot(table)
-    options = list(records.columns)
-    for metric in metrics_from_spec(spec):
-        records[metric.name] = table[metric.name].to_numpy()
-    return _replay("unicorn", records, options, spec, environment, workload, spec["workloads"])
+class Jetson(Replay):
+    """One published table, read as its spec's ``layout`` (flexibo, deeparch, unicorn) says."""
+
+    @classmethod
+    def from_spec(cls, spec: dict, environment: str | None = None, workload: str | None = None) -> Jetson:
+        name = spec["system"]
+        environment = _pick("environment", environment, spec["environments"], name)
+        records, options, workload, workloads = getattr(cls, f"_{spec['layout']}")(spec, environment, workload)
+        metrics = metrics_from_spec(spec)
+        records = records.dropna(subset=[m.name for m in metrics]).reset_index(drop=True)
+        return cls.from_records(name, records, infer_options(records[options]), metrics, environment, workload,
+                                spec["description"], workloads=workloads)
+
+    @staticmethod
+    def _flexibo(spec: dict, environment: str, workload: str | None) -> tuple[pd.DataFrame, list[str], str, list[str]]:
+        workload = _pick("workload", workload, spec["workloads"], spec["system"])
+        model, size = workload.split("-")
+        records = read_table(datasets_dir() / spec["folder"] / f"tx2_sampled_output_{model}_{size}.csv")
+        return records, spec["options"], workload, spec["workloads"]
+
+    @staticmethod
+    def _deeparch(spec: dict, environment: str, workload: str | None) -> tuple[pd.DataFrame, list[str], str, list[str]]:
+        folder = datasets_dir() / spec["folder"]
+        files = deeparch_files(folder / environment)
+        workload = _pick("workload", workload, sorted(files), f"{spec['system']} on {environment}")
+        configs = read_table(folder / "configurations_exp.csv", header=None, names=spec["options"]).astype(int)
+        configs["config_id"] = range(1, len(configs) + 1)  # the measurement files name configurations by 1-based row
+        return read_table(files[workload]).merge(configs, on="config_id"), spec["options"], workload, sorted(files)
+
+    @staticmethod
+    def _unicorn(spec: dict, environment: str, workload: str | None) -> tuple[pd.DataFrame, list[str], str, list[str]]:
+        workload = _pick("workload", workload, spec["workloads"], spec["system"])
+        table = read_table(datasets_dir() / spec["folder"] / environment / workload / f"{environment}_{workload}_baseline.csv")
+        records = decode_one_hot(table)
+        options = list(records.columns)
+        for metric in metrics_from_spec(spec):
+            records[metric.name] = table[metric.name].to_numpy()
+        return records, options, workload, spec["workloads"]

@@ -43,6 +43,17 @@ def read_table(path: Path, **kwargs) -> pd.DataFrame:
 class Replay(System):
     """The recorded measurements of one environment."""
 
+    @classmethod
+    def from_records(cls, name: str, records: pd.DataFrame, options: list[Option], metrics: list[Metric], environment: str,
+                     workload: str, description: str, invalid: dict | None = None, invalid_status: str = "invalid",
+                     workloads: list[str] | None = None) -> Replay:
+        """A replay serving ``records`` as recorded in ``environment`` on ``workload`` (``workloads``: all recorded there)."""
+        system = cls(name=name, kind="replay", space=Space(options), metrics=metrics,
+                     workloads={w: description for w in workloads or [workload]}, default_workload=workload,
+                     environment=environment, description=description)
+        system.index(records, invalid, invalid_status)
+        return system
+
     def index(self, records: pd.DataFrame, invalid: dict | None = None, invalid_status: str = "invalid") -> None:
         """Serve ``records`` (option and metric columns); ``invalid`` maps a metric to a rule that marks bad values."""
         configs = self.space.to_frame(records[self.space.names].to_dict("records"))
@@ -68,14 +79,6 @@ class Replay(System):
         return dict(zip(self.metric_names, values.tolist()))
 
 
-def make_replay(name: str, records: pd.DataFrame, options: list[Option], metrics: list[Metric], environment: str,
-                workload: str, description: str, invalid: dict | None = None, invalid_status: str = "invalid") -> Replay:
-    system = Replay(name=name, kind="replay", space=Space(options), metrics=metrics, workloads={workload: description},
-                    default_workload=workload, environment=environment, description=description)
-    system.index(records, invalid, invalid_status)
-    return system
-
-
 def from_campaign(folder: str | Path) -> Replay:
     """Replay any stored campaign or imported table: each configuration serves its median metrics."""
     frame = MeasurementStore(folder).read()
@@ -88,8 +91,8 @@ def from_campaign(folder: str | Path) -> Replay:
                              c[len(METRIC_PREFIX):] if c.startswith(METRIC_PREFIX) else c)
     metrics = [Metric(m) for m in [c[len(METRIC_PREFIX):] for c in frame.columns if c.startswith(METRIC_PREFIX)]]
     first = frame.iloc[0]
-    return make_replay(str(first["system"]), records, space.options, metrics, str(first["environment"]),
-                       str(first["workload"]), f"replay of {folder}")
+    return Replay.from_records(str(first["system"]), records, space.options, metrics, str(first["environment"]),
+                               str(first["workload"]), f"replay of {folder}")
 
 
 def recorded_frame(system: Replay) -> pd.DataFrame:
@@ -117,7 +120,7 @@ def environment_frame(spec: str | Path) -> pd.DataFrame:
     from systems import SYSTEMS, get_system
     name, _, rest = str(spec).partition(":")
     environment, _, workload = rest.partition(":")
-    if name not in SYSTEMS or SYSTEMS[name][0] != "replay":
+    if name not in SYSTEMS.names() or SYSTEMS.kind(name) != "replay":
         raise TradeoffError(f"{spec!r} is neither a campaign folder nor SYSTEM:ENVIRONMENT[:WORKLOAD] of a replay system "
                             "(e.g. ase17-x264:feature8_2762_128); check the path or run 'tradeoff systems'")
     return recorded_frame(get_system(name, environment or None, workload or None))

@@ -8,21 +8,12 @@ import subprocess
 from pathlib import Path
 
 from systems import cnf
-from systems.base import MeasurementFailed, System, cache_dir, load_spec, metrics_from_spec, run_process
+from systems.base import MeasurementFailed, System, cache_dir, render_flags, run_process
 from tradeoff.errors import TradeoffError
-from tradeoff.space import Space
 
 STATUS = re.compile(r"^s (SATISFIABLE|UNSATISFIABLE|UNKNOWN)", re.MULTILINE)
 COUNTER = re.compile(r"^c (conflicts|decisions):\s+(\d+)", re.MULTILINE)
 SAT_EXIT, UNSAT_EXIT = 10, 20  # the SAT competition's exit codes
-
-
-def command_line(space: Space, config: dict) -> list[str]:
-    args = [f"--{config['preset']}"]
-    for option in space.options[1:]:
-        value = config[option.name]
-        args.append(f"--{option.name}={str(value).lower() if option.type == 'bool' else value}")
-    return args
 
 
 def sat_cache() -> Path:
@@ -50,7 +41,7 @@ class SatSolver(System):
 
     def run(self, config: dict, workload: str, timeout: float, cpus: list[int]) -> dict[str, float]:
         path, known = cnf.instance(workload, sat_cache())
-        result = run_process(["cadical", *command_line(self.space, config), str(path)], timeout, cpus,
+        result = run_process(["cadical", *render_flags(self.space, config), str(path)], timeout, cpus,
                              ok_codes=(SAT_EXIT, UNSAT_EXIT))
         status = STATUS.search(result.stdout)
         if status is None or status.group(1) == "UNKNOWN":
@@ -67,9 +58,3 @@ class SatSolver(System):
         return {"time": result.wall_s, "cpu_time": result.cpu_s, "conflicts": float(counters.get("conflicts", "nan")),
                 "decisions": float(counters.get("decisions", "nan"))}
 
-
-def make(environment: str = "local") -> SatSolver:
-    spec = load_spec("sat")
-    return SatSolver(name="sat", space=Space.from_spec(spec), metrics=metrics_from_spec(spec), workloads=spec["workloads"],
-                     default_workload=spec["default_workload"], environment=environment, description=spec["description"],
-                     spec=spec)

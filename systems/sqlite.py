@@ -9,9 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from systems.base import System, load_spec, metrics_from_spec, run_process
+from systems.base import System, run_process
 from tradeoff.errors import TradeoffError
-from tradeoff.space import Space
 
 WORKLOAD = re.compile(r"^([a-z]+)-(\d+)$")
 RUNNER = Path(__file__).with_name("sqlite_workload.py")  # stdlib only, so the measured process starts fast
@@ -34,8 +33,3 @@ class SQLite(System):
         metrics["time"] = result.wall_s
         return metrics
 
-
-def make(environment: str = "local") -> SQLite:
-    spec = load_spec("sqlite")
-    return SQLite(name="sqlite", space=Space.from_spec(spec), metrics=metrics_from_spec(spec), workloads=spec["workloads"],
-                  default_workload=spec["default_workload"], environment=environment, description=spec["description"], spec=spec)

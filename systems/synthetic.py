@@ -6,10 +6,10 @@ import math
 import random
 import re
 import time
+from dataclasses import dataclass
 
-from systems.base import System, load_spec, metrics_from_spec
+from systems.base import System, load_spec
 from tradeoff.errors import TradeoffError
-from tradeoff.space import Option, Space
 
 OPTION = re.compile(r"^o\d+$")
 
@@ -36,9 +36,26 @@ def parse_terms(model: str) -> list[tuple[float, tuple[str, ...]]]:
     return terms
 
 
+@dataclass
 class Synthetic(System):
     noise: float = 0.0
     cost: float = 0.0
+
+    @classmethod
+    def spec_arguments(cls, spec: dict, environment: str) -> dict:
+        """Options o1..o``n_options`` (binary); a ``model`` given in the spec becomes the default workload."""
+        options = [{"name": f"o{i}", "type": "bool", "default": False} for i in range(1, spec["n_options"] + 1)]
+        spec = {**spec, "options": options}
+        if spec.get("model"):
+            spec.update(workloads={"model": spec["model"], **spec["workloads"]}, default_workload="model")
+        return {**super().spec_arguments(spec, environment), "noise": spec["noise"], "cost": spec["cost"]}
+
+    @classmethod
+    def variant(cls, n_options: int | None = None, noise: float | None = None, cost: float | None = None,
+                model: str | None = None, environment: str | None = None) -> Synthetic:
+        """The catalogue's synthetic system with some of its spec's parameters changed (tests, benchmarks)."""
+        changes = {k: v for k, v in dict(n_options=n_options, noise=noise, cost=cost, model=model).items() if v is not None}
+        return cls.from_spec({**load_spec("synthetic"), **changes}, environment)
 
     def check_workload(self, workload: str) -> str:
         model = self.workloads.get(workload, workload)
@@ -55,17 +72,3 @@ class Synthetic(System):
             time.sleep(self.cost)
         return {"perf": value}
 
-
-def make(environment: str = "local", n_options: int | None = None, noise: float | None = None,
-         cost: float | None = None, model: str | None = None) -> Synthetic:
-    spec = load_spec("synthetic")
-    n = n_options or spec["n_options"]
-    workloads = dict(spec["workloads"])
-    if model:
-        workloads = {"model": model, **workloads}
-    system = Synthetic(name="synthetic", kind="synthetic", space=Space([Option(f"o{i}", "bool", False) for i in range(1, n + 1)]),
-                       metrics=metrics_from_spec(spec), workloads=workloads, default_workload="model" if model else spec["default_workload"],
-                       environment=environment, description=spec["description"], spec=spec)
-    system.noise = spec["noise"] if noise is None else noise
-    system.cost = spec["cost"] if cost is None else cost
-    return system

@@ -12,27 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from systems.base import MeasurementFailed, System, cache_dir, load_spec, metrics_from_spec, run_process
+from systems.base import MeasurementFailed, System, cache_dir, render_flags, run_process
 from tradeoff.environment import usable_cores
 from tradeoff.errors import TradeoffError
-from tradeoff.space import Space
 
 CLIP = re.compile(r"^clip-(\d+)x(\d+)-(\d+)$")
 THREADS = re.compile(r"^threads-(\d+)$")
 SSIM = re.compile(r"SSIM Mean Y:([\d.]+)")
 PSNR = re.compile(r"PSNR Mean .*Global:([\d.]+)")
-
-
-def command_line(space: Space, config: dict) -> list[str]:
-    """The flags that a configuration maps to, following each option's ``flag`` in the spec."""
-    args = []
-    for option in space.options:
-        value, flag = config[option.name], option.extra["flag"]
-        if option.type == "bool":
-            args += [flag] if value else []
-        else:
-            args += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
-    return args
 
 
 def write_clip(path: Path, width: int, height: int, frames: int, seed: int = 0) -> None:
@@ -64,6 +51,18 @@ def clip_cache() -> Path:
 @dataclass
 class X264(System):
     threads: int | None = None  # set by a threads-N environment: every encode uses --threads N
+
+    @classmethod
+    def spec_arguments(cls, spec: dict, environment: str) -> dict:
+        """Any environment name labels the machine; ``threads-N`` also pins the thread setting
+        (the threads option leaves the space, and each encode gets N cores of its own)."""
+        match = THREADS.match(environment)
+        threads = int(match.group(1)) if match else None
+        if threads == 0:
+            raise TradeoffError("environment threads-0 has no threads; use threads-N with N >= 1 (e.g. threads-1, threads-2)")
+        if threads:
+            spec = {**spec, "options": [o for o in spec["options"] if o["name"] != "threads"]}
+        return {**super().spec_arguments(spec, environment), "cores_per_run": threads or 1, "threads": threads}
 
     def check(self) -> None:
         if shutil.which("x264") is None:
@@ -98,7 +97,7 @@ class X264(System):
 
     def flags(self, config: dict) -> list[str]:
         """The configuration's flags, and the environment's pinned thread count."""
-        return command_line(self.space, config) + (["--threads", str(self.threads)] if self.threads else [])
+        return render_flags(self.space, config) + (["--threads", str(self.threads)] if self.threads else [])
 
     def run(self, config: dict, workload: str, timeout: float, cpus: list[int]) -> dict[str, float]:
         source = self.input_file(workload)
@@ -112,17 +111,3 @@ class X264(System):
             return {"time": result.wall_s, "cpu_time": result.cpu_s, "size": output.stat().st_size,
                     "psnr": float(psnr.group(1)), "ssim": float(ssim.group(1))}
 
-
-def make(environment: str = "local") -> X264:
-    """x264 in ``environment``: any name labels the machine; ``threads-N`` also pins the thread setting
-    (the threads option leaves the space, and each encode gets N cores of its own)."""
-    spec = load_spec("x264")
-    match = THREADS.match(environment)
-    threads = int(match.group(1)) if match else None
-    if threads == 0:
-        raise TradeoffError("environment threads-0 has no threads; use threads-N with N >= 1 (e.g. threads-1, threads-2)")
-    if threads:
-        spec = {**spec, "options": [o for o in spec["options"] if o["name"] != "threads"]}
-    return X264(name="x264", space=Space.from_spec(spec), metrics=metrics_from_spec(spec), workloads=spec["workloads"],
-                default_workload=spec["default_workload"], environment=environment, description=spec["description"],
-                cores_per_run=threads or 1, spec=spec, threads=threads)

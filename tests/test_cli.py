@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import prefect_server, run_cli
-from systems.synthetic import make as synthetic
+from systems.synthetic import Synthetic
 from tradeoff.models import make_learner, mape
 from tradeoff.samplers.base import sample
 from tradeoff.space import config_id
@@ -106,7 +106,7 @@ def test_killed_campaign_resumes_without_measuring_again(tmp_path, cache):
 
 
 def test_active_campaign_measures_where_the_gp_is_unsure_and_resumes(tmp_path):
-    system = synthetic()
+    system = Synthetic.variant()
     out, space = tmp_path / "active", system.space
     args = ["campaign", "synthetic", "--sampler", "active", "--concurrency", "4", "--out", str(out),
             "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]

@@ -45,8 +45,8 @@ def probe_spec(**changes) -> dict:
 
 
 def test_options_reach_the_program_as_flags_env_and_config_file(tmp_path):
-    system = CommandSystem(probe_spec(metrics=probe_spec()["metrics"] + [
-        {"name": "echoed_env", "from": "json", "file": "{workdir}/out.json", "key": "env"}]), "probe")
+    system = CommandSystem.from_spec(probe_spec(metrics=probe_spec()["metrics"] + [
+        {"name": "echoed_env", "from": "json", "file": "{workdir}/out.json", "key": "env"}]), source="probe")
     system.check()
     config = {**system.space.default(), "level": 7, "verbose": False, "fast": True, "mode": "a"}
     metrics = system.run(config, "tiny", 30, [])
@@ -61,7 +61,7 @@ def test_flag_rendering_and_config_template(tmp_path):
     spec = probe_spec()
     spec["command"] = spec["command"][:-1] + [str(keep)]
     spec["metrics"] = spec["metrics"][:2]
-    system = CommandSystem(spec, "probe")
+    system = CommandSystem.from_spec(spec, source="probe")
     system.run({**system.space.default(), "verbose": True, "jobs": 3, "ratio": 0.5, "block": 16}, "tiny", 30, [])
     seen = json.loads(keep.read_text())
     assert seen["args"][:5] == ["-v", "--jobs", "3", "--ratio=0.5", "--mode=b"]
@@ -103,15 +103,15 @@ OPTIONS = probe_spec()["options"]
 ])
 def test_bad_specs_fail_with_one_line(change, message):
     with pytest.raises(TradeoffError, match=message.replace("(", r"\(").replace(")", r"\)").replace("{", r"\{").replace("}", r"\}")) as error:
-        CommandSystem(probe_spec(**change), "bad.yaml")
+        CommandSystem.from_spec(probe_spec(**change), source="bad.yaml")
     assert "\n" not in str(error.value) and str(error.value).startswith("bad.yaml:")
 
 
 def test_missing_program_and_unmatched_regex_fail_before_measuring():
-    missing = CommandSystem(probe_spec(command=["no-such-program-tradeoff", "{flags}", "{mode}{block}{fast}{config_file}"]), "bad.yaml")
+    missing = CommandSystem.from_spec(probe_spec(command=["no-such-program-tradeoff", "{flags}", "{mode}{block}{fast}{config_file}"]), source="bad.yaml")
     with pytest.raises(TradeoffError, match="program 'no-such-program-tradeoff' is not installed"):
         missing.check()
-    silent = CommandSystem(probe_spec(metrics=[{"name": "score", "from": "regex", "pattern": r"points (\d+)"}]), "bad.yaml")
+    silent = CommandSystem.from_spec(probe_spec(metrics=[{"name": "score", "from": "regex", "pattern": r"points (\d+)"}]), source="bad.yaml")
     with pytest.raises(TradeoffError, match="pattern .* matched nothing") as error:
         silent.check()
     assert "\n" not in str(error.value)

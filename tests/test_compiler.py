@@ -2,8 +2,8 @@
 
 import pytest
 
-from systems import compiler, get_system
-from systems.base import measure_once
+from systems import get_system
+from systems.base import measure_once, render_flags
 from tradeoff.errors import TradeoffError
 
 
@@ -18,7 +18,7 @@ def gcc(tmp_path, monkeypatch):
 def test_flags_follow_the_spec(gcc):
     assert len(gcc.space) >= 20
     config = {**gcc.space.default(), "opt-level": "O3", "unroll-loops": True, "max-unroll-times": 4, "align-loops": "32"}
-    args = compiler.flags(gcc.space, config)
+    args = render_flags(gcc.space, config)
     assert args[0] == "-O3" and "-funroll-loops" in args and "--param=max-unroll-times=4" in args
     assert "-falign-loops=32" in args and not any(a.startswith("-fvect-cost-model") for a in args)  # 'default' passes nothing
 

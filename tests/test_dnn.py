@@ -16,6 +16,7 @@ def test_missing_torch_is_one_clear_line(monkeypatch):
         get_system("dnn").check()
 
 
+@pytest.mark.slow  # trains for real (about 20 s on 2 busy cores)
 def test_trains_for_real_and_reports_energy_honestly(tmp_path, monkeypatch):
     pytest.importorskip("torch", reason="PyTorch (the dnn extra) is not installed")
     monkeypatch.setenv("TRADEOFF_CACHE", str(tmp_path))

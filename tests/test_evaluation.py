@@ -8,7 +8,7 @@ import pytest
 
 from conftest import run_cli
 from flows.learning import evaluate, learn
-from systems.synthetic import make as synthetic
+from systems.synthetic import Synthetic
 from tradeoff.errors import TradeoffError
 from tradeoff.evaluation import (learning_curve, load_table, parse_sizes, random_training_sets, read_training_index,
                                  summarize)
@@ -19,7 +19,7 @@ from tradeoff.persist import load_model, predict_table
 @pytest.fixture(scope="module")
 def synthetic_csv(tmp_path_factory):
     """Every configuration of the synthetic system with its exact performance, as a plain table."""
-    system = synthetic()
+    system = Synthetic.variant()
     configs = system.space.enumerate()
     frame = pd.DataFrame(configs).astype(int)
     frame["perf"] = [system.run(c, "paper", 1.0, [])["perf"] for c in configs]

@@ -29,6 +29,13 @@ def test_options_become_flink_settings_and_workloads_name_their_records():
         system.space.validate({**system.space.default(), "parallelism.default": 3, "taskmanager.numberOfTaskSlots": 2})
 
 
+def test_missing_flink_environment_is_named_by_the_check(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRADEOFF_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(TradeoffError, match="create it with: python3 -m systems.flink"):
+        get_system("flink").check()
+
+
+@pytest.mark.slow  # a CLI process and Prefect: the same error as one line before anything runs
 def test_missing_flink_environment_is_one_clear_line_before_anything_runs(tmp_path):
     result = run_cli("campaign", "flink", "--out", str(tmp_path / "c"), env={"TRADEOFF_CACHE": str(tmp_path / "empty")})
     assert_one_line_error(result, "create it with: python3 -m systems.flink")

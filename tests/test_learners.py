@@ -6,7 +6,7 @@ from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from systems.synthetic import make as synthetic
+from systems.synthetic import Synthetic
 from tradeoff.samplers.active import most_uncertain, next_batch
 from tradeoff.errors import TradeoffError
 from tradeoff.models import make_learner, mape, option_influences
@@ -22,7 +22,7 @@ def measured(system, configs, workload="paper"):
 
 @pytest.fixture(scope="module")
 def paper():
-    system = synthetic()
+    system = Synthetic.variant()
     configs = sample(system.space, "random", 120, seed=3)
     return system, system.space.encode(configs), measured(system, configs)
 

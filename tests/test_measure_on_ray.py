@@ -4,7 +4,7 @@ import psutil
 import pytest
 
 from systems import get_system
-from systems.synthetic import make
+from systems.synthetic import Synthetic
 from tasks import measure as engine
 from tradeoff.measurements import MeasurementStore, schema_for
 from tradeoff.samplers.base import sample
@@ -15,7 +15,7 @@ def store_for(system, tmp_path):
 
 
 def test_every_job_becomes_one_row_with_its_environment(local_ray, tmp_path):
-    system = make(model="1 + 2*o1 + 3*o2*o3")
+    system = Synthetic.variant(model="1 + 2*o1 + 3*o2*o3")
     configs = sample(system.space, "random", 40, 0)
     store = store_for(system, tmp_path)
     written = engine.measure(system, [engine.Job(c, r) for c in configs for r in range(3)], "model", 10, store, "c1",
@@ -46,7 +46,7 @@ def test_concurrent_live_measurements_never_share_a_core(local_ray, tmp_path, ca
 
 def test_a_hung_worker_is_killed_recorded_and_replaced(local_ray, tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "WATCHDOG_GRACE_S", 0.5)
-    slow = make(model="1 + o1", cost=30.0)
+    slow = Synthetic.variant(model="1 + o1", cost=30.0)
     store = store_for(slow, tmp_path)
     configs = sample(slow.space, "random", 2, 0)
     engine.measure(slow, [engine.Job(c, 0) for c in configs], "model", 0.5, store, "c3", concurrency=2, progress=False)

@@ -4,14 +4,14 @@ import pandas as pd
 import pytest
 
 from systems.base import new_row
-from systems.synthetic import make
+from systems.synthetic import Synthetic
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import MeasurementStore, aggregate, schema_for, space_of
 
 
 @pytest.fixture()
 def system():
-    return make(n_options=3, model="2 + 3*o1")
+    return Synthetic.variant(n_options=3, model="2 + 3*o1")
 
 
 def rows(system, values, status="ok"):
@@ -40,7 +40,7 @@ def test_parts_append_and_read_as_one_table(system, tmp_path):
 
 def test_a_folder_of_another_space_is_refused(system, tmp_path):
     MeasurementStore(tmp_path, schema_for(system.space, system.metric_names)).append(rows(system, [({"o1": True, "o2": False, "o3": False}, 1.0)]))
-    other = make(n_options=4)
+    other = Synthetic.variant(n_options=4)
     with pytest.raises(TradeoffError, match="other options or metrics; use another --out"):
         MeasurementStore(tmp_path, schema_for(other.space, other.metric_names)).check_compatible()
 

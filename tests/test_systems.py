@@ -1,12 +1,18 @@
 import csv
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
-from systems import get_system
-from systems.base import measure_once
-from systems.synthetic import parse_terms
+import systems
+from systems import SYSTEMS, get_system
+from systems.base import System, measure_once, render_flags
+from systems.synthetic import Synthetic, parse_terms
 from tradeoff.errors import TradeoffError
+from tradeoff.space import Space
 
 
 def measure(system, config, workload, timeout=60.0, repetition=0):
@@ -132,3 +138,64 @@ def test_x264_thread_setting_as_an_environment(cache):
         get_system("x264", "threads-0")
     with pytest.raises(TradeoffError, match="cores, but only"):
         get_system("x264", "threads-4096").check()
+
+
+SPECS = sorted(Path(systems.__file__).parent.glob("*.yaml"))
+
+
+def test_catalogue_lists_every_spec_without_importing_drivers():
+    listing = subprocess.run([sys.executable, "-c", (
+        "import sys; from systems import SYSTEMS; "
+        "print(sorted((n, SYSTEMS.kind(n), d) for n, d in SYSTEMS.summaries().items())); "
+        "print(sorted(m for m in sys.modules if m.startswith('systems.')))")], capture_output=True, text=True, check=True)
+    listed, imported = map(eval, listing.stdout.splitlines())
+    specs = {path.stem: yaml.safe_load(path.read_text()) for path in SPECS}
+    members = {name: spec for name, spec in specs.items() if "driver" in spec}
+    assert [name for name, _, _ in listed] == sorted(members) == SYSTEMS.names()
+    assert not {f"systems.{spec['driver']}" for spec in members.values()} & set(imported)  # no driver module
+    for name, kind, description in listed:
+        spec = members[name]
+        assert spec["system"] == name and kind == spec["kind"] in ("live", "replay", "synthetic") and description
+        assert (Path(systems.__file__).parent / f"{spec['driver']}.py").is_file()
+    with pytest.raises(TradeoffError, match="unknown system 'nope'; use one of ase17-sac, "):
+        SYSTEMS.check("nope")
+
+
+@pytest.mark.parametrize("name", [n for n in SYSTEMS.names() if SYSTEMS.kind(n) != "replay"])
+def test_each_live_and_synthetic_system_builds_from_its_spec(name):
+    system = SYSTEMS.get(name)
+    driver = SYSTEMS.driver(name)
+    assert type(system) is driver and issubclass(driver, System) and driver.__module__ == f"systems.{SYSTEMS.spec(name)['driver']}"
+    assert system.name == name and system.kind == SYSTEMS.kind(name) and system.environment == "local"
+    assert system.default_workload in system.workloads and system.metrics and len(system.space) >= 1
+    assert system.space.is_valid(system.space.default())
+
+
+@pytest.mark.parametrize("name", [n for n in SYSTEMS.names() if SYSTEMS.kind(n) == "replay"])
+def test_each_replay_builds_from_its_spec(datasets, name):
+    system = get_system(name)
+    assert type(system) is SYSTEMS.driver(name) and system.name == name and system.kind == "replay"
+    assert system.default_workload in system.workloads and len(system.space.population) > 0
+
+
+def test_one_flag_renderer_follows_each_options_flag():
+    space = Space.from_spec({"flag": "--{name}={value}", "options": [
+        {"name": "fast", "type": "bool", "flag": "--fast"},                       # a bool: the flag when true
+        {"name": "level", "type": "int", "range": [1, 9], "default": 3, "flag": "-l"},  # flag value
+        {"name": "crf", "type": "float", "range": [0, 51], "default": 23.0, "flag": "--crf={value}"},
+        {"name": "mode", "type": "categorical", "values": ["default", "a"], "default": "default", "flag": "-m{value}", "omit": "default"},
+        {"name": "plain", "type": "int", "range": [0, 9], "default": 1},           # no flag: not rendered
+    ]})
+    config = {"fast": True, "level": 5, "crf": 22.5, "mode": "default", "plain": 4}
+    assert render_flags(space, config) == ["--fast", "-l", "5", "--crf=22.5"]
+    assert render_flags(space, {**config, "fast": False, "mode": "a"}) == ["-l", "5", "--crf=22.5", "-ma"]
+    sat = get_system("sat")  # a spec-wide flag template --{name}={value}; preset as --{value}
+    args = render_flags(sat.space, {**sat.space.default(), "preset": "unsat", "elim": False, "chrono": 2})
+    assert args[:3] == ["--unsat", "--elim=false", "--subsume=true"] and "--chrono=2" in args and len(args) == len(sat.space)
+
+
+def test_synthetic_variants_change_the_specs_parameters():
+    system = Synthetic.variant(n_options=3, model="2 + 3*o1", cost=0.5)
+    assert system.space.names == ["o1", "o2", "o3"] and system.default_workload == "model" and system.cost == 0.5
+    assert system.run({"o1": True, "o2": False, "o3": False}, "model", 1, [])["perf"] == 5
+    assert get_system("synthetic").noise == Synthetic.variant().noise == 0.0

@@ -148,10 +148,6 @@ class Space:
         options = [_option_from_spec(entry) for entry in spec.get("options") or []]
         return cls(options, spec.get("constraints") or [])
 
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> Space:
-        return cls.from_spec(yaml.safe_load(Path(path).read_text()))
-
     @property
     def names(self) -> list[str]:
         return [o.name for o in self.options]
