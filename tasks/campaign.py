@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import logging
-
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
 from tasks import measure as ray_measure
@@ -15,8 +13,6 @@ from tradeoff.measurements import MeasurementStore, schema_for
 from tradeoff.report import Summary, summarise, write_report
 from tradeoff.samplers.base import SAMPLERS, History
 from tradeoff.space import config_id
-
-logger = logging.getLogger(__name__)
 
 
 @task(cache_policy=NONE)
@@ -38,7 +34,7 @@ def measure_missing(target: Target, configs: list[dict], execution: Execution, f
     jobs = [ray_measure.Job(c, r) for c in configs for r in range(execution.reps) if (config_id(c), r) not in done]
     if jobs:
         ray_measure.connect(execution.ray_address)
-        logger.info("Ray: %s; %d measurements to run", ray_measure.describe_cluster(), len(jobs))
+        get_run_logger().info(f"Ray: {ray_measure.describe_cluster()}; {len(jobs)} measurements to run")
         ray_measure.measure(system, jobs, target.workload, execution.timeout, store, campaign, execution.concurrency,
                             execution.cores_per_run, progress)
     return len(jobs)
