@@ -19,7 +19,7 @@ from tasks.campaign import (active_round, measure_configurations, measurement_wo
                             summarise_campaign, track_campaign)
 from tradeoff.active import seed_size
 from tradeoff.errors import TradeoffError
-from tradeoff.measurements import measured_configurations
+from tradeoff.measurements import MeasurementStore, measured_configurations, schema_for
 from tradeoff.report import Summary
 from tradeoff.sampling import ACTIVE, SAMPLERS
 from tradeoff.space import Space, load_configurations
@@ -71,6 +71,8 @@ class Settings:
         resolved = Settings(**{**asdict(self), "environment": system.environment, "workload": workload, "metric": metric})
         if resolved.out is None:
             resolved.out = str(DEFAULT_RUNS / resolved.name())
+        MeasurementStore(resolved.out, schema_for(system.space, system.metric_names)).check_compatible(
+            system.name, system.environment, workload)  # a folder holds one system, environment and workload
         return system, resolved
 
     def name(self) -> str:
