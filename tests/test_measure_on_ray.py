@@ -10,7 +10,7 @@ import pytest
 from systems import get_system
 from systems.synthetic import Synthetic, make
 from tasks import measure as engine
-from tradeoff.measurements import MeasurementStore, schema_for
+from tradeoff.measurements import MeasurementStore, measured, new_row, schema_for
 from tradeoff.sampling import sample
 from tradeoff.space import config_id
 
@@ -100,3 +100,17 @@ def test_cores_are_claimed_exclusively(tmp_path, monkeypatch):
         lock.close()
     again, locks = engine.claim_cores(1)
     assert again == claimed[:1]
+
+
+def test_what_the_folder_holds_is_skipped_and_counted(tmp_path, caplog):
+    system = make(n_options=3, model="1 + o1")
+    store = store_for(system, tmp_path)
+    a, b = {"o1": True, "o2": False, "o3": False}, {"o1": False, "o2": False, "o3": False}
+    store.append([measured(new_row(system="synthetic", environment="local", workload="model", config=a, repetition=0,
+                                   campaign="c"), {"perf": 2.0})])
+    with caplog.at_level(logging.INFO, logger=engine.__name__):
+        jobs = engine.to_measure(store, system, "model", [a, b], reps=2)
+    assert [(config_id(j.config), j.repetition) for j in jobs] == [(config_id(a), 1), (config_id(b), 0), (config_id(b), 1)]
+    assert "1 of 4 measurements skipped" in caplog.text
+    with pytest.raises(engine.TradeoffError, match="holds measurements of synthetic / local / model"):
+        engine.to_measure(store, system, "paper", [a, b], reps=2)

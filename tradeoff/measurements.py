@@ -213,7 +213,7 @@ class MeasurementStore:
         holds another system, environment or workload (a folder holds one of each)."""
         if self.schema is None or not self.exists():
             return
-        stored = self.stored_schema()
+        stored = self._stored_schema()
         if _extra_fields(stored) != _extra_fields(self.schema):
             raise TradeoffError(f"{self.folder} holds measurements with other options or metrics; use another --out")
         table = self._read(columns=["system", "environment", "workload"])
@@ -223,7 +223,7 @@ class MeasurementStore:
             raise TradeoffError(f"{self.folder} holds measurements of {listed} (system / environment / workload), not "
                                 f"{system} / {environment} / {workload}; a folder holds one of each: use another --out")
 
-    def stored_schema(self) -> pa.Schema:
+    def _stored_schema(self) -> pa.Schema:
         """The schema the parts read as together: the current base columns (those an old part
         lacks read as null), then the option and metric columns the parts hold."""
         base = dict(BASE_FIELDS)
@@ -253,7 +253,7 @@ class MeasurementStore:
         """Merge the part files into one in the current schema, so that reading a large campaign
         stays fast and an old part takes the columns added since."""
         parts = sorted(self.path.glob("part-*.parquet"))
-        schema = self.stored_schema() if parts else None
+        schema = self._stored_schema() if parts else None
         if len(parts) == 0 or len(parts) == 1 and pq.read_schema(parts[0]).remove_metadata().equals(schema):
             return
         self._write(_unique(self._read(schema=schema)), f"part-{uuid.uuid4().hex}.parquet")
@@ -261,10 +261,9 @@ class MeasurementStore:
             part.unlink()
 
     def _read(self, columns: list[str] | None = None, schema: pa.Schema | None = None) -> pa.Table:
+        schema = schema or self._stored_schema()
         try:
-            return pq.read_table(self.path, columns=columns, schema=schema or self.stored_schema())
-        except TradeoffError:
-            raise
+            return pq.read_table(self.path, columns=columns, schema=schema)
         except Exception as error:
             raise TradeoffError(f"cannot read {self.path}: {error}".splitlines()[0]) from None
 
