@@ -3,7 +3,7 @@
 A worker claims its cores through per-core lock files on its node, so two measurements never
 share a core, even across campaigns. ``WorkerPool`` (shaped like Ray's ``ActorPool``) keeps two
 calls queued per worker, so a worker never waits for the driver, and a watchdog: drivers enforce
-the timeout themselves, so a worker that gives no result well after it is hung; its measurement
+the timeout themselves, so a worker that gives no result well past it is hung; its measurement
 becomes a ``timeout`` row and a fresh worker takes its place. Rows are flushed to the Parquet
 store as they arrive: a killed campaign loses only the measurements in flight, and a rerun skips
 what is stored (``to_measure``).

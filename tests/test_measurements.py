@@ -169,3 +169,8 @@ def test_an_old_campaign_folder_opens_resumes_and_takes_new_rows(tmp_path):
     store = store_of(system, folder)
     store.check_compatible("synthetic", "local", "paper")
     assert {key[:3] for key in store.done()} == {("synthetic", "local", "paper")} and len(store.done()) == 6
+    config = measurements.options_of(frame).iloc[0].to_dict()
+    store.append([measurements.measured(new_row(system="synthetic", environment="local", workload="paper", config=config,
+                                                repetition=1, campaign="c"), {"perf": 1.0})])
+    store.compact()
+    assert len(list((folder / "measurements.parquet").glob("*.parquet"))) == 1 and len(store.read()) == 7
