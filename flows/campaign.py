@@ -20,7 +20,7 @@ from systems import get_system
 from systems.base import System
 from tasks.campaign import ask_sampler, measure_configurations, measurement_workers, summarise_campaign, track_campaign
 from tradeoff.errors import TradeoffError
-from tradeoff.measurements import measured_configurations
+from tradeoff.measurements import MeasurementStore, measured_configurations, schema_for
 from tradeoff.report import Summary
 from tradeoff.samplers.base import SAMPLERS
 from tradeoff.space import Space, load_configurations
@@ -71,6 +71,8 @@ class Settings:
         resolved = Settings(**{**asdict(self), "environment": system.environment, "workload": workload, "metric": metric})
         if resolved.out is None:
             resolved.out = str(DEFAULT_RUNS / resolved.name())
+        MeasurementStore(resolved.out, schema_for(system.space, system.metric_names)).check_compatible(
+            system.name, system.environment, workload)  # a folder holds one system, environment and workload
         return system, resolved
 
     def name(self) -> str:

@@ -14,7 +14,6 @@ from tasks.tracking import use_experiment
 from tradeoff.measurements import MeasurementStore, schema_for
 from tradeoff.report import Summary, summarise, write_report
 from tradeoff.samplers.base import SAMPLERS, History
-from tradeoff.space import config_id
 
 
 @task(cache_policy=NONE)
@@ -30,9 +29,7 @@ def measure_configurations(system: System, configs: list[dict], workload: str, r
                            progress: bool = True) -> int:
     """Measure what the folder does not hold yet; returns how many measurements ran now."""
     store = MeasurementStore(folder, schema_for(system.space, system.metric_names))
-    store.check_compatible()
-    done = store.done()
-    jobs = [ray_measure.Job(c, r) for c in configs for r in range(reps) if (config_id(c), r) not in done]
+    jobs = ray_measure.to_measure(store, system, workload, configs, reps)
     if jobs:
         ray_measure.connect(ray_address)
         get_run_logger().info(f"Ray: {ray_measure.describe_cluster()}; {len(jobs)} measurements to run")

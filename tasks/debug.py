@@ -18,25 +18,17 @@ from tradeoff.samplers.base import sample
 from tradeoff.space import config_id
 
 
-def store_of(system: System, folder: Path) -> MeasurementStore:
-    store = MeasurementStore(folder, schema_for(system.space, system.metric_names))
-    store.check_compatible()
-    return store
-
-
 @task(cache_policy=NONE)
 def measure_configs(system: System, configs: list[dict], workload: str, timeout: float, folder: Path, campaign: str,
                     ray_address: str | None = None, reps: int = 1) -> list[dict | None]:
     """Measure what the folder does not hold yet (on Ray); each configuration's median metrics,
     None where every repetition failed."""
-    store = store_of(system, folder)
-    done = store.done()
-    jobs = [ray_measure.Job(c, r) for c in configs for r in range(reps) if (config_id(c), r) not in done]
+    store = MeasurementStore(folder, schema_for(system.space, system.metric_names))
+    jobs = ray_measure.to_measure(store, system, workload, configs, reps)
     if jobs:
         ray_measure.connect(ray_address)
         ray_measure.measure(system, jobs, workload, timeout, store, campaign, progress=False)
-    table = aggregate(store.read())
-    table = table[table["workload"] == workload].set_index("config_id")
+    table = aggregate(store.read()).set_index("config_id")  # to_measure made sure it holds this system and workload only
     metrics = [c for c in table.columns if c.startswith(METRIC_PREFIX)]
     results = []
     for config in configs:
