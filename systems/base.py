@@ -3,7 +3,6 @@ becomes one row of the table."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import re
@@ -19,8 +18,8 @@ import yaml
 
 from tradeoff.environment import host_facts
 from tradeoff.errors import TradeoffError
-from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX
-from tradeoff.space import Option, Space, config_id
+from tradeoff import measurements
+from tradeoff.space import Option, Space
 
 SPEC_DIR = Path(__file__).parent
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
@@ -37,6 +36,7 @@ class MeasurementFailed(Exception):
     """One run did not produce metrics; the row records status, exit code and error."""
 
     def __init__(self, error: str, status: str = "failed", exit_code: int | None = None):
+        measurements.check_failure(status)
         super().__init__(error)
         self.status, self.exit_code = status, exit_code
 
@@ -168,31 +168,18 @@ def render_flags(space: Space, config: dict, values: dict[str, str] | None = Non
     return args
 
 
-def new_row(system: System, config: dict, workload: str, repetition: int, cpus: list[int], campaign: str,
-            version: str) -> dict:
-    """A row of the measurement table for one repetition of one configuration, before it runs."""
-    row = {
-        "campaign": campaign, "system": system.name, "environment": system.environment, "workload": workload,
-        **host_facts(), "program_version": version, "cpus": ",".join(map(str, cpus)),
-        "config_id": config_id(config), "repetition": repetition, "status": "ok", "exit_code": None,
-        "error": None, "started_at": dt.datetime.now(dt.timezone.utc), "duration_s": None,
-    }
-    row.update({OPTION_PREFIX + k: v for k, v in config.items()})
-    return row
-
-
 def measure_once(system: System, config: dict, workload: str, repetition: int, timeout: float,
                  cpus: list[int], campaign: str, version: str) -> dict:
     """Run one measurement and return its row; a failure is a row too, never an exception."""
-    row = new_row(system, config, workload, repetition, cpus, campaign, version)
+    row = measurements.new_row(system=system.name, environment=system.environment, workload=workload, config=config,
+                               repetition=repetition, campaign=campaign, cpus=cpus, version=version, host=host_facts())
     clock = time.perf_counter()
     try:
-        metrics = system.run(config, workload, timeout, cpus)
-        row.update({METRIC_PREFIX + k: float(v) for k, v in metrics.items()})
+        measurements.measured(row, system.run(config, workload, timeout, cpus))
     except MeasurementFailed as failure:
-        row.update(status=failure.status, error=str(failure)[-2000:], exit_code=failure.exit_code)
+        measurements.failed(row, failure.status, str(failure), failure.exit_code)
     except Exception as error:  # a driver bug must not lose the campaign: record it
-        row.update(status="failed", error=f"{type(error).__name__}: {error}"[-2000:])
+        measurements.failed(row, "failed", f"{type(error).__name__}: {error}")
     row["duration_s"] = time.perf_counter() - clock
     return row
 

@@ -16,9 +16,11 @@ import pandas as pd
 
 import pyarrow as pa
 
-from systems.base import MeasurementFailed, Metric, System, new_row
+from systems.base import MeasurementFailed, Metric, System
+from tradeoff.environment import host_facts
 from tradeoff.errors import TradeoffError
-from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, aggregate, schema_for, space_of
+from tradeoff.measurements import (METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, aggregate, failed, measured, new_row,
+                                   schema_for, space_of)
 from tradeoff.space import Option, Space, config_id
 
 
@@ -100,14 +102,16 @@ def recorded_frame(system: Replay) -> pd.DataFrame:
 
     A configuration recorded n times gives repetitions 0..n-1 in table order; invalid records
     are rows with the replay's invalid status."""
-    workload, campaign, seen, rows = system.default_workload, f"recorded-{system.environment}", {}, []
+    workload, campaign, seen, rows, host = system.default_workload, f"recorded-{system.environment}", {}, [], host_facts()
     for config, values, is_bad in system._records:
-        row = new_row(system, config, workload, 0, [], campaign, "")
-        row["repetition"] = seen[row["config_id"]] = seen.get(row["config_id"], -1) + 1
+        key = config_id(config)
+        seen[key] = seen.get(key, -1) + 1
+        row = new_row(system=system.name, environment=system.environment, workload=workload, config=config,
+                      repetition=seen[key], campaign=campaign, cpus=[], version="", host=host)
         if is_bad:
-            row.update(status=system._invalid_status, error="recorded as " + system._invalid_status)
+            failed(row, system._invalid_status, "recorded as " + system._invalid_status)
         else:
-            row.update({METRIC_PREFIX + m: float(v) for m, v in zip(system.metric_names, values)})
+            measured(row, dict(zip(system.metric_names, values)))
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=schema_for(system.space, system.metric_names)).to_pandas()
 

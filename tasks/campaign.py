@@ -12,7 +12,6 @@ from tasks.settings import CampaignSettings, Execution, Target
 from tradeoff.measurements import MeasurementStore, schema_for
 from tradeoff.report import Summary, summarise, write_report
 from tradeoff.samplers.base import SAMPLERS, History
-from tradeoff.space import config_id
 
 
 @task(cache_policy=NONE)
@@ -29,9 +28,7 @@ def measure_missing(target: Target, configs: list[dict], execution: Execution, f
     """Measure the (configuration, repetition) pairs the folder does not hold yet; returns how many ran now."""
     system = target.build()
     store = MeasurementStore(folder, schema_for(system.space, system.metric_names))
-    store.check_compatible()
-    done = store.done()
-    jobs = [ray_measure.Job(c, r) for c in configs for r in range(execution.reps) if (config_id(c), r) not in done]
+    jobs = ray_measure.to_measure(store, system, target.workload, configs, execution.reps)
     if jobs:
         ray_measure.connect(execution.ray_address)
         get_run_logger().info(f"Ray: {ray_measure.describe_cluster()}; {len(jobs)} measurements to run")

@@ -22,7 +22,7 @@ def measure_configs(target: Target, configs: list[dict], execution: Execution, f
     None where every repetition failed."""
     measure_missing(target, configs, execution, folder, campaign, progress=False)
     table = aggregate(MeasurementStore(folder).read())
-    table = table[table["workload"] == target.workload].set_index("config_id")
+    table = table.set_index("config_id")  # the folder holds this workload only
     metrics = [c for c in table.columns if c.startswith(METRIC_PREFIX)]
     results = []
     for config in configs:

@@ -123,7 +123,15 @@ class CampaignSettings:
             given_configurations(self.configs, system.space)
         metric = system.metric(self.metric or system.metrics[0].name).name
         resolved = replace(self, target=target, metric=metric, resolved=True)
-        return resolved if self.out else replace(resolved, out=str(DEFAULT_RUNS / resolved.name()))
+        resolved = resolved if self.out else replace(resolved, out=str(DEFAULT_RUNS / resolved.name()))
+        resolved.check_folder(system)
+        return resolved
+
+    def check_folder(self, system: System) -> None:
+        """A folder holds one system, environment and workload: refuse another before anything runs."""
+        from tradeoff.measurements import MeasurementStore, schema_for
+        MeasurementStore(self.out, schema_for(system.space, system.metric_names)).check_compatible(
+            system.name, system.environment, self.target.workload)
 
     def name(self) -> str:
         """A readable, stable name: the same settings find the same folder, so a rerun resumes."""
@@ -186,6 +194,7 @@ class TransferSettings:
             return self
         campaign = self.campaign().resolve()
         out = self.out or str(DEFAULT_RUNS / f"transfer-{campaign.name()}")
+        replace(campaign, out=out).check_folder(self.target.build())
         if self.holdout:
             from tradeoff.measurements import MeasurementStore
             held = MeasurementStore(self.holdout).read()

@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from tradeoff.errors import TradeoffError
-from tradeoff.measurements import BASE_FIELDS, METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, schema_for
+from tradeoff.measurements import MeasurementStore, failed, measured, new_row, schema_for
 from tradeoff.space import Space, config_id, infer_options
 
 
@@ -40,20 +39,17 @@ def import_table(path: Path, options: list[str], metrics: list[str], system: str
     store = MeasurementStore(out, schema_for(space, metrics))
     if store.exists():
         raise TradeoffError(f"{out} already holds measurements; import into a new folder")
-    values = table[metrics].apply(pd.to_numeric, errors="coerce")
+    numbers = table[metrics].apply(pd.to_numeric, errors="coerce")
     configs = space.to_frame(table[options].to_dict("records")).to_dict("records")
     seen: dict[str, int] = {}
     rows, now = [], dt.datetime.now(dt.timezone.utc)
-    for config, (_, measured) in zip(configs, values.iterrows()):
+    for config, (_, values) in zip(configs, numbers.iterrows()):
         cid = config_id(config)
         seen[cid] = seen.get(cid, -1) + 1
-        ok = bool(measured.notna().all())
-        row = {name: None for name, _ in BASE_FIELDS}
-        row.update(campaign=f"import-{path.stem}", system=system, environment=environment, workload=workload,
-                   config_id=cid, repetition=seen[cid], status="ok" if ok else "failed", started_at=now,
-                   error=None if ok else "the table has no numeric value for every metric")
-        row.update({OPTION_PREFIX + k: v for k, v in config.items()})
-        row.update({METRIC_PREFIX + m: (None if np.isnan(v) else float(v)) for m, v in measured.items()})
+        row = measured(new_row(system=system, environment=environment, workload=workload, config=config,
+                               repetition=seen[cid], campaign=f"import-{path.stem}", started_at=now), values)
+        if not values.notna().all():
+            failed(row, "failed", "the table has no numeric value for every metric")
         rows.append(row)
     store.append(rows)
     return store.read()

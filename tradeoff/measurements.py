@@ -23,17 +23,33 @@ One row is one repetition of one configuration. Columns:
 | ``opt.<name>``    | typed     | one column per option (bool, int64, float64, string)        |
 | ``metric.<name>`` | float64   | one column per metric (null when the run failed)            |
 
+A measurement's identity is ``IDENTITY``: (system, environment, workload, config_id, repetition).
+Resuming (``done``), reading (de-duplication) and compacting all key on it, so a measurement of
+one workload never stands in for another's. The campaign id is not part of it: campaigns of other
+samplers or seeds on the same folder share what is already measured.
+
+A campaign folder holds one system, environment and workload. A campaign on a folder that holds
+another one is refused before anything is measured (``check_compatible``), rather than measured
+alongside: every reader (show, replay, models, transfer) takes a folder as one environment's table.
+
+Rows are built here only (``new_row``, ``failed``, ``measured``), for live runs, replays, failures
+and imports, so every writer fills the same columns and a status is one of ``STATUSES``.
+
 On disk a campaign folder holds ``measurements.parquet/``, a folder of Parquet part files that
 ``pandas.read_parquet`` reads as one table. Each flush writes a new part atomically, so a killed
-campaign loses only the measurements in flight.
+campaign loses only the measurements in flight. The schema can grow: a part written before a base
+column existed reads with that column null, takes new parts beside it, and ``compact`` rewrites it
+into the current schema (base columns must therefore be nullable).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import os
 import uuid
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -41,7 +57,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tradeoff.errors import TradeoffError
-from tradeoff.space import Space, infer_options
+from tradeoff.space import Space, config_id, infer_options
 
 OPTION_PREFIX = "opt."
 METRIC_PREFIX = "metric."
@@ -54,6 +70,8 @@ BASE_FIELDS = [
     ("config_id", pa.string()), ("repetition", pa.int64()), ("status", pa.string()), ("exit_code", pa.int64()),
     ("error", pa.string()), ("started_at", pa.timestamp("us", tz="UTC")), ("duration_s", pa.float64()),
 ]
+IDENTITY = ("system", "environment", "workload", "config_id", "repetition")
+ERROR_CHARS = 2000  # the tail of an error kept in a row
 _ARROW_TYPES = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "categorical": pa.string()}
 
 
@@ -62,6 +80,46 @@ def schema_for(space: Space, metrics: Iterable[str]) -> pa.Schema:
     fields += [pa.field(OPTION_PREFIX + o.name, _ARROW_TYPES[o.type]) for o in space.options]
     fields += [pa.field(METRIC_PREFIX + m, pa.float64()) for m in metrics]
     return pa.schema(fields)
+
+
+def new_row(*, system: str, environment: str, workload: str, config: dict, repetition: int, campaign: str,
+            cpus: list[int] | None = None, version: str | None = None, host: Mapping | None = None,
+            started_at: dt.datetime | None = None) -> dict:
+    """The row of one repetition of one configuration, status ``ok`` until ``failed`` says otherwise.
+
+    ``host`` holds the facts of where it runs (``tradeoff.environment.host_facts``); they stay
+    null, as do ``cpus`` and ``version``, where they are unknown (an imported table)."""
+    row = dict.fromkeys(name for name, _ in BASE_FIELDS)
+    row.update(host or {})
+    row.update(campaign=campaign, system=system, environment=environment, workload=workload, program_version=version,
+               cpus=None if cpus is None else ",".join(map(str, cpus)), config_id=config_id(config),
+               repetition=repetition, status="ok", started_at=started_at or dt.datetime.now(dt.timezone.utc))
+    row.update({OPTION_PREFIX + k: v for k, v in config.items()})
+    return row
+
+
+def measured(row: dict, metrics: Mapping[str, float]) -> dict:
+    """``row`` with its metric values; a missing (NaN) value is stored as null."""
+    values = {name: float(value) for name, value in metrics.items()}
+    row.update({METRIC_PREFIX + name: None if math.isnan(value) else value for name, value in values.items()})
+    return row
+
+
+def failed(row: dict, status: str, error: str, exit_code: int | None = None) -> dict:
+    """``row`` marked as a failure of one of the failure ``STATUSES``, keeping the error's tail."""
+    check_failure(status)
+    row.update(status=status, error=error[-ERROR_CHARS:], exit_code=exit_code)
+    return row
+
+
+def check_failure(status: str) -> None:
+    if status == "ok" or status not in STATUSES:
+        raise ValueError(f"{status!r} is no failure status; use one of {', '.join(STATUSES[1:])}")
+
+
+def identity(row: Mapping) -> tuple:
+    """What makes a measurement itself (``IDENTITY``), as ``MeasurementStore.done`` holds it."""
+    return tuple(row[name] for name in IDENTITY)
 
 
 def option_names(frame: pd.DataFrame) -> list[str]:
@@ -111,7 +169,7 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     options = [OPTION_PREFIX + n for n in option_names(frame)]
     metrics = [METRIC_PREFIX + m for m in metric_names(frame)]
-    keys = ["system", "environment", "workload", "config_id"]
+    keys = [name for name in IDENTITY if name != "repetition"]  # one configuration of one environment and workload
     ok = frame[frame["status"] == "ok"]
     first = frame.sort_values("repetition").groupby(keys, sort=False, dropna=False).first()
     summary = first[options].copy()
@@ -141,46 +199,91 @@ class MeasurementStore:
             if self.schema is None:
                 raise TradeoffError(f"no measurements in {self.folder}; run 'tradeoff campaign ... --out {self.folder}' first")
             return self.schema.empty_table().to_pandas()
-        try:
-            frame = pd.read_parquet(self.path)
-        except Exception as error:
-            raise TradeoffError(f"cannot read {self.path}: {error}".splitlines()[0]) from None
-        # A crash between writing a compacted part and removing its sources leaves duplicates.
-        return frame.drop_duplicates(["campaign", "config_id", "repetition", "environment", "workload"], keep="last").reset_index(drop=True)
+        return _unique(self._read()).to_pandas()
 
-    def done(self) -> set[tuple[str, int]]:
-        """(config_id, repetition) of every stored measurement, failed ones included."""
+    def done(self) -> set[tuple]:
+        """The identity (``IDENTITY``) of every stored measurement, failed ones included."""
         if not self.exists():
             return set()
-        table = pq.read_table(self.path, columns=["config_id", "repetition"])
-        return set(zip(table.column("config_id").to_pylist(), table.column("repetition").to_pylist()))
+        table = self._read(columns=list(IDENTITY))
+        return set(zip(*(table.column(name).to_pylist() for name in IDENTITY)))
 
-    def check_compatible(self) -> None:
-        """Refuse to mix measurements of another space or metric set into this folder."""
+    def check_compatible(self, system: str, environment: str, workload: str) -> None:
+        """Refuse, before anything is measured, a folder of other options or metrics, or one that
+        holds another system, environment or workload (a folder holds one of each)."""
         if self.schema is None or not self.exists():
             return
-        stored = pq.read_schema(next(self.path.glob("*.parquet")))
-        if not stored.remove_metadata().equals(self.schema):
+        stored = self._stored_schema()
+        if _extra_fields(stored) != _extra_fields(self.schema):
             raise TradeoffError(f"{self.folder} holds measurements with other options or metrics; use another --out")
+        table = self._read(columns=["system", "environment", "workload"])
+        held = set(zip(*(table.column(name).to_pylist() for name in ("system", "environment", "workload"))))
+        if held != {(system, environment, workload)}:
+            listed = "; ".join(" / ".join(map(str, h)) for h in sorted(held, key=str))
+            raise TradeoffError(f"{self.folder} holds measurements of {listed} (system / environment / workload), not "
+                                f"{system} / {environment} / {workload}; a folder holds one of each: use another --out")
+
+    def _stored_schema(self) -> pa.Schema:
+        """The schema the parts read as together: the current base columns (those an old part
+        lacks read as null), then the option and metric columns the parts hold."""
+        base = dict(BASE_FIELDS)
+        extra: dict[str, pa.Field] = {}
+        for part in sorted(self.path.glob("*.parquet")):
+            try:
+                fields = pq.read_schema(part)
+            except Exception as error:
+                raise TradeoffError(f"cannot read {part}: {error}".splitlines()[0]) from None
+            for stored in fields:
+                known = pa.field(stored.name, base[stored.name]) if stored.name in base else extra.setdefault(stored.name, stored)
+                if not stored.type.equals(known.type):
+                    raise TradeoffError(f"{part} stores column {stored.name!r} as {stored.type}, not {known.type}; "
+                                        "use another --out")
+        return pa.schema([pa.field(name, kind) for name, kind in BASE_FIELDS] + list(extra.values()))
 
     def append(self, rows: list[dict]) -> None:
         if not rows:
             return
+        unknown = {row["status"] for row in rows} - set(STATUSES)
+        if unknown:
+            raise ValueError(f"status {sorted(unknown)[0]!r} is none of {', '.join(STATUSES)}")
         table = pa.Table.from_pylist(rows, schema=self.schema)
         self._write(table, f"part-{uuid.uuid4().hex}.parquet")
 
     def compact(self) -> None:
-        """Merge the part files into one, so that reading a large campaign stays fast."""
+        """Merge the part files into one in the current schema, so that reading a large campaign
+        stays fast and an old part takes the columns added since."""
         parts = sorted(self.path.glob("part-*.parquet"))
-        if len(parts) <= 1:
+        schema = self._stored_schema() if parts else None
+        if len(parts) == 0 or len(parts) == 1 and pq.read_schema(parts[0]).remove_metadata().equals(schema):
             return
-        table = pa.concat_tables([pq.read_table(p, schema=self.schema) for p in parts])
-        self._write(table, f"part-{uuid.uuid4().hex}.parquet")
+        self._write(_unique(self._read(schema=schema)), f"part-{uuid.uuid4().hex}.parquet")
         for part in parts:
             part.unlink()
+
+    def _read(self, columns: list[str] | None = None, schema: pa.Schema | None = None) -> pa.Table:
+        schema = schema or self._stored_schema()
+        try:
+            return pq.read_table(self.path, columns=columns, schema=schema)
+        except Exception as error:
+            raise TradeoffError(f"cannot read {self.path}: {error}".splitlines()[0]) from None
 
     def _write(self, table: pa.Table, name: str) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         hidden = self.path / f".{name}.tmp"  # pyarrow skips dot-files while we write
         pq.write_table(table, hidden)
         os.replace(hidden, self.path / name)
+
+
+def _unique(table: pa.Table) -> pa.Table:
+    """The last row of each identity, in table order: a crash between writing a compacted part and
+    removing its sources leaves duplicates."""
+    order = "__order"
+    last = table.select(list(IDENTITY)).append_column(order, pa.array(np.arange(len(table)))) \
+        .group_by(list(IDENTITY), use_threads=False).aggregate([(order, "max")])
+    return table.take(np.sort(last.column(order + "_max").to_numpy()))
+
+
+def _extra_fields(schema: pa.Schema) -> list[pa.Field]:
+    """The option and metric columns: what a base column added later does not change."""
+    base = {name for name, _ in BASE_FIELDS}
+    return [field.remove_metadata() for field in schema if field.name not in base]
