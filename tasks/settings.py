@@ -124,14 +124,8 @@ class CampaignSettings:
         metric = system.metric(self.metric or system.metrics[0].name).name
         resolved = replace(self, target=target, metric=metric, resolved=True)
         resolved = resolved if self.out else replace(resolved, out=str(DEFAULT_RUNS / resolved.name()))
-        resolved.check_folder(system)
+        check_folder(resolved.out, system, target.workload)
         return resolved
-
-    def check_folder(self, system: System) -> None:
-        """A folder holds one system, environment and workload: refuse another before anything runs."""
-        from tradeoff.measurements import MeasurementStore, schema_for
-        MeasurementStore(self.out, schema_for(system.space, system.metric_names)).check_compatible(
-            system.name, system.environment, self.target.workload)
 
     def name(self) -> str:
         """A readable, stable name: the same settings find the same folder, so a rerun resumes."""
@@ -149,6 +143,12 @@ class CampaignSettings:
         flat = {**asdict(self.target), **asdict(self.execution), "experiment": self.tracking.experiment,
                 **{k: v for k, v in asdict(self).items() if k not in ("target", "execution", "tracking", "resolved")}}
         return {k: v for k, v in flat.items() if v is not None and k != "ray_address"}
+
+
+def check_folder(out: str, system: System, workload: str) -> None:
+    """A folder holds one system, environment and workload: another is refused before anything runs."""
+    from tradeoff.measurements import MeasurementStore, schema_for
+    MeasurementStore(out, schema_for(system.space, system.metric_names)).check_compatible(system.name, system.environment, workload)
 
 
 def given_configurations(path: str, space) -> list[dict]:
@@ -194,7 +194,7 @@ class TransferSettings:
             return self
         campaign = self.campaign().resolve()
         out = self.out or str(DEFAULT_RUNS / f"transfer-{campaign.name()}")
-        replace(campaign, out=out).check_folder(self.target.build())
+        check_folder(out, campaign.target.build(), campaign.target.workload)
         if self.holdout:
             from tradeoff.measurements import MeasurementStore
             held = MeasurementStore(self.holdout).read()
@@ -255,7 +255,9 @@ class DebugSettings:
         if self.config is not None:
             self.faulty(system)
         resolved = replace(self, target=target, resolved=True)
-        return resolved if self.out else replace(resolved, out=str(DEFAULT_RUNS / resolved.name()))
+        resolved = resolved if self.out else replace(resolved, out=str(DEFAULT_RUNS / resolved.name()))
+        check_folder(resolved.out, system, target.workload)
+        return resolved
 
     def faulty(self, system: System) -> dict:
         """The faulty configuration of --config, checked against the space (missing options take defaults)."""
