@@ -10,7 +10,7 @@ import pytest
 
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX
-from tradeoff.transfer import compare, influence_terms, pair
+from tradeoff.transfer.compare import compare, influence_terms, pair
 
 
 def _datasets_present() -> bool:

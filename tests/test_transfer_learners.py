@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,13 +18,24 @@ from tradeoff.errors import TradeoffError
 from tradeoff.l2s import Guidance, guided_by
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX
 from tradeoff.models import make_learner, mape
-from tradeoff.models.transfer import Auto, Source, bellwether, make_transfer
 from tradeoff.sampling import sample
 from tradeoff.space import Option, Space, config_id
+from tradeoff.transfer.bellwether import bellwether
+from tradeoff.transfer.methods.auto import Auto
+from tradeoff.transfer.methods.base import METHODS, Source, TransferMethod, make_transfer
+from tradeoff.transfer.methods.linear_shift import LinearShift
 
-RNG = np.random.default_rng(7)
-X_ALL = RNG.integers(0, 2, (600, 8)).astype(float)
+# Drawn once, at import, from a generator of their own: no test's data depend on which tests ran before.
+_DRAW = np.random.default_rng(7)
+X_ALL = _DRAW.integers(0, 2, (600, 8)).astype(float)
+SOURCE_NOISE = _DRAW.standard_normal(len(X_ALL))
 BASE = 20 + 15 * X_ALL[:, 0] + 8 * X_ALL[:, 1] + 6 * X_ALL[:, 2] * X_ALL[:, 3] + 2 * X_ALL[:, 4]
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A generator of the test's own, seeded: its draws do not depend on the other tests."""
+    return np.random.default_rng(11)
 
 
 def _split(budget: int, seed: int = 0):
@@ -33,7 +51,7 @@ def _error(model, y: np.ndarray, budget: int = 12) -> float:
 
 @pytest.fixture(scope="module")
 def source() -> Source:
-    return Source(X_ALL, BASE * (1 + 0.01 * RNG.standard_normal(len(BASE))), "forest", 0, "old machine")
+    return Source(X_ALL, BASE * (1 + 0.01 * SOURCE_NOISE), "forest", 0, "old machine")
 
 
 def test_linear_shift_learns_a_scaled_environment_from_few_points(source):
@@ -80,7 +98,8 @@ def test_stacked_gp_ignores_an_unrelated_source():
     assert lengthscales[-1] > 5 * lengthscales[0]  # the source counts for less than the strongest option
 
 
-def test_auto_uses_a_helpful_source_and_ignores_a_harmful_one(source):
+def test_auto_uses_a_helpful_source_and_ignores_a_harmful_one(source, caplog):
+    caplog.set_level(logging.INFO, "tradeoff.transfer.methods.auto")
     helpful = make_transfer("auto", source).fit(X_ALL[:20], 3.0 * BASE[:20] + 10)
     assert helpful.choice_ != "target-only" and "cuts cross-validated MAPE" in helpful.reason_
     assert set(helpful.cv_mape_) == {"target-only", "linear-shift", "stack", "stack-gp"}
@@ -94,6 +113,9 @@ def test_auto_uses_a_helpful_source_and_ignores_a_harmful_one(source):
     alone = _error(make_learner("forest"), unrelated, 30)
     assert guarded.choice_ == "target-only" and "does not help" in guarded.reason_
     assert guard_error == pytest.approx(alone)
+    decisions = [r.getMessage() for r in caplog.records if r.name == "tradeoff.transfer.methods.auto"]
+    assert any(m.startswith(f"auto chooses {helpful.choice_}") for m in decisions)
+    assert any(m.startswith("auto falls back to target-only") for m in decisions)
 
 
 def test_auto_takes_other_candidates(source):
@@ -109,22 +131,42 @@ def test_clones_share_the_fitted_source(source):
     assert clone(make_transfer("stack", source)).source is source
 
 
-def test_bellwether_picks_the_source_that_predicts_the_others():
-    typical = {f"env{i}": (X_ALL, (i + 1) * BASE + RNG.normal(0, 1, len(BASE))) for i in range(3)}
-    odd = 30 + 20 * X_ALL[:, 7] + RNG.normal(0, 1, len(BASE))
+def test_bellwether_picks_the_source_that_predicts_the_others(rng, caplog):
+    caplog.set_level(logging.INFO, "tradeoff.transfer.bellwether")
+    typical = {f"env{i}": (X_ALL, (i + 1) * BASE + rng.normal(0, 1, len(BASE))) for i in range(3)}
+    odd = 30 + 20 * X_ALL[:, 7] + rng.normal(0, 1, len(BASE))
     # "env0+" carries the typical shape and a little of the odd one: it explains every other source best.
     candidates = {**typical, "odd": (X_ALL, odd), "env0+": (X_ALL, BASE + 0.3 * odd)}
     chosen = bellwether(candidates, rounds=50)
     assert chosen.choice != "odd"
     assert 0 < chosen.confidence <= 1 and chosen.choice in chosen.reason
     assert chosen.errors.loc["odd"].mean() > chosen.errors.loc[chosen.choice].mean()
+    assert f"bellwether {chosen.choice} among 5 sources (confidence {chosen.confidence:.0%})" in caplog.text
     single = bellwether({"only": (X_ALL, BASE)})
     assert single.choice == "only" and single.confidence == 1.0
 
 
 def test_unknown_method_names_the_choices(source):
-    with pytest.raises(TradeoffError, match="linear-shift"):
+    with pytest.raises(TradeoffError, match="unknown transfer method 'magic'; use one of .*linear-shift"):
         make_transfer("magic", source)
+
+
+def test_a_transfer_method_is_one_module(source):
+    # Listing the family imports no member (a fresh interpreter: this one may have imported them).
+    listing = ("import json, sys; from tradeoff.transfer.methods.base import METHODS; METHODS.summaries(); "
+               "print(json.dumps([METHODS.names(), sorted(m for m in sys.modules if m.startswith('tradeoff.transfer.methods.'))]))")
+    run = subprocess.run([sys.executable, "-c", listing], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    names, imported = json.loads(run.stdout)
+    assert "linear-shift" in names and imported == ["tradeoff.transfer.methods.base"]
+    assert set(METHODS.names()) >= {"auto", "linear-shift", "mtgp", "stack", "stack-gp"}
+    for name, summary in METHODS.summaries().items():
+        cls = METHODS.get(name)  # the one TransferMethod class of tradeoff/transfer/methods/<name>.py
+        assert issubclass(cls, TransferMethod) and cls.__module__ == f"tradeoff.transfer.methods.{name.replace('-', '_')}"
+        assert summary and type(make_transfer(name, source)) is cls
+    assert METHODS.get("linear-shift") is LinearShift
+    from tradeoff.transfer.study import METHODS as STUDY_METHODS
+    assert STUDY_METHODS == (*METHODS.names(), "l2s")  # what `tradeoff transfer --method` accepts
 
 
 def _source_frame() -> pd.DataFrame:
@@ -177,7 +219,7 @@ def test_l2s_skips_configurations_that_failed_in_the_source():
 
 
 def test_study_on_a_live_target_is_scored_by_cross_validation():
-    from tradeoff.transfer_study import fit_and_evaluate
+    from tradeoff.transfer.study import fit_and_evaluate
     space = Space([Option(f"o{i}", "bool", False) for i in range(8)])
     source = _source_frame()
     target = source.sample(30, random_state=1).copy()

@@ -42,7 +42,7 @@ _ACTIVE: contextvars.ContextVar[Guidance | None] = contextvars.ContextVar("l2s_g
 
 def guidance(source: pd.DataFrame, metric: str, explore: float = 0.3, seed: int = 0) -> Guidance:
     """The influential terms of a source measurement table."""
-    from tradeoff.transfer import influence_terms, successful
+    from tradeoff.transfer.compare import influence_terms, successful
     if not 0 <= explore <= 1:
         raise TradeoffError(f"explore must be a share between 0 and 1, not {explore}")
     table = successful(source, metric)
