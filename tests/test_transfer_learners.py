@@ -87,6 +87,15 @@ def test_stacking_and_mtgp_beat_target_only_when_the_source_is_related(source):
     assert _error(make_transfer("mtgp", source), target, 20) < alone
 
 
+def test_mtgp_depends_on_its_seed_only(source):
+    # GPy draws the task covariance from numpy's global generator: whatever ran before must not matter
+    predictions = []
+    for state in (1, 2):
+        np.random.seed(state)
+        predictions.append(make_transfer("mtgp", source, seed=0).fit(X_ALL[:15], 2.0 * BASE[:15]).predict(X_ALL[:50]))
+    np.testing.assert_array_equal(*predictions)
+
+
 def test_stacked_gp_ignores_an_unrelated_source():
     # the source is noise on the target: its lengthscale should run long and the options carry the fit
     rng = np.random.default_rng(5)

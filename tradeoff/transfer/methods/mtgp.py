@@ -36,8 +36,8 @@ class MultiTaskGP(TransferMethod):
         self.scales_ = [(ys.mean(), ys.std() or 1.0), (y.mean(), y.std() or 1.0)]
         standard = [((v - m) / s)[:, None] for v, (m, s) in zip((ys, y), self.scales_)]
         ard = X.shape[1] <= ARD_UP_TO  # a lengthscale per feature pays off while the features are few
+        np.random.seed(self.seed)  # GPy draws its initial values (the ICM's task covariance too) from numpy's global generator
         kernel = GPy.util.multioutput.ICM(input_dim=X.shape[1], num_outputs=2, kernel=GPy.kern.RBF(X.shape[1], ARD=ard))
-        np.random.seed(self.seed)  # GPy draws its initial values from numpy's global generator
         self.model_ = GPy.models.GPCoregionalizedRegression([Xs, X], standard, kernel=kernel)
         # Start from a wiggly, nearly noise-free fit: GPy's defaults (unit noise) often end in the
         # optimum that explains every output as noise.
