@@ -230,7 +230,8 @@ def compare_envs(
 
     from systems.replay import environment_frame
     from tradeoff.measurements import metric_names
-    from tradeoff.transfer import compare, plot_influences, plot_scatter
+    from tradeoff.plots import transfer as plots
+    from tradeoff.transfer.compare import compare
     frames = environment_frame(source), environment_frame(target)
     common = [m for m in metric_names(frames[0]) if m in metric_names(frames[1])]
     if not common:
@@ -240,11 +241,16 @@ def compare_envs(
     comparison, paired, influences = compare(*frames, metric, top_k, str(source), str(target), pairing)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "comparison.json").write_text(json.dumps(comparison.to_dict(), indent=2))
-    plot_scatter(paired, comparison, out_dir / "scatter.png")
-    plot_influences(influences, comparison, out_dir / "influences.png")
+    plots.scatter(paired, comparison, out_dir / "scatter.png")
+    plots.influences(influences, comparison, out_dir / "influences.png")
     for line in comparison.lines():
         out.print(line, markup=False)
     out.print(f"report: {out_dir / 'comparison.json'}, plots: {out_dir / 'scatter.png'}, {out_dir / 'influences.png'}")
+
+
+def _study_methods() -> tuple[str, ...]:
+    from tradeoff.transfer.study import METHODS  # listed by the transfer methods' registry
+    return METHODS
 
 
 @app.command()
@@ -254,7 +260,7 @@ def transfer(
     environment: Optional[str] = typer.Option(None, help="target environment (replay: which recorded one)"),
     workload: Optional[str] = typer.Option(None, help="target workload"),
     budget: int = typer.Option(20, help="target measurements"),
-    method: str = typer.Option("auto", help="auto, linear-shift, stack, stack-gp, mtgp or l2s"),
+    method: str = typer.Option("auto", help=f"one of {', '.join(_study_methods())} (auto: never worse than ignoring the sources)"),
     metric: Optional[str] = typer.Option(None, help="metric to learn (default: the target's first)"),
     sampler: str = typer.Option("random", help="sampler of the target (l2s always samples with L2S)"),
     learner: str = typer.Option("log-forest", help="learner of the source, target-only and stacked models"),

@@ -14,7 +14,7 @@ from tasks.campaign import measure_configurations
 from tasks.transfer import evaluate_transfer, load_sources, pick_source, sample_target, track_transfer
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import MeasurementStore
-from tradeoff.transfer_study import StudyResult, sampler_for
+from tradeoff.transfer.study import StudyResult, sampler_for
 
 
 @dataclass
