@@ -1,7 +1,7 @@
 """Transfer learning across environments: target error against the number of target measurements.
 
     flock /tmp/tradeoff-bench.lock python -m bench.transfer [--reps 3] [--budgets 10,20,33,50,100]
-        [--methods target-only,linear-shift,stack,stack-gp,mtgp,l2s,l2s+reuse,auto] [--scenarios NAME,...] [--out DIR]
+        [--methods target-only,METHOD,...] [--scenarios NAME,...] [--out DIR]
         [--recorded-source]
 
 For each environment change (a source and a target table of ASE'17's SPEAR, x264, SQLite and
@@ -10,10 +10,10 @@ from the target's valid configurations (random, or L2S for the l2s methods), fit
 and score its MAPE on the target's other valid configurations (a seeded subsample of at most
 ``--test`` of them). A budget counts successful target measurements.
 
-Methods: target-only (the learner on the target sample), linear-shift, stack, stack-gp, mtgp, auto (see
-tradeoff.models.transfer); l2s = L2S sample + target-only learner; l2s+reuse = L2S sample +
-stacking on the source (L2S with data reuse). The severity of a change is read from the full
-tables: small when Pearson >= 0.9, medium when >= 0.5, else severe.
+Methods: target-only (the learner on the target sample), every transfer method of
+tradeoff.transfer.methods (``--help`` lists them); l2s = L2S sample + target-only learner;
+l2s+reuse = L2S sample + stacking on the source (L2S with data reuse). The severity of a change
+is read from the full tables: small when Pearson >= 0.9, medium when >= 0.5, else severe.
 
 Prints, and writes to bench/results/transfer.csv (every run) and transfer-summary-{mape,mdape}.csv:
 the mean MAPE (and median relative error, MdAPE, which a few near-zero values cannot dominate) per
@@ -37,15 +37,14 @@ from scipy import stats
 from systems import get_system
 from systems.replay import recorded_frame
 from tradeoff.models import make_learner, mape
-from tradeoff.models.transfer import Source, make_transfer
 from tradeoff.samplers.base import sample
 from tradeoff.samplers.l2s import L2S, guidance
 from tradeoff.space import config_id
-from tradeoff.transfer import compare
-from tradeoff.transfer_study import encoded
+from tradeoff.transfer.compare import compare, encoded
+from tradeoff.transfer.methods.base import METHODS, Source, make_transfer
 
 RESULTS = Path(__file__).parent / "results"
-ALL_METHODS = ("target-only", "linear-shift", "stack", "stack-gp", "mtgp", "l2s", "l2s+reuse", "auto")
+ALL_METHODS = ("target-only", *METHODS.names(), "l2s", "l2s+reuse")
 
 
 @dataclass(frozen=True)
@@ -180,7 +179,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--budgets", default="10,20,33,50,100")
-    parser.add_argument("--methods", default=",".join(ALL_METHODS))
+    parser.add_argument("--methods", default=",".join(ALL_METHODS), help="comma-separated, of: %(default)s (default: all)")
     parser.add_argument("--scenarios", default="", help="comma-separated scenario names (default: all)")
     parser.add_argument("--learner", default="log-forest")
     parser.add_argument("--test", type=int, default=2000, help="most held-out target configurations scored per run")

@@ -36,6 +36,7 @@ def _names(registry: str) -> str:
 
 SAMPLER_NAMES = _names("tradeoff.samplers.base:SAMPLERS")
 LEARNER_NAMES = _names("tradeoff.models.learners.base:LEARNERS")
+METHOD_NAMES = ", ".join(__import__("tradeoff.transfer.study", fromlist=["METHODS"]).METHODS)
 
 # Options shared by several commands, declared once.
 SystemArg = Annotated[str, typer.Argument(help="system name (see 'tradeoff systems'), a command spec .yaml, or a campaign folder to replay")]
@@ -282,7 +283,7 @@ def transfer(
     target: Annotated[str, typer.Option("--target", help="target system (see 'tradeoff systems') or a campaign folder to replay")],
     environment: Environment = None, workload: Workload = None,
     budget: Annotated[int, typer.Option(help="target measurements")] = 20,
-    method: Annotated[str, typer.Option(help="transfer method (see README; auto: never worse than ignoring the sources)")] = "auto",
+    method: Annotated[str, typer.Option(help=f"one of {METHOD_NAMES} (auto: never worse than ignoring the sources)")] = "auto",
     metric: Metric = None,
     sampler: Annotated[str, typer.Option(help=f"sampler of the target (l2s always samples with L2S): {SAMPLER_NAMES}")] = "random",
     learner: Annotated[str, typer.Option(help=f"learner of the source, target-only and stacked models: {LEARNER_NAMES}")] = "log-forest",

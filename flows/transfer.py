@@ -19,7 +19,7 @@ from tasks.tracking import track
 from tasks.transfer import evaluate_transfer, load_sources, pick_source, sample_target
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import metric_names
-from tradeoff.plots.transfer import plot_influences, plot_scatter
+from tradeoff.plots import transfer as plots
 from tradeoff.transfer.compare import compare
 from tradeoff.transfer.study import StudyResult
 
@@ -67,6 +67,6 @@ def compare_environments(source: str, target: str, metric: str | None, top_k: in
     comparison, paired, influences = compare(*frames, metric or common[0], top_k, str(source), str(target), pairing)
     out.mkdir(parents=True, exist_ok=True)
     (out / "comparison.json").write_text(json.dumps(comparison.to_dict(), indent=2))
-    plot_scatter(paired, comparison, out / "scatter.png")
-    plot_influences(influences, comparison, out / "influences.png")
+    plots.scatter(paired, comparison, out / "scatter.png")
+    plots.influences(influences, comparison, out / "influences.png")
     return [*comparison.lines(), f"report: {out / 'comparison.json'}, plots: {out / 'scatter.png'}, {out / 'influences.png'}"]

@@ -177,10 +177,10 @@ class TransferSettings:
     resolved: bool = False
 
     def __post_init__(self) -> None:
-        from tradeoff.transfer.study import check_method
+        from tradeoff.transfer.study import sampler_for
         if not self.sources:
             raise TradeoffError("give at least one --source (a campaign folder, SYSTEM:ENVIRONMENT of a replay, or runs:/RUN_ID)")
-        check_method(self.method)
+        sampler_for(self.method)  # an unknown method is refused here
 
     def campaign(self) -> CampaignSettings:
         """The target's campaign: what is measured, and where it is stored."""

@@ -15,10 +15,11 @@ from tasks.settings import CampaignSettings, Target, TransferSettings
 from tasks.tracking import tracking_uri
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import MeasurementStore
-from tradeoff.models.transfer import Bellwether
+from tradeoff.plots import transfer as plots
 from tradeoff.samplers.base import sample
-from tradeoff.transfer import compare, plot_influences, plot_scatter
-from tradeoff.transfer_study import StudyResult, choose_source, fit_and_evaluate, write_study
+from tradeoff.transfer.bellwether import Bellwether, choose_source
+from tradeoff.transfer.compare import compare
+from tradeoff.transfer.study import StudyResult, fit_and_evaluate, write_study
 
 MLFLOW_PREFIX = "runs:/"
 
@@ -74,6 +75,6 @@ def evaluate_transfer(settings: TransferSettings, sources: dict[str, pd.DataFram
                                                  target_label=f"{system.name}:{system.environment}")
     except TradeoffError as reason:  # too few configurations in common: the study stands without it
         return result, files, [f"no environment comparison: {reason}"]
-    files += [plot_scatter(paired, comparison, folder / "compare-scatter.png"),
-              plot_influences(influences, comparison, folder / "compare-influences.png")]
+    files += [plots.scatter(paired, comparison, folder / "compare-scatter.png"),
+              plots.influences(influences, comparison, folder / "compare-influences.png")]
     return result, files, comparison.lines()

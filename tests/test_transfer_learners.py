@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,14 +13,25 @@ from sklearn.base import clone
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX
 from tradeoff.models import make_learner, mape
-from tradeoff.models.transfer import Auto, Source, bellwether, make_transfer
 from tradeoff.samplers.base import History, sample
 from tradeoff.samplers.l2s import L2S, Guidance, guidance
 from tradeoff.space import Option, Space, config_id
+from tradeoff.transfer.bellwether import bellwether
+from tradeoff.transfer.methods.auto import Auto
+from tradeoff.transfer.methods.base import METHODS, Source, TransferMethod, make_transfer
+from tradeoff.transfer.methods.linear_shift import LinearShift
 
-RNG = np.random.default_rng(7)
-X_ALL = RNG.integers(0, 2, (600, 8)).astype(float)
+# Drawn once, at import, from a generator of their own: no test's data depend on which tests ran before.
+_DRAW = np.random.default_rng(7)
+X_ALL = _DRAW.integers(0, 2, (600, 8)).astype(float)
+SOURCE_NOISE = _DRAW.standard_normal(len(X_ALL))
 BASE = 20 + 15 * X_ALL[:, 0] + 8 * X_ALL[:, 1] + 6 * X_ALL[:, 2] * X_ALL[:, 3] + 2 * X_ALL[:, 4]
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A generator of the test's own, seeded: its draws do not depend on the other tests."""
+    return np.random.default_rng(11)
 
 
 def _split(budget: int, seed: int = 0):
@@ -33,7 +47,7 @@ def _error(model, y: np.ndarray, budget: int = 12) -> float:
 
 @pytest.fixture(scope="module")
 def source() -> Source:
-    return Source(X_ALL, BASE * (1 + 0.01 * RNG.standard_normal(len(BASE))), "forest", 0, "old machine")
+    return Source(X_ALL, BASE * (1 + 0.01 * SOURCE_NOISE), "forest", 0, "old machine")
 
 
 def test_linear_shift_learns_a_scaled_environment_from_few_points(source):
@@ -61,12 +75,23 @@ def test_measured_zeros_do_not_switch_the_linear_shift_off_logs(source):
     assert mape(measured[positive], shift.predict(X_ALL[positive])) < 10  # fitted on raw values: 142%
 
 
+@pytest.mark.slow
 def test_stacking_and_mtgp_beat_target_only_when_the_source_is_related(source):
     target = 2.0 * BASE + 5 * X_ALL[:, 5]  # scaled, plus an effect the source never saw
     alone = _error(make_learner("forest"), target, 20)
     assert _error(make_transfer("stack", source), target, 20) < alone
     assert _error(make_transfer("stack-gp", source), target, 20) < alone
     assert _error(make_transfer("mtgp", source), target, 20) < alone
+
+
+@pytest.mark.slow
+def test_mtgp_depends_on_its_seed_only(source):
+    # GPy draws the task covariance from numpy's global generator: whatever ran before must not matter
+    predictions = []
+    for state in (1, 2):
+        np.random.seed(state)
+        predictions.append(make_transfer("mtgp", source, seed=0).fit(X_ALL[:15], 2.0 * BASE[:15]).predict(X_ALL[:50]))
+    np.testing.assert_array_equal(*predictions)
 
 
 def test_stacked_gp_ignores_an_unrelated_source():
@@ -80,7 +105,9 @@ def test_stacked_gp_ignores_an_unrelated_source():
     assert lengthscales[-1] > 5 * lengthscales[0]  # the source counts for less than the strongest option
 
 
-def test_auto_uses_a_helpful_source_and_ignores_a_harmful_one(source):
+@pytest.mark.slow
+def test_auto_uses_a_helpful_source_and_ignores_a_harmful_one(source, caplog):
+    caplog.set_level(logging.INFO, "tradeoff.transfer.methods.auto")
     helpful = make_transfer("auto", source).fit(X_ALL[:20], 3.0 * BASE[:20] + 10)
     assert helpful.choice_ != "target-only" and "cuts cross-validated MAPE" in helpful.reason_
     assert set(helpful.cv_mape_) == {"target-only", "linear-shift", "stack", "stack-gp"}
@@ -94,8 +121,12 @@ def test_auto_uses_a_helpful_source_and_ignores_a_harmful_one(source):
     alone = _error(make_learner("forest"), unrelated, 30)
     assert guarded.choice_ == "target-only" and "does not help" in guarded.reason_
     assert guard_error == pytest.approx(alone)
+    decisions = [r.getMessage() for r in caplog.records if r.name == "tradeoff.transfer.methods.auto"]
+    assert any(m.startswith(f"auto chooses {helpful.choice_}") for m in decisions)
+    assert any(m.startswith("auto falls back to target-only") for m in decisions)
 
 
+@pytest.mark.slow
 def test_auto_takes_other_candidates(source):
     # the stacked GP sets the unrelated source aside and models the options better than a forest
     rng = np.random.default_rng(3)
@@ -109,22 +140,41 @@ def test_clones_share_the_fitted_source(source):
     assert clone(make_transfer("stack", source)).source is source
 
 
-def test_bellwether_picks_the_source_that_predicts_the_others():
-    typical = {f"env{i}": (X_ALL, (i + 1) * BASE + RNG.normal(0, 1, len(BASE))) for i in range(3)}
-    odd = 30 + 20 * X_ALL[:, 7] + RNG.normal(0, 1, len(BASE))
+@pytest.mark.slow
+def test_bellwether_picks_the_source_that_predicts_the_others(rng, caplog):
+    caplog.set_level(logging.INFO, "tradeoff.transfer.bellwether")
+    typical = {f"env{i}": (X_ALL, (i + 1) * BASE + rng.normal(0, 1, len(BASE))) for i in range(3)}
+    odd = 30 + 20 * X_ALL[:, 7] + rng.normal(0, 1, len(BASE))
     # "env0+" carries the typical shape and a little of the odd one: it explains every other source best.
     candidates = {**typical, "odd": (X_ALL, odd), "env0+": (X_ALL, BASE + 0.3 * odd)}
     chosen = bellwether(candidates, rounds=50)
     assert chosen.choice != "odd"
     assert 0 < chosen.confidence <= 1 and chosen.choice in chosen.reason
     assert chosen.errors.loc["odd"].mean() > chosen.errors.loc[chosen.choice].mean()
+    assert f"bellwether {chosen.choice} among 5 sources (confidence {chosen.confidence:.0%})" in caplog.text
     single = bellwether({"only": (X_ALL, BASE)})
     assert single.choice == "only" and single.confidence == 1.0
 
 
 def test_unknown_method_names_the_choices(source):
-    with pytest.raises(TradeoffError, match="linear-shift"):
+    with pytest.raises(TradeoffError, match="unknown transfer method 'magic'; use one of .*linear-shift"):
         make_transfer("magic", source)
+
+
+def test_a_transfer_method_is_one_module(source, monkeypatch):
+    assert METHODS.get("linear-shift") is LinearShift
+    assert set(METHODS.names()) >= {"auto", "linear-shift", "mtgp", "stack", "stack-gp"}
+    for name, summary in METHODS.summaries().items():
+        cls = METHODS.get(name)  # the one TransferMethod class of tradeoff/transfer/methods/<name>.py
+        assert issubclass(cls, TransferMethod) and cls.__module__ == f"tradeoff.transfer.methods.{name.replace('-', '_')}"
+        assert summary and type(make_transfer(name, source)) is cls
+    from tradeoff.transfer.study import METHODS as STUDY_METHODS
+    assert STUDY_METHODS == (*METHODS.names(), "l2s")  # what `tradeoff transfer --method` accepts
+    # Listing the family imports no member: forget the imported ones, list, and none is back.
+    is_member = lambda module: module.startswith("tradeoff.transfer.methods.") and not module.endswith(".base")
+    for module in [m for m in sys.modules if is_member(m)]:
+        monkeypatch.delitem(sys.modules, module)
+    assert set(METHODS.summaries()) == set(METHODS.names()) and not [m for m in sys.modules if is_member(m)]
 
 
 def _source_frame() -> pd.DataFrame:
@@ -173,8 +223,9 @@ def test_l2s_skips_configurations_that_failed_in_the_source():
     assert len(configs) == 30 and not any(c["o7"] for c in configs)
 
 
+@pytest.mark.slow
 def test_study_on_a_live_target_is_scored_by_cross_validation():
-    from tradeoff.transfer_study import fit_and_evaluate
+    from tradeoff.transfer.study import fit_and_evaluate
     space = Space([Option(f"o{i}", "bool", False) for i in range(8)])
     source = _source_frame()
     target = source.sample(30, random_state=1).copy()

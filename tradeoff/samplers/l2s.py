@@ -1,6 +1,6 @@
 """L2S (Learning to Sample, Jamshidi et al. FSE'18): sample the target where the source's influential terms say it matters.
 
-The source's influential options and pairwise interactions (``tradeoff.transfer.influence_terms``)
+The source's influential options and pairwise interactions (``tradeoff.transfer.compare.influence_terms``)
 guide the target design: most configurations (exploitation) set the options of one influential
 term to each combination of their levels in turn, on a random background; the rest are drawn
 uniformly (exploration), so effects the source did not show can still be found. The source is
@@ -40,7 +40,7 @@ class Guidance:
 
 def guidance(source: pd.DataFrame, metric: str, explore: float = 0.3, seed: int = 0) -> Guidance:
     """The influential terms of a source measurement table."""
-    from tradeoff.transfer import influence_terms, successful
+    from tradeoff.transfer.compare import influence_terms, successful
     if not 0 <= explore <= 1:
         raise TradeoffError(f"explore must be a share between 0 and 1, not {explore}")
     table = successful(source, metric)

@@ -1,12 +1,13 @@
 """A transfer study: from source measurements and a small target sample to a target model and
 its error, next to what the target sample alone achieves.
 
-Methods (``METHODS``): ``target-only`` (the target learner, no source), ``linear-shift``,
-``stack``, ``stack-gp``, ``mtgp``, ``auto`` (see ``tradeoff.models.transfer``), and ``l2s``: the target sample is
-drawn by the L2S sampler from the source's influential terms, and the model reuses the source
-data by stacking (L2S + data reuse, FSE'18). Every method is scored with MAPE on held-out target
-measurements when there are any (a replay's rest of the table), else by cross-validation on
-the target sample.
+The study's methods (``METHODS``) are every transfer method of ``tradeoff.transfer.methods`` and
+``l2s``: the target sample is drawn by the L2S sampler from the source's influential terms, and
+the model reuses the source data by stacking (L2S + data reuse, FSE'18); ``l2s`` is a sampler plus
+a method, so it is the study's, not a member of the registry. ``target-only`` (the target learner,
+no source) is not chosen: every study fits it as the baseline. Every method is scored with MAPE on
+held-out target measurements when there are any (a replay's rest of the table), else by
+cross-validation on the target sample.
 """
 
 from __future__ import annotations
@@ -19,15 +20,16 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold, cross_val_predict
 
-from tradeoff.plots.common import plt, save
 from tradeoff.errors import TradeoffError
-from tradeoff.measurements import METRIC_PREFIX, option_names, options_of
 from tradeoff.models import make_learner, mape
-from tradeoff.models.transfer import Bellwether, Source, bellwether, make_transfer
+from tradeoff.plots import transfer as plots
 from tradeoff.space import Space
-from tradeoff.transfer import successful
+from tradeoff.transfer.bellwether import Bellwether, choose_source
+from tradeoff.transfer.compare import encoded
+from tradeoff.transfer.methods.base import METHODS as TRANSFER_METHODS
+from tradeoff.transfer.methods.base import Source, make_transfer
 
-METHODS = ("auto", "linear-shift", "stack", "stack-gp", "mtgp", "l2s")
+METHODS = (*TRANSFER_METHODS.names(), "l2s")
 L2S_MODEL = "stack"  # the model L2S's sample is learned with: the source data is reused
 
 
@@ -35,28 +37,6 @@ def sampler_for(method: str, default: str = "random") -> str:
     if method not in METHODS:
         raise TradeoffError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     return "l2s" if method == "l2s" else default
-
-
-def encoded(space: Space, frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """The successful configurations of a measurement table on ``space``'s encoding, their values and options."""
-    missing = [name for name in space.names if name not in option_names(frame)]
-    if missing:
-        raise TradeoffError(f"the measurements lack option {missing[0]!r} of the target; use a source of the same system")
-    table = successful(frame, metric)
-    configs = options_of(table, space.names)
-    return space.encode(space.to_frame(configs.to_dict("records"))), table[METRIC_PREFIX + metric].to_numpy(float), configs
-
-
-def choose_source(sources: dict[str, pd.DataFrame], space: Space, metric: str, learner: str = "forest",
-                  seed: int = 0) -> Bellwether:
-    """The bellwether among the sources (the only one when there is one)."""
-    if not sources:
-        raise TradeoffError("give at least one source: --source DIR (a campaign folder) or --source SYSTEM:ENVIRONMENT")
-    data = {name: encoded(space, frame, metric)[:2] for name, frame in sources.items()}
-    for name, (_, y) in data.items():
-        if len(y) < 5:
-            raise TradeoffError(f"source {name} has {len(y)} successful measurements of {metric}; a source needs at least 5")
-    return bellwether(data, learner, seed)
 
 
 @dataclass
@@ -136,9 +116,5 @@ def write_study(result: StudyResult, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     report = folder / "transfer.json"
     report.write_text(json.dumps(result.to_dict(), indent=2))
-    errors = pd.Series(result.errors).sort_values()
-    fig, ax = plt.subplots(figsize=(5.5, 0.5 * len(errors) + 1.3))
-    ax.barh(errors.index[::-1], errors.to_numpy()[::-1], color=["#228833" if n != "target-only" else "#bbbbbb" for n in errors.index[::-1]])
-    ax.set_xlabel("MAPE (%)")
-    ax.set_title(f"{result.target_measurements} target measurements, {result.evaluation}", fontsize=9)
-    return [report, save(fig, folder / "transfer-errors.png")]
+    return [report, plots.study_errors(result.errors, result.target_measurements, result.evaluation,
+                                       folder / "transfer-errors.png")]

@@ -5,20 +5,19 @@ al., "Transfer Learning for Performance Modeling of Configurable Systems: An Exp
 Analysis"): correlation of the performance values, the linear fit that maps source onto target,
 whether the influential options and interactions stay influential, and how noisy each side is.
 Invalid measurements (status other than ``ok``) are dropped in either environment.
+``successful`` and ``encoded`` give the rows the rest of the wing learns from.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from itertools import combinations
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn.linear_model import Ridge
 
-from tradeoff.plots.common import plt, save
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, aggregate, metric_names, option_names, options_of
 from tradeoff.space import Space, infer_options
@@ -51,6 +50,16 @@ def successful(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     _check_metric(frame, metric)
     table = aggregate(frame)
     return table[(table["status"] == "ok") & table[METRIC_PREFIX + metric].notna()].reset_index(drop=True)
+
+
+def encoded(space: Space, frame: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """The successful configurations of a measurement table on ``space``'s encoding, their values and options."""
+    missing = [name for name in space.names if name not in option_names(frame)]
+    if missing:
+        raise TradeoffError(f"the measurements lack option {missing[0]!r} of the target; use a source of the same system")
+    table = successful(frame, metric)
+    configs = options_of(table, space.names)
+    return space.encode(space.to_frame(configs.to_dict("records"))), table[METRIC_PREFIX + metric].to_numpy(float), configs
 
 
 def pair(source: pd.DataFrame, target: pd.DataFrame, metric: str, pairing: str = "median") -> Paired:
@@ -211,29 +220,3 @@ def _agreement(terms: pd.DataFrame, k: int) -> tuple[float, float, list[str], li
     varies = terms["source"].nunique() > 1 and terms["target"].nunique() > 1
     correlation = float(stats.spearmanr(terms["source"], terms["target"])[0]) if varies else float("nan")
     return overlap, correlation, top_s, top_t
-
-
-def plot_scatter(paired: Paired, comparison: Comparison, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(5, 4.5))
-    ax.scatter(paired.source, paired.target, s=8, alpha=0.5, color="#4477aa")
-    line = np.linspace(paired.source.min(), paired.source.max(), 2)
-    ax.plot(line, comparison.slope * line + comparison.intercept, color="#cc3311", label=f"linear fit, R² {comparison.r2:.2f}")
-    ax.set_xlabel(f"{comparison.metric} in {comparison.source}")
-    ax.set_ylabel(f"{comparison.metric} in {comparison.target}")
-    ax.set_title(f"Pearson {comparison.pearson:.2f}, Spearman {comparison.spearman:.2f} ({comparison.common} configurations)", fontsize=9)
-    ax.legend(fontsize=8)
-    return save(fig, path)
-
-
-def plot_influences(influences: pd.DataFrame, comparison: Comparison, path: Path, top: int = 12) -> Path:
-    """Side-by-side bars of the strongest options and interactions in either environment."""
-    shown = influences.loc[influences.max(axis=1).nlargest(top).index][::-1]
-    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(shown) + 1.3))
-    rows = np.arange(len(shown))
-    ax.barh(rows + 0.2, shown["source"], height=0.4, color="#4477aa", label=comparison.source)
-    ax.barh(rows - 0.2, shown["target"], height=0.4, color="#ee7733", label=comparison.target)
-    ax.set_yticks(rows, shown.index.astype(str))
-    ax.set_xlabel("share of influence (options and pairwise interactions)")
-    ax.set_title(f"Influence on {comparison.metric}: top-{comparison.top_k} overlap {comparison.option_overlap:.0%}", fontsize=9)
-    ax.legend(fontsize=8)
-    return save(fig, path)
