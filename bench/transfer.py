@@ -37,7 +37,8 @@ from scipy import stats
 from systems import get_system
 from systems.replay import recorded_frame
 from tradeoff.l2s import guidance, guided_by
-from tradeoff.models import make_learner, mape
+from tradeoff.models.accuracy import mape
+from tradeoff.models.learners.base import make_learner
 from tradeoff.models.transfer import Source, make_transfer
 from tradeoff.sampling import sample
 from tradeoff.space import config_id

@@ -20,7 +20,7 @@ from tasks.campaign import (active_round, measure_configurations, measurement_wo
 from tradeoff.active import seed_size
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import measured_configurations
-from tradeoff.report import Summary
+from tradeoff.models.summary import Summary
 from tradeoff.sampling import ACTIVE, SAMPLERS
 from tradeoff.space import Space, load_configurations
 

@@ -13,7 +13,7 @@ from tasks import measure as ray_measure
 from tasks.tracking import use_experiment
 from tradeoff import active
 from tradeoff.measurements import MeasurementStore, schema_for
-from tradeoff.report import Summary, summarise, write_report
+from tradeoff.models.summary import Summary, summarise, write_report
 from tradeoff.sampling import sample
 from tradeoff.space import config_id
 

@@ -9,9 +9,10 @@ from sklearn.preprocessing import FunctionTransformer
 from systems.synthetic import make as synthetic
 from tradeoff.active import most_uncertain, next_batch
 from tradeoff.errors import TradeoffError
-from tradeoff.models import make_learner, mape, option_influences
-from tradeoff.models.dal import DivideAndLearn
-from tradeoff.models.influence import InfluenceModel
+from tradeoff.models.accuracy import mape, option_influences
+from tradeoff.models.learners.base import make_learner
+from tradeoff.models.learners.dal import DivideAndLearn
+from tradeoff.models.learners.influence import InfluenceModel
 from tradeoff.sampling import sample
 from tradeoff.space import config_id
 
@@ -147,7 +148,7 @@ def test_active_learning_picks_a_spread_batch_of_unmeasured_valid_configurations
 
 def test_dnn_learns_sparse_structure_or_says_how_to_install_torch(paper, monkeypatch):
     system, X, y = paper
-    from tradeoff.models.dnn import SparseNetwork
+    from tradeoff.models.learners.dnn import SparseNetwork
     pytest.importorskip("torch", reason="torch (the 'dnn' extra) is not installed")
     model = SparseNetwork(epochs=150, width=32, seed=1).fit(X, y)  # the depth and L1 search on a held-out third
     assert model.depth_ in (2, 3, 4) and model.l1_ > 0

@@ -10,7 +10,8 @@ from sklearn.base import clone
 from tradeoff.errors import TradeoffError
 from tradeoff.l2s import Guidance, guided_by
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX
-from tradeoff.models import make_learner, mape
+from tradeoff.models.accuracy import mape
+from tradeoff.models.learners.base import make_learner
 from tradeoff.models.transfer import Auto, Source, bellwether, make_transfer
 from tradeoff.sampling import sample
 from tradeoff.space import Option, Space, config_id

@@ -22,7 +22,8 @@ from sklearn.model_selection import KFold, cross_val_predict
 from tradeoff.plots.common import plt, save
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, option_names, options_of
-from tradeoff.models import make_learner, mape
+from tradeoff.models.accuracy import mape
+from tradeoff.models.learners.base import make_learner
 from tradeoff.models.transfer import Bellwether, Source, bellwether, make_transfer
 from tradeoff.space import Space
 from tradeoff.transfer import successful

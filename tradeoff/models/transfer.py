@@ -35,7 +35,7 @@ from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 from sklearn.model_selection import KFold, cross_val_predict
 
 from tradeoff.errors import TradeoffError
-from tradeoff.models import floored_log, log_floor, make_learner, one_range_width_around
+from tradeoff.models.learners.base import floored_log, log_floor, make_learner, one_range_width_around
 
 TRANSFER_METHODS = ("linear-shift", "stack", "stack-gp", "mtgp", "auto")
 ARD_UP_TO = 20  # features
