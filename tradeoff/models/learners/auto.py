@@ -48,6 +48,13 @@ class AutoLearner(Learner):
         self.combine = combine
         self.seed = seed
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # It chooses by relative error (MAPE), the measure of performance data; on scikit-learn's
+        # zero-centred test target a near-constant model has the lowest relative error and wins.
+        tags.regressor_tags.poor_score = True
+        return tags
+
     def _fit(self, X, y):
         names = [LEARNERS.check(name.strip()) for name in self.candidates.split(",") if name.strip()]
         if self.folds < 2:
