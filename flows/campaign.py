@@ -21,7 +21,7 @@ from systems.base import System
 from tasks.campaign import ask_sampler, measure_configurations, measurement_workers, summarise_campaign, track_campaign
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import MeasurementStore, measured_configurations, schema_for
-from tradeoff.report import Summary
+from tradeoff.models.summary import Summary
 from tradeoff.samplers.base import SAMPLERS
 from tradeoff.space import Space, load_configurations
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from tradeoff.errors import TradeoffError
+from tradeoff.models.learners.base import LEARNERS
 from tradeoff.samplers.base import SAMPLERS, sample
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -93,7 +94,7 @@ def demo(out_dir: Path = typer.Option(Path("tradeoff-runs/demo"), "--out", help=
 def show(folder: Path, metric: Optional[str] = typer.Option(None, help="metric to summarise (default: the first)")) -> None:
     """Summarise a campaign folder: counts by status, the metric's spread, the best configurations."""
     from tradeoff.measurements import METRIC_PREFIX, MeasurementStore, aggregate, metric_names
-    from tradeoff.report import relative_spread
+    from tradeoff.models.summary import relative_spread
     frame = MeasurementStore(folder).read()
     metrics = metric_names(frame)
     metric = metric or metrics[0]
@@ -156,7 +157,7 @@ def sample_configurations(
 def learn(
     data: Path = typer.Argument(..., help="a campaign folder or a CSV (one column per option and the metric)"),
     metric: str = typer.Option(..., help="metric to model"),
-    learner: str = typer.Option("auto", help="influence, cart, forest, log-forest, boosting, gp, dal, dnn, auto"),
+    learner: str = typer.Option("auto", help=", ".join(LEARNERS.names())),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="model folder (default: tradeoff-runs/model-DATA-METRIC-LEARNER)"),
     seed: int = typer.Option(0, help="seed of the learner and the folds"),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or a local sqlite store)"),
@@ -180,7 +181,7 @@ def predict(
 ) -> None:
     """Predict the metric of each configuration in a CSV."""
     from tradeoff.importing import read_any
-    from tradeoff.persist import load_model, predict_table
+    from tradeoff.models.persist import load_model, predict_table
     predictions = predict_table(load_model(model), read_any(configs))
     if out_file:
         predictions.to_csv(out_file, index=False)
@@ -193,7 +194,7 @@ def predict(
 def evaluate(
     data: Path = typer.Argument(..., help="a campaign folder or a CSV (one column per option and the metric)"),
     metric: str = typer.Option(..., help="metric to predict"),
-    learner: str = typer.Option("auto", help="comma-separated learners"),
+    learner: str = typer.Option("auto", help="comma-separated, of: " + ", ".join(LEARNERS.names())),
     sizes: Optional[str] = typer.Option(None, help="sample sizes, e.g. 16,32 or n,2n,3n,4n,5n (n = options; default: n..5n or the index's)"),
     training_index: Optional[Path] = typer.Option(None, help="DeepPerf training-index file (0-based rows of each sample)"),
     repeats: int = typer.Option(30, help="experiments per size"),

@@ -15,12 +15,14 @@ import pandas as pd
 from sklearn.model_selection import KFold, cross_val_predict
 
 from tasks.tracking import use_experiment
-from tradeoff.plots import campaign as plots
-from tradeoff.evaluation import (learning_curve, load_table, parse_sizes, plot_learning_curve, plot_predicted_vs_measured,
-                                 random_training_sets, read_training_index, summarize)
 from tradeoff.errors import TradeoffError
-from tradeoff.models import make_learner, mape, option_influences
-from tradeoff.persist import save_model
+from tradeoff.models.accuracy import mape, option_influences
+from tradeoff.models.evaluation import (learning_curve, load_table, parse_sizes, random_training_sets, read_training_index,
+                                        summarise)
+from tradeoff.models.learners.base import LEARNERS, make_learner
+from tradeoff.models.persist import save_model
+from tradeoff.plots import campaign as plots
+from tradeoff.plots import models as model_plots
 
 
 @dataclass
@@ -63,7 +65,7 @@ def learn(data: Path, metric: str, learner: str, out: Path, seed: int, folds: in
     (out / "model.txt").write_text(text + "\n")
     shares.rename_axis("option").rename("share").to_csv(out / "influences.csv")
     plots.influences(shares, f"influence on {metric} ({learner})", out / "influences.png")
-    plot_predicted_vs_measured(table.y, predicted, metric, out / "predicted_vs_measured.png")
+    model_plots.predicted_vs_measured(table.y, predicted, metric, out / "predicted_vs_measured.png")
     uri = use_experiment(experiment, tracking_uri)
     with mlflow.start_run(run_name=f"learn {Path(data).name} {metric} {learner}") as run:
         mlflow.log_params({"data": str(data), "metric": metric, "learner": learner, "seed": seed, "folds": folds,
@@ -76,10 +78,10 @@ def learn(data: Path, metric: str, learner: str, out: Path, seed: int, folds: in
 def evaluate(data: Path, metric: str, learners: list[str], sizes: str, training_index: Path | None, repeats: int,
              seed: int, json_out: Path | None, plot: Path | None, tracking_uri: str | None = None,
              experiment: str = "tradeoff", progress=None) -> tuple[pd.DataFrame, str]:
-    """Learning curves (see tradeoff.evaluation); returns the summary table and the MLflow run id."""
+    """Learning curves (see tradeoff.models.evaluation); returns the summary table and the MLflow run id."""
     table = load_table(data, metric)
     for name in learners:
-        make_learner(name)  # an unknown name fails before any fitting
+        LEARNERS.check(name)  # an unknown name fails before any fitting
     if training_index:
         training_sets = read_training_index(training_index)
         wanted = parse_sizes(sizes, len(table.space)) if sizes else list(training_sets)
@@ -90,13 +92,13 @@ def evaluate(data: Path, metric: str, learners: list[str], sizes: str, training_
     else:
         training_sets = random_training_sets(len(table.y), parse_sizes(sizes or "n,2n,3n,4n,5n", len(table.space)), repeats, seed)
     results = learning_curve(table, learners, training_sets, repeats, seed, progress)
-    summary = summarize(results)
+    summary = summarise(results)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps({"data": str(data), "metric": metric, "summary": summary.to_dict("records"),
                                         "runs": results.to_dict("records")}, indent=1))
     if plot:
-        plot_learning_curve(summary, plot, f"{Path(data).name}: {metric}")
+        model_plots.learning_curve(summary, plot, f"{Path(data).name}: {metric}")
     use_experiment(experiment, tracking_uri)
     with mlflow.start_run(run_name=f"evaluate {Path(data).name} {metric}") as run:
         mlflow.log_params({"data": str(data), "metric": metric, "learners": ",".join(learners), "repeats": repeats,

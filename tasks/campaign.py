@@ -12,7 +12,7 @@ from systems.base import System
 from tasks import measure as ray_measure
 from tasks.tracking import use_experiment
 from tradeoff.measurements import MeasurementStore, schema_for
-from tradeoff.report import Summary, summarise, write_report
+from tradeoff.models.summary import Summary, summarise, write_report
 from tradeoff.samplers.base import SAMPLERS, History
 
 
