@@ -20,8 +20,8 @@ import time
 import pandas as pd
 
 from systems.replay import datasets_dir
-from tradeoff.evaluation import learning_curve, load_table, read_training_index, summarize
-from tradeoff.models.auto import DEFAULT_CANDIDATES
+from tradeoff.models.evaluation import learning_curve, load_table, read_training_index, summarise
+from tradeoff.models.learners.base import LEARNERS
 
 SYSTEMS = {"Apache": "Apache", "BDBC": "BDBC", "LLVM": "LLVM", "SQL": "SQL", "x264": "X264"}  # data name -> file prefix
 
@@ -45,7 +45,7 @@ def run(systems: list[str], learners: list[str], repeats: int, jobs: int = 2) ->
         table = load_table(folder / f"{system}_AllNumeric.csv", "PERF")
         training_sets = read_training_index(folder / f"{SYSTEMS[system]}_training_index.csv")
         results = learning_curve(table, learners, training_sets, repeats, jobs=jobs)
-        summary = summarize(results).pivot(index="size", columns="learner", values=["mean", "margin"])
+        summary = summarise(results).pivot(index="size", columns="learner", values=["mean", "margin"])
         reference = published(folder, system)
         for size in training_sets:
             row = {"system": system, "size": size}
@@ -75,12 +75,14 @@ def markdown(frame: pd.DataFrame, learners: list[str]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--systems", default=",".join(SYSTEMS))
-    parser.add_argument("--learners", default=",".join(("auto",) + DEFAULT_CANDIDATES), help="default: auto and its candidates")
+    auto = LEARNERS.get("auto")()
+    parser.add_argument("--learners", default=f"auto,{auto.candidates}",
+                        help=f"comma-separated, of: {', '.join(LEARNERS.names())} (default: auto and its candidates)")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--json", help="write every row to this JSON file")
     args = parser.parse_args()
-    learners = [n for n in args.learners.split(",") if n]
+    learners = [LEARNERS.check(n) for n in args.learners.split(",") if n]
     started = time.perf_counter()
     frame = run([s for s in args.systems.split(",") if s], learners, args.repeats, args.jobs)
     print(markdown(frame, learners))

@@ -14,7 +14,8 @@ import warnings
 
 import numpy as np
 
-from tradeoff.models import make_learner, mape
+from tradeoff.models.accuracy import mape
+from tradeoff.models.learners.base import make_learner
 
 
 def main() -> None:

@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from systems.replay import datasets_dir
-from tradeoff.evaluation import load_table, parse_sizes
-from tradeoff.models import make_learner, mape
+from tradeoff.models.accuracy import mape
+from tradeoff.models.evaluation import load_table, parse_sizes
+from tradeoff.models.learners.base import make_learner
 from tradeoff.samplers.base import sample
 from tradeoff.space import config_id
 

@@ -36,7 +36,8 @@ from scipy import stats
 
 from systems import get_system
 from systems.replay import recorded_frame
-from tradeoff.models import make_learner, mape
+from tradeoff.models.accuracy import mape
+from tradeoff.models.learners.base import make_learner
 from tradeoff.samplers.base import sample
 from tradeoff.samplers.l2s import L2S, guidance
 from tradeoff.space import config_id

@@ -22,7 +22,7 @@ from tasks.settings import CampaignSettings, given_configurations
 from tasks.tracking import track
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, aggregate, metric_names
-from tradeoff.report import Summary, relative_spread
+from tradeoff.models.summary import Summary, relative_spread
 from tradeoff.samplers.base import SAMPLERS
 
 

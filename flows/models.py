@@ -22,7 +22,7 @@ from tradeoff.models.evaluation import (learning_curve, load_table, parse_sizes,
 from tradeoff.models.learners.base import make_learner
 from tradeoff.models.persist import save_model
 from tradeoff.plots import campaign as plots
-from tradeoff.plots.models import plot_learning_curve, plot_predicted_vs_measured
+from tradeoff.plots import models as model_plots
 
 
 @dataclass
@@ -66,7 +66,7 @@ def learn(settings: LearnSettings) -> Learned:
     (out / "model.txt").write_text(text + "\n")
     shares.rename_axis("option").rename("share").to_csv(out / "influences.csv")
     plots.influences(shares, f"influence on {s.metric} ({s.learner})", out / "influences.png")
-    plot_predicted_vs_measured(table.y, predicted, s.metric, out / "predicted_vs_measured.png")
+    model_plots.predicted_vs_measured(table.y, predicted, s.metric, out / "predicted_vs_measured.png")
     uri, run_id = log_run(s.tracking.experiment, s.tracking.uri, f"learn {Path(s.data).name} {s.metric} {s.learner}",
                           {"data": s.data, "metric": s.metric, "learner": s.learner, "seed": s.seed, "folds": s.folds,
                            "configurations": len(table.y)}, {"cv_mape": cv_mape}, folders={"model": out})
@@ -93,7 +93,7 @@ def evaluate(settings: EvaluateSettings, progress=None) -> tuple[pd.DataFrame, s
         Path(s.json_out).write_text(json.dumps({"data": s.data, "metric": s.metric, "summary": summary.to_dict("records"),
                                                 "runs": results.to_dict("records")}, indent=1))
     if s.plot:
-        plot_learning_curve(summary, s.plot, f"{Path(s.data).name}: {s.metric}")
+        model_plots.learning_curve(summary, s.plot, f"{Path(s.data).name}: {s.metric}")
     _, run_id = log_run(s.tracking.experiment, s.tracking.uri, f"evaluate {Path(s.data).name} {s.metric}",
                         {"data": s.data, "metric": s.metric, "learners": ",".join(s.learners), "repeats": s.repeats,
                          "seed": s.seed, "training_index": s.training_index or ""},

@@ -10,7 +10,7 @@ from prefect.cache_policies import NONE
 from tasks import measure as ray_measure
 from tasks.settings import CampaignSettings, Execution, Target
 from tradeoff.measurements import MeasurementStore, schema_for
-from tradeoff.report import Summary, summarise, write_report
+from tradeoff.models.summary import Summary, summarise, write_report
 from tradeoff.samplers.base import SAMPLERS, History
 
 

@@ -13,7 +13,8 @@ import pytest
 
 from conftest import prefect_server, run_cli
 from systems.synthetic import Synthetic
-from tradeoff.models import make_learner, mape
+from tradeoff.models.accuracy import mape
+from tradeoff.models.learners.base import make_learner
 from tradeoff.samplers.base import sample
 from tradeoff.space import config_id
 

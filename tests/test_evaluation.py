@@ -10,10 +10,10 @@ from conftest import run_cli
 from flows.learning import evaluate, learn
 from systems.synthetic import Synthetic
 from tradeoff.errors import TradeoffError
-from tradeoff.evaluation import (learning_curve, load_table, parse_sizes, random_training_sets, read_training_index,
-                                 summarize)
+from tradeoff.models.evaluation import (learning_curve, load_table, parse_sizes, random_training_sets, read_training_index,
+                                        summarise)
 from tradeoff.importing import import_table
-from tradeoff.persist import load_model, predict_table
+from tradeoff.models.persist import load_model, predict_table
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_learning_curve_on_an_imported_table(imported):
     assert len(table.y) == 1024 and table.X.shape == (1024, 10)
     results = learning_curve(table, ["influence", "cart"], random_training_sets(1024, [20, 60], 3, seed=0))
     assert len(results) == 2 * 2 * 3
-    summary = summarize(results).set_index(["learner", "size"])
+    summary = summarise(results).set_index(["learner", "size"])
     assert summary.loc[("influence", 60), "mean"] < 1e-6  # the exact model, tested on the 964 other rows
     assert summary.loc[("cart", 20), "mean"] > summary.loc[("cart", 60), "mean"]
     assert (summary["margin"] >= 0).all() and (summary["repeats"] == 3).all()

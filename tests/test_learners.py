@@ -1,19 +1,84 @@
-"""The learners of issue 3: influence model, gradient boosting, GP, auto, and active learning."""
+"""The learners: scikit-learn's estimator contract for every one, the family's registry, and the
+learners of issue 3 (influence model, gradient boosting, GP, auto, DaL, dnn) and active learning."""
+
+import importlib.util
+import logging
+import sys
 
 import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from systems.synthetic import Synthetic
-from tradeoff.samplers.active import most_uncertain, next_batch
 from tradeoff.errors import TradeoffError
-from tradeoff.models import make_learner, mape, option_influences
-from tradeoff.models.dal import DivideAndLearn
-from tradeoff.models.influence import InfluenceModel
+from tradeoff.models.accuracy import mape, option_influences
+from tradeoff.models.learners.base import LEARNERS, Learner, make_learner
+from tradeoff.models.learners.dal import DivideAndLearn
+from tradeoff.models.learners.influence import InfluenceModel
+from tradeoff.samplers.active import most_uncertain, next_batch
 from tradeoff.samplers.base import sample
 from tradeoff.space import config_id
+
+
+# A fit of these takes seconds (auto and dal cross-validate other learners, dnn trains networks),
+# and the contract's 52 checks fit dozens of times.
+SLOW = {"auto", "dal", "dnn"}
+
+
+def _for_checks(name):
+    if name == "dnn":  # the contract, not the accuracy of 1,000 epochs on 128-wide layers
+        return LEARNERS.get(name)(depth=2, l1=1e-3, width=16, epochs=200)
+    return make_learner(name)
+
+
+@parametrize_with_checks([_for_checks(name) for name in LEARNERS.names() if name not in SLOW])
+def test_learners_keep_scikit_learns_estimator_contract(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.slow
+@parametrize_with_checks([_for_checks(name) for name in sorted(SLOW)
+                          if name != "dnn" or importlib.util.find_spec("torch")])  # torch: the optional 'dnn' extra
+def test_slow_learners_keep_scikit_learns_estimator_contract(estimator, check):
+    check(estimator)
+
+
+def test_the_learners_are_listed_without_importing_them_and_built_by_name():
+    assert {"auto", "cart", "dnn", "gp", "influence", "log-forest", "ridge-log"} <= set(LEARNERS.names())
+    assert all(LEARNERS.summaries().values())  # every module's docstring gives the CLI its one-line help
+    for name in LEARNERS.names():
+        cls = LEARNERS.get(name)
+        assert issubclass(cls, Learner) and isinstance(make_learner(name, seed=3), cls)
+    assert make_learner("gp", seed=3).seed == 3
+    with pytest.raises(TradeoffError, match="unknown learner 'nope'; use one of auto, "):
+        make_learner("nope")
+
+
+@pytest.fixture
+def added_learner():
+    """A learner added the way a developer adds one: a module in tradeoff/models/learners/, nothing else."""
+    folder = LEARNERS._folder
+    path = folder / "zz_test_mean.py"
+    path.write_text('"""Predicts the training mean (added by a test)."""\n\n'
+                    "import numpy as np\n\nfrom tradeoff.models.learners.base import Learner\n\n\n"
+                    "class Mean(Learner):\n"
+                    "    def _fit(self, X, y):\n        self.mean_ = float(np.mean(y))\n        return self\n\n"
+                    "    def _predict(self, X):\n        return np.full(len(X), self.mean_)\n")
+    yield "zz-test-mean", "tradeoff.models.learners.zz_test_mean"
+    path.unlink()
+    sys.modules.pop("tradeoff.models.learners.zz_test_mean", None)
+
+
+def test_adding_a_learner_is_one_module(added_learner):
+    name, module = added_learner
+    assert name in LEARNERS.names() and module not in sys.modules
+    assert LEARNERS.summaries()[name] == "Predicts the training mean (added by a test)." and module not in sys.modules
+    cls = LEARNERS.get(name)
+    assert cls.__name__ == "Mean" and cls.__module__ == module
+    assert make_learner(name).fit(np.zeros((3, 1)), [1.0, 2.0, 6.0]).predict(np.zeros((2, 1))).tolist() == [3.0, 3.0]
 
 
 def measured(system, configs, workload="paper"):
@@ -89,9 +154,11 @@ def test_gp_gives_predictive_variance_and_larger_far_from_the_data():
     assert model.lengthscales(["a", "b", "c"])["c"] > model.lengthscales(["a", "b", "c"])["a"]
 
 
-def test_auto_chooses_by_cross_validation_on_the_training_sample(paper):
+def test_auto_chooses_by_cross_validation_on_the_training_sample(paper, caplog):
     _, X, y = paper
-    model = make_learner("auto").fit(X, y)
+    with caplog.at_level(logging.INFO, logger="tradeoff.models.learners.auto"):
+        model = make_learner("auto").fit(X, y)
+    assert f"auto chose {model.chosen_} by 5-fold CV on {len(y)} rows; MAPE {model.chosen_} " in caplog.text
     singles = {"influence", "cart", "log-forest", "boosting", "gp"}
     assert singles < set(model.scores_.index) and len(model.scores_) == 7  # and the averages of the best 2 and 3
     assert model.chosen_ == model.scores_.idxmin()
@@ -122,10 +189,12 @@ def test_log_models_do_not_extrapolate_exponentially():
     assert top == pytest.approx(100 * 100)  # one range-width (in logs) above the measured values; unbounded: ~1e16
 
 
-def test_auto_averages_a_fixed_trio_when_folds_are_too_small_to_rank(paper):
+def test_auto_averages_a_fixed_trio_when_folds_are_too_small_to_rank(paper, caplog):
     _, X, y = paper
-    tiny = make_learner("auto").fit(X[:14], y[:14])  # 5 folds of under 3 rows
+    with caplog.at_level(logging.INFO, logger="tradeoff.models.learners.auto"):
+        tiny = make_learner("auto").fit(X[:14], y[:14])  # 5 folds of under 3 rows
     assert tiny.chosen_ == "boosting+gp+ridge-log" and tiny.scores_.empty
+    assert "auto averages boosting+gp+ridge-log: 14 rows are too few to rank learners by 5-fold CV" in caplog.text
     alone = [make_learner(name).fit(X[:14], y[:14]).predict(X[20:30]) for name in ("boosting", "gp", "ridge-log")]
     np.testing.assert_allclose(tiny.predict(X[20:30]), np.mean(alone, axis=0))
     assert not make_learner("auto").fit(X[:15], y[:15]).scores_.empty  # 3 rows a fold: cross-validated
@@ -147,7 +216,7 @@ def test_active_learning_picks_a_spread_batch_of_unmeasured_valid_configurations
 
 def test_dnn_learns_sparse_structure_or_says_how_to_install_torch(paper, monkeypatch):
     system, X, y = paper
-    from tradeoff.models.dnn import SparseNetwork
+    from tradeoff.models.learners.dnn import SparseNetwork
     pytest.importorskip("torch", reason="torch (the 'dnn' extra) is not installed")
     model = SparseNetwork(epochs=150, width=32, seed=1).fit(X, y)  # the depth and L1 search on a held-out third
     assert model.depth_ in (2, 3, 4) and model.l1_ > 0

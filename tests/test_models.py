@@ -3,7 +3,8 @@ import pytest
 
 from systems import get_system
 from tradeoff.errors import TradeoffError
-from tradeoff.models import LogTarget, cross_validated_mape, make_learner, mape, option_influences
+from tradeoff.models.accuracy import cross_validated_mape, mape, option_influences
+from tradeoff.models.learners.base import LogTarget, make_learner
 from tradeoff.samplers.base import sample
 
 

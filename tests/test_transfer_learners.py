@@ -12,7 +12,8 @@ from sklearn.base import clone
 
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX
-from tradeoff.models import make_learner, mape
+from tradeoff.models.accuracy import mape
+from tradeoff.models.learners.base import make_learner
 from tradeoff.samplers.base import History, sample
 from tradeoff.samplers.l2s import L2S, Guidance, guidance
 from tradeoff.space import Option, Space, config_id

@@ -22,8 +22,8 @@ from threadpoolctl import threadpool_limits
 
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, aggregate, options_of
-from tradeoff.models import make_learner
-from tradeoff.models.gp import GaussianProcess
+from tradeoff.models.learners.base import make_learner
+from tradeoff.models.learners.gp import GaussianProcess
 from tradeoff.samplers._valid import unique
 from tradeoff.samplers.base import History, Sampler
 from tradeoff.space import Space, config_id
@@ -75,7 +75,7 @@ def most_uncertain(model: GaussianProcess, candidates: np.ndarray, batch: int) -
     the fitted GP: greedy maximisation of the posterior variance conditioned on the picks."""
     if not isinstance(model, GaussianProcess) or not hasattr(model, "model_"):
         raise TradeoffError("active learning needs a fitted 'gp' learner; fit make_learner('gp') first")
-    with threadpool_limits(1, "blas"):  # small matrices: see tradeoff.models.gp
+    with threadpool_limits(1, "blas"):  # small matrices: see tradeoff.models.learners.gp
         return _most_uncertain(model.model_, candidates, batch)
 
 

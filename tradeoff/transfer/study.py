@@ -21,7 +21,8 @@ import pandas as pd
 from sklearn.model_selection import KFold, cross_val_predict
 
 from tradeoff.errors import TradeoffError
-from tradeoff.models import make_learner, mape
+from tradeoff.models.accuracy import mape
+from tradeoff.models.learners.base import make_learner
 from tradeoff.plots import transfer as plots
 from tradeoff.space import Space
 from tradeoff.transfer.bellwether import Bellwether, choose_source

@@ -13,7 +13,7 @@ from sklearn.base import clone
 from sklearn.model_selection import KFold, cross_val_predict
 
 from tradeoff.errors import TradeoffError
-from tradeoff.models import make_learner
+from tradeoff.models.learners.base import make_learner
 from tradeoff.transfer.methods.base import Source, TransferMethod, make_transfer
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
 from tradeoff.errors import TradeoffError
-from tradeoff.models import make_learner
+from tradeoff.models.learners.base import make_learner
 from tradeoff.registry import Registry
 
 METHODS = Registry("transfer method", "tradeoff.transfer.methods", "tradeoff.transfer.methods.base:TransferMethod")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LinearRegression
 
-from tradeoff.models import floored_log, log_floor, one_range_width_around
+from tradeoff.models.learners.base import floored_log, log_floor, one_range_width_around
 from tradeoff.transfer.methods.base import Source, TransferMethod
 
 

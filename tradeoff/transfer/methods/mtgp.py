@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tradeoff.models import floored_log, log_floor
+from tradeoff.models.learners.base import floored_log, log_floor
 from tradeoff.transfer.methods.base import Source, TransferMethod
 
 ARD_UP_TO = 20  # features

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tradeoff.models import make_learner
+from tradeoff.models.learners.base import make_learner
 from tradeoff.transfer.methods.base import Source, TransferMethod
 
 

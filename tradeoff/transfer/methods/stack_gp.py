@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
-from tradeoff.models import floored_log, log_floor
+from tradeoff.models.learners.base import floored_log, log_floor
 from tradeoff.transfer.methods.base import Source, TransferMethod
 
 GP_ITERATIONS = 50  # L-BFGS steps for the stacked GP's hyperparameters: keeps a fit cheap

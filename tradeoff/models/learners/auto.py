@@ -1,5 +1,4 @@
-"""``auto``: the learner, or the average of learners, that cross-validation on the training
-sample finds most accurate.
+"""The learner, or the average of learners, that cross-validation on the training sample finds most accurate.
 
 Only the training sample is used: each candidate's out-of-fold predictions come from k-fold
 cross-validation on it. Besides each single candidate, auto scores the average of the best two
@@ -15,21 +14,25 @@ tried (bench/RESULTS.md).
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import RegressorMixin
 from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.utils.validation import check_is_fitted
 
-from tradeoff.errors import TradeoffError
-from tradeoff.models import learner, make_learner, mape
+from tradeoff.models.accuracy import mape
+from tradeoff.models.learners.base import LEARNERS, Learner, make_learner
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CANDIDATES = ("influence", "cart", "log-forest", "boosting", "gp")
 SMALL_SAMPLE_AVERAGE = ("boosting", "gp", "ridge-log")
 ROWS_PER_FOLD = 3  # fewer test rows per fold than this: too few to rank learners
 
 
-class AutoLearner(RegressorMixin, BaseEstimator):
+class AutoLearner(Learner):
     """Chooses among registered learners and averages of the best ones by cross-validated MAPE.
 
     candidates: learner names, comma-separated (``dnn`` and ``dal`` are left out by default: they
@@ -37,20 +40,30 @@ class AutoLearner(RegressorMixin, BaseEstimator):
     combine: also score the averages of the best 2 and 3 candidates.
     """
 
+    _min_samples = 2  # cross-validation needs two rows
+
     def __init__(self, candidates: str = ",".join(DEFAULT_CANDIDATES), folds: int = 5, combine: bool = True, seed: int = 0):
         self.candidates = candidates
         self.folds = folds
         self.combine = combine
         self.seed = seed
 
-    def fit(self, X, y):
-        X, y = np.asarray(X, float), np.asarray(y, float)
-        if min(self.folds, len(y)) < 2:
-            raise TradeoffError(f"auto needs at least 2 training configurations, got {len(y)}; measure more")
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # It chooses by relative error (MAPE), the measure of performance data; on scikit-learn's
+        # zero-centred test target a near-constant model has the lowest relative error and wins.
+        tags.regressor_tags.poor_score = True
+        return tags
+
+    def _fit(self, X, y):
+        names = [LEARNERS.check(name.strip()) for name in self.candidates.split(",") if name.strip()]
+        if self.folds < 2:
+            raise ValueError(f"auto cross-validates: folds must be at least 2, got {self.folds}")
         if len(y) < ROWS_PER_FOLD * self.folds:
             self.scores_ = pd.Series(dtype=float)
+            log.info("auto averages %s: %d rows are too few to rank learners by %d-fold CV",
+                     "+".join(SMALL_SAMPLE_AVERAGE), len(y), self.folds)
             return self._fit_members(SMALL_SAMPLE_AVERAGE, X, y)
-        names = [name.strip() for name in self.candidates.split(",") if name.strip()]
         splits = KFold(self.folds, shuffle=True, random_state=self.seed)  # every fold has ROWS_PER_FOLD rows or more
         out_of_fold = {name: cross_val_predict(make_learner(name, self.seed), X, y, cv=splits) for name in names}
         scores = pd.Series({name: mape(y, predicted) for name, predicted in out_of_fold.items()}).sort_values()
@@ -60,13 +73,14 @@ class AutoLearner(RegressorMixin, BaseEstimator):
                     best = list(scores.index[:k])
                     scores["+".join(best)] = mape(y, np.mean([out_of_fold[n] for n in best], axis=0))
         self.scores_ = scores.sort_values()
+        log.info("auto chose %s by %d-fold CV on %d rows; MAPE %s", self.scores_.index[0], self.folds, len(y),
+                 ", ".join(f"{name} {error:.2f}%" for name, error in self.scores_.items()))
         return self._fit_members(str(self.scores_.index[0]).split("+"), X, y)
 
     def _fit_members(self, names, X, y):
         self.chosen_ = "+".join(names)
         self.members_ = [make_learner(name, self.seed).fit(X, y) for name in names]
         self.model_ = self.members_[0]
-        self.n_features_in_ = X.shape[1]
         return self
 
     @property
@@ -75,14 +89,5 @@ class AutoLearner(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         return self.model_
 
-    def predict(self, X):
-        check_is_fitted(self, "members_")
-        X = np.asarray(X, float)
+    def _predict(self, X):
         return np.mean([member.predict(X) for member in self.members_], axis=0)
-
-
-@learner("auto")
-def auto(seed: int) -> AutoLearner:
-    """The most accurate of influence, cart, log-forest, boosting, gp and averages of the best 2 or 3,
-    by 5-fold CV on the training sample; under 15 rows, the average of boosting, gp and ridge-log."""
-    return AutoLearner(seed=seed)

@@ -1,4 +1,4 @@
-"""A DeepPerf-style sparse feed-forward network (Ha & Zhang, ICSE'19), in torch.
+"""A DeepPerf-style L1-regularised deep network (Ha & Zhang, ICSE'19; torch, the optional 'dnn' extra).
 
 A deep ReLU network whose *first* layer is L1-regularised: most inputs get (near) zero weights,
 so the network fits the few options and interactions that matter from a small sample. As in
@@ -10,17 +10,15 @@ training sample; the network is then refitted on the whole sample. torch is the 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_is_fitted
 
 from tradeoff.errors import TradeoffError
-from tradeoff.models import floored_log, learner, log_floor
+from tradeoff.models.learners.base import Learner, floored_log, log_floor
 
 DEPTHS = (2, 3, 4)
 L1_STRENGTHS = (1e-4, 1e-3, 1e-2, 1e-1)
 
 
-class SparseNetwork(RegressorMixin, BaseEstimator):
+class SparseNetwork(Learner):
     """depth / l1: fixed hyper-parameters, or None to search them (DeepPerf's two-stage search).
     The target is modelled on the log scale when positive, standardised."""
 
@@ -33,13 +31,12 @@ class SparseNetwork(RegressorMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.seed = seed
 
-    def fit(self, X, y):
+    def _fit(self, X, y):
         try:
             import torch  # noqa: F401  (imported here: torch is optional and slow to import)
         except ImportError:
             raise TradeoffError("the dnn learner needs torch; install it with: pip install 'tradeoff[dnn]' (or pip install torch)") from None
-        X, y = np.asarray(X, np.float32), np.asarray(y, float)
-        self.n_features_in_ = X.shape[1]
+        X = X.astype(np.float32)
         floor = log_floor(y)
         self.log_ = floor is not None
         target = floored_log(y, floor) if self.log_ else y
@@ -51,9 +48,8 @@ class SparseNetwork(RegressorMixin, BaseEstimator):
         self.network_ = self._train(X, target, self.depth_, self.l1_)
         return self
 
-    def predict(self, X):
-        check_is_fitted(self, "network_")
-        predicted = self._forward(self.network_, np.asarray(X, np.float32)) * self.scale_ + self.shift_
+    def _predict(self, X):
+        predicted = self._forward(self.network_, X.astype(np.float32)) * self.scale_ + self.shift_
         return np.exp(predicted) if self.log_ else predicted
 
     def _search(self, X, target):
@@ -94,8 +90,3 @@ class SparseNetwork(RegressorMixin, BaseEstimator):
         with torch.no_grad():
             return network(torch.from_numpy(X)).numpy()[:, 0].astype(float)
 
-
-@learner("dnn")
-def dnn(seed: int) -> SparseNetwork:
-    """DeepPerf-style L1-regularised deep network (torch, the optional 'dnn' extra)."""
-    return SparseNetwork(seed=seed)

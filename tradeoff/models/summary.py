@@ -1,4 +1,4 @@
-"""A campaign's first look: a model of one metric, its accuracy, the influential options, and files."""
+"""A campaign's first model: a model of one metric, its accuracy, the influential options, and files."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tradeoff.plots import campaign as plots
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, aggregate
-from tradeoff.models import cross_validated_mape, make_learner, option_influences
+from tradeoff.models.accuracy import cross_validated_mape, option_influences
+from tradeoff.models.learners.base import make_learner
+from tradeoff.plots import campaign as plots
 from tradeoff.space import Space
 
 MIN_ROWS_FOR_MODEL = 5

@@ -22,7 +22,8 @@ from threadpoolctl import threadpool_limits
 
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, aggregate, options_of, space_of
-from tradeoff.models import make_learner, mape
+from tradeoff.models.accuracy import mape
+from tradeoff.models.learners.base import make_learner
 from tradeoff.space import Space, infer_options
 
 
@@ -136,7 +137,7 @@ def _fit_and_test(X: np.ndarray, y: np.ndarray, train: np.ndarray, name: str, se
         return mape(y[test], model.predict(X[test])), fit_s, getattr(model, "chosen_", name)
 
 
-def summarize(results: pd.DataFrame) -> pd.DataFrame:
+def summarise(results: pd.DataFrame) -> pd.DataFrame:
     """Mean MRE per learner and size with the 95% margin of the mean (t-distribution, as DeepPerf)."""
     def margin(values: pd.Series) -> float:
         return float(stats.sem(values) * stats.t.ppf(0.975, len(values) - 1)) if len(values) > 1 else float("nan")
@@ -144,37 +145,3 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"mean": grouped.mean(), "margin": grouped.agg(margin), "repeats": grouped.size(),
                          "fit_s": results.groupby(["learner", "size"], sort=False)["fit_s"].mean()}).reset_index()
 
-
-def plot_learning_curve(summary: pd.DataFrame, path: str | Path, title: str = "") -> Path:
-    """Mean MRE against sample size, one line per learner, the 95% margin as error bars."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(6, 4))
-    for name, part in summary.groupby("learner", sort=False):
-        axes.errorbar(part["size"], part["mean"], yerr=part["margin"], marker="o", capsize=3, label=name)
-    axes.set(xlabel="training sample size", ylabel="mean relative error (%)", title=title)
-    axes.set_yscale("log")
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-    return Path(path)
-
-
-def plot_predicted_vs_measured(measured: np.ndarray, predicted: np.ndarray, metric: str, path: str | Path) -> Path:
-    """Cross-validated predictions against measurements; the diagonal is a perfect model."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(4.5, 4.5))
-    axes.scatter(measured, predicted, s=10, alpha=0.6)
-    low, high = float(min(measured.min(), predicted.min())), float(max(measured.max(), predicted.max()))
-    axes.plot([low, high], [low, high], color="grey", linewidth=1)
-    axes.set(xlabel=f"measured {metric}", ylabel=f"predicted {metric}", title="cross-validated predictions")
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-    return Path(path)

@@ -34,6 +34,8 @@ def load_model(path: str | Path) -> dict:
         bundle["space"] = Space(bundle.pop("options"), bundle.pop("constraints"))
     except (OSError, EOFError, KeyError, TypeError, ValueError) as error:
         raise TradeoffError(f"cannot load a model from {path} ({error}); give a folder written by 'tradeoff learn --out'".splitlines()[0]) from None
+    except (ImportError, AttributeError) as error:  # pickled by a version whose classes lived elsewhere
+        raise TradeoffError(f"the model in {path} was saved by another version of tradeoff ({error}); refit it with 'tradeoff learn'".splitlines()[0]) from None
     return bundle
 
 

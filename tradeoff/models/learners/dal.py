@@ -1,5 +1,4 @@
-"""Divide-and-learn (DaL, Gong & Chen, ICSE'23): CART divides the sample, a local model learns
-each division.
+"""Divide-and-learn (DaL, Gong & Chen, ICSE'23): CART divides the sample, a local model learns each division.
 
 Performance data are often sparse: a few options split the configurations into regions that
 behave very differently (a cache on or off), and one global model smooths across them. DaL fits a
@@ -12,21 +11,23 @@ training sample; a division needs ``min_rows`` rows, so small samples get shallo
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import clone
 from sklearn.model_selection import KFold
 from sklearn.tree import DecisionTreeRegressor
-from sklearn.utils.validation import check_is_fitted
 
-from tradeoff.models import floored_log, learner, log_floor, make_learner, mape
+from tradeoff.models.accuracy import mape
+from tradeoff.models.learners.base import Learner, floored_log, log_floor, make_learner
 
 
-class DivideAndLearn(RegressorMixin, BaseEstimator):
+class DivideAndLearn(Learner):
     """CART divisions with a local learner per division (scikit-learn estimator).
 
     local: the registered learner fitted in each division.
     depths: the tree depths cross-validation chooses from.
     min_rows: the fewest training rows in a division.
     """
+
+    _min_samples = 2  # cross-validation needs two rows
 
     def __init__(self, local: str = "boosting", depths: tuple[int, ...] = (0, 1, 2), min_rows: int = 8, folds: int = 5,
                  seed: int = 0):
@@ -36,22 +37,20 @@ class DivideAndLearn(RegressorMixin, BaseEstimator):
         self.folds = folds
         self.seed = seed
 
-    def fit(self, X, y):
-        X, y = np.asarray(X, float), np.asarray(y, float)
-        self.n_features_in_ = X.shape[1]
+    def _fit(self, X, y):
         folds = min(self.folds, len(y))
         scores = {}
         for depth in self.depths:
             predicted = np.empty_like(y)
             for train, test in KFold(folds, shuffle=True, random_state=self.seed).split(X):
-                predicted[test] = self._fit_depth(X[train], y[train], depth).predict(X[test])
+                predicted[test] = self._fit_depth(X[train], y[train], depth)._predict(X[test])
             scores[depth] = mape(y, predicted)
         self.scores_ = scores
         self.depth_ = min(scores, key=scores.get)
         return self._fit_depth(X, y, self.depth_, into=self)
 
     def _fit_depth(self, X, y, depth: int, into: DivideAndLearn | None = None) -> DivideAndLearn:
-        fitted = into or DivideAndLearn(self.local, self.depths, self.min_rows, self.folds, self.seed)
+        fitted = into or clone(self)
         fitted.tree_ = None
         if depth:
             # The tree divides on log(y) when it can: regions differ by factors rather than offsets.
@@ -66,9 +65,7 @@ class DivideAndLearn(RegressorMixin, BaseEstimator):
     def _divisions(self, X: np.ndarray) -> np.ndarray:
         return self.tree_.apply(X) if self.tree_ is not None else np.zeros(len(X), int)
 
-    def predict(self, X):
-        check_is_fitted(self, "models_")
-        X = np.asarray(X, float)
+    def _predict(self, X):
         leaves = self._divisions(X)
         predicted = np.empty(len(X))
         for leaf, model in self.models_.items():
@@ -77,8 +74,3 @@ class DivideAndLearn(RegressorMixin, BaseEstimator):
                 predicted[rows] = model.predict(X[rows])
         return predicted
 
-
-@learner("dal")
-def divide_and_learn(seed: int) -> DivideAndLearn:
-    """DaL: CART divisions (depth 0..2 by 5-fold CV), gradient boosting in each division."""
-    return DivideAndLearn(seed=seed)

@@ -1,4 +1,4 @@
-"""A Gaussian process with an ARD kernel (GPy): predictions with their variance.
+"""Gaussian process with an ARD RBF kernel (GPy), predictive variance; hyper-parameters fitted on at most 200 rows.
 
 Each input dimension has its own lengthscale (automatic relevance determination), so the fitted
 lengthscales say which options matter: a short lengthscale means the prediction changes fast
@@ -15,14 +15,13 @@ from __future__ import annotations
 import GPy
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from tradeoff.models import floored_log, learner, log_floor
+from tradeoff.models.learners.base import Learner, floored_log, log_floor
 
 
-class GaussianProcess(RegressorMixin, BaseEstimator):
+class GaussianProcess(Learner):
     """GP regression with an ARD RBF kernel (scikit-learn estimator on top of GPy).
 
     max_iters: the L-BFGS budget for the marginal likelihood; on performance data it converges
@@ -39,10 +38,9 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
 
     def fit(self, X, y):
         with threadpool_limits(1, "blas"):
-            return self._fit(np.asarray(X, float), np.asarray(y, float))
+            return super().fit(X, y)
 
     def _fit(self, X, y):
-        self.n_features_in_ = X.shape[1]
         floor = log_floor(y) if self.log_target else None
         self.log_ = floor is not None
         target = (floored_log(y, floor) if self.log_ else y)[:, None]
@@ -62,9 +60,9 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
     def predict(self, X, return_std: bool = False):
         """The predictive mean; with return_std, also its standard deviation (on the log scale
         when log_target applied, i.e. a relative uncertainty)."""
-        check_is_fitted(self, "model_")
+        X = self._validated(X)
         with threadpool_limits(1, "blas"):
-            mean, variance = self.model_.predict(np.asarray(X, float))
+            mean, variance = self.model_.predict(X)
         mean, std = mean[:, 0], np.sqrt(np.clip(variance[:, 0], 0, None))
         if self.log_:
             mean = np.exp(mean)
@@ -78,8 +76,3 @@ class GaussianProcess(RegressorMixin, BaseEstimator):
         """Each feature's relevance: the inverse of its lengthscale."""
         return 1.0 / self.lengthscales(feature_names)
 
-
-@learner("gp")
-def gaussian_process(seed: int) -> GaussianProcess:
-    """Gaussian process with an ARD RBF kernel (GPy), predictive variance; hyper-parameters fitted on at most 200 rows."""
-    return GaussianProcess(seed=seed)

@@ -1,5 +1,7 @@
-"""The performance-influence model of SPL Conqueror: a linear model over options and their
-interactions, chosen by stepwise forward selection, optionally pruned by backward elimination.
+"""SPL Conqueror's performance-influence model (stepwise selection of interactions up to degree 3).
+
+A linear model over options and their interactions, chosen by stepwise forward selection,
+optionally pruned by backward elimination.
 
 The model reads like ``1.2 + 3·o1 + 5·o3 + 0.8·o3·o7``. Forward selection starts from the
 constant and, each round, adds the candidate term that lowers the training error most. The
@@ -13,15 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from tradeoff.models import learner
+from tradeoff.models.learners.base import Learner
 
 Term = tuple[int, ...]  # indices of the features multiplied together; () is the constant
 
 
-class InfluenceModel(RegressorMixin, BaseEstimator):
+class InfluenceModel(Learner):
     """Stepwise linear regression over option interactions (scikit-learn estimator).
 
     max_degree: the most features in one term (3: three-way interactions).
@@ -38,9 +39,14 @@ class InfluenceModel(RegressorMixin, BaseEstimator):
         self.min_improvement = min_improvement
         self.backward = backward
 
-    def fit(self, X, y):
-        X, y = np.asarray(X, float), np.asarray(y, float)
-        self.n_features_in_ = X.shape[1]
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Its criterion is the relative error of performance data; on scikit-learn's zero-centred test
+        # target (half of it negative, some near 0) no term lowers that enough, and it keeps the constant.
+        tags.regressor_tags.poor_score = True
+        return tags
+
+    def _fit(self, X, y):
         relative = bool(np.all(y != 0))
         scale = 1.0 if relative else (float(np.std(y)) or 1.0)
         limit = max(1, min(self.max_terms, len(y) // 3))
@@ -63,9 +69,8 @@ class InfluenceModel(RegressorMixin, BaseEstimator):
         self.coef_ = np.asarray([coefficients[0]] + [coefficients[i + 1] for i in order])
         return self
 
-    def predict(self, X):
-        check_is_fitted(self, "terms_")
-        return _design(np.asarray(X, float), self.terms_) @ self.coef_
+    def _predict(self, X):
+        return _design(X, self.terms_) @ self.coef_
 
     def terms(self, feature_names: list[str] | None = None) -> pd.Series:
         """The coefficient of each term, named like ``o3·o7`` (the constant is ``1``)."""
@@ -126,8 +131,3 @@ def _error(y: np.ndarray, predicted: np.ndarray, relative: bool, scale: float) -
         return float(np.mean(np.abs(y - predicted) / np.abs(y)) * 100)
     return float(np.sqrt(np.mean((y - predicted) ** 2)) / scale * 100)
 
-
-@learner("influence")
-def influence(seed: int) -> InfluenceModel:
-    """SPL Conqueror's performance-influence model (stepwise selection of interactions up to degree 3)."""
-    return InfluenceModel()
