@@ -349,8 +349,8 @@ def main() -> None:
     from typer import _click
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    usage_errors = (click.ClickException, _click.exceptions.ClickException)
-    aborts = (click.exceptions.Abort, _click.exceptions.Abort)
+    usage_errors = (click.ClickException, _click.exceptions.ClickException)  # typer 0.29 raises its own copies
+    aborts = (click.exceptions.Abort, typer.Abort)
     try:
         app(standalone_mode=False)
     except TradeoffError as error:

@@ -5,20 +5,23 @@ import json
 import pandas as pd
 import pytest
 
-from flows.debug import DebugSettings, debug
+from flows.debug import debug
+from tasks.settings import DebugSettings, Target, Tracking
 from tradeoff.errors import TradeoffError
 
 
 def test_bad_debug_input_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(TradeoffError, match="exactly one of --config"):
-        DebugSettings("causal-synthetic", ["latency <= 10"]).resolve()
+        DebugSettings(target=Target(system="causal-synthetic"), goals=("latency <= 10",))
     with pytest.raises(TradeoffError, match="no metric 'speed'"):
         config = tmp_path / "faulty.yaml"
         config.write_text("o1: 3\n")
-        DebugSettings("causal-synthetic", ["speed <= 10"], config=str(config)).resolve()
+        DebugSettings(target=Target(system="causal-synthetic"), goals=("speed <= 10",), config=str(config),
+                      out=str(tmp_path / "s")).resolve()
     with pytest.raises(TradeoffError, match="not allowed"):
         config.write_text("o1: 9\n")
-        DebugSettings("causal-synthetic", ["latency <= 10"], config=str(config)).resolve()
+        DebugSettings(target=Target(system="causal-synthetic"), goals=("latency <= 10",), config=str(config),
+                      out=str(tmp_path / "s")).resolve()
 
 
 @pytest.mark.slow
@@ -26,8 +29,9 @@ def test_bad_debug_input_is_refused_before_anything_runs(tmp_path):
 def test_debug_flow_fixes_a_synthetic_fault_by_measuring(tmp_path):
     config = tmp_path / "faulty.yaml"
     config.write_text("o3: 0\no8: 3\n")  # in seed s3, o3 low and o8 high make latency high
-    settings = DebugSettings("causal-synthetic", ["latency <= 15"], config=str(config), workload="s3", initial=60,
-                             budget=4, out=str(tmp_path / "session"), tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    settings = DebugSettings(target=Target(system="causal-synthetic", workload="s3"), goals=("latency <= 15",),
+                             config=str(config), initial=60, budget=4, out=str(tmp_path / "session"),
+                             tracking=Tracking(uri=f"sqlite:///{tmp_path / 'mlflow.db'}"))
     outcome = debug(settings)
     result = outcome.result
     assert result.fixed and result.measurements <= 4

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli
-from flows.learning import evaluate, learn
+from flows.models import evaluate, learn
+from tasks.settings import EvaluateSettings, LearnSettings, Tracking
 from systems.synthetic import Synthetic
 from tradeoff.errors import TradeoffError
 from tradeoff.models.evaluation import (learning_curve, load_table, parse_sizes, random_training_sets, read_training_index,
@@ -67,7 +68,8 @@ def test_learning_curve_is_the_same_in_worker_processes(imported):
 
 
 def test_learn_saves_a_model_that_predicts_again(imported, tmp_path):
-    learned = learn(imported, "perf", "influence", tmp_path / "model", seed=0, tracking_uri=f"sqlite:///{tmp_path / 'ml.db'}")
+    learned = learn(LearnSettings(data=str(imported), metric="perf", learner="influence", out=str(tmp_path / "model"),
+                                  tracking=Tracking(uri=f"sqlite:///{tmp_path / 'ml.db'}")))
     assert "4·o1·o3·o7" in learned.description and learned.cv_mape < 1e-6
     assert {"model.joblib", "influences.csv", "influences.png", "predicted_vs_measured.png"} <= {p.name for p in (tmp_path / "model").iterdir()}
     bundle = load_model(tmp_path / "model")
@@ -93,10 +95,12 @@ def test_evaluate_command_on_a_csv_with_a_training_index(synthetic_csv, tmp_path
 
 def test_evaluate_with_deepperf_training_indexes(datasets, tmp_path):
     data = datasets / "deepperf" / "Data"
-    summary, _ = evaluate(data / "x264_AllNumeric.csv", "PERF", ["influence"], "16,80", data / "X264_training_index.csv",
-                          repeats=2, seed=0, json_out=None, plot=None, tracking_uri=f"sqlite:///{tmp_path / 'ml.db'}")
+    def settings(sizes: str) -> EvaluateSettings:
+        return EvaluateSettings(data=str(data / "x264_AllNumeric.csv"), metric="PERF", learners=("influence",), sizes=sizes,
+                                training_index=str(data / "X264_training_index.csv"), repeats=2,
+                                tracking=Tracking(uri=f"sqlite:///{tmp_path / 'ml.db'}"))
+    summary, _ = evaluate(settings("16,80"))
     assert summary["size"].tolist() == [16, 80] and (summary["repeats"] == 2).all()
     assert summary["mean"].iloc[1] < summary["mean"].iloc[0] < 30
     with pytest.raises(TradeoffError, match="no samples of size 13"):  # x264's paper counts 16 options, the table 13 columns
-        evaluate(data / "x264_AllNumeric.csv", "PERF", ["influence"], "n", data / "X264_training_index.csv",
-                 repeats=2, seed=0, json_out=None, plot=None, tracking_uri=f"sqlite:///{tmp_path / 'ml.db'}")
+        evaluate(settings("n"))

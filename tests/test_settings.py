@@ -55,7 +55,7 @@ def test_resolve_fills_what_the_system_decides_once():
 
 @pytest.mark.parametrize("args, words", [
     (["campaign", "synthetic", "--nosuchoption", "3"], "No such option"),
-    (["campaign", "synthetic", "--budget", "abc"], "abc"),
+    (["campaign", "synthetic", "--budget", "abc"], "Invalid value for '--budget'"),
     (["campaign", "synthetic", "--learner", "nosuch", "--budget", "5"], "unknown learner 'nosuch'"),
     (["campaign", "synthetic", "--sampler", "nosuch"], "unknown sampler 'nosuch'"),
     (["campaign", "synthetic", "--budget", "0"], "--budget"),
