@@ -183,27 +183,27 @@ class TransferSettings:
         sampler_for(self.method)  # an unknown method is refused here
 
     def campaign(self) -> CampaignSettings:
-        """The target's campaign: what is measured, and where it is stored."""
+        """The target's campaign: what is measured, and where it is stored (resolved with these settings)."""
         from tradeoff.transfer.study import sampler_for
         return CampaignSettings(target=self.target, sampler=sampler_for(self.method, self.sampler), budget=self.budget,
                                 seed=self.seed, metric=self.metric, learner=self.learner, out=self.out,
-                                execution=self.execution, tracking=self.tracking)
+                                execution=self.execution, tracking=self.tracking, resolved=self.resolved)
 
     def resolve(self) -> TransferSettings:
         if self.resolved:
             return self
-        campaign = self.campaign().resolve()
-        out = self.out or str(DEFAULT_RUNS / f"transfer-{campaign.name()}")
-        check_folder(out, campaign.target.build(), campaign.target.workload)
+        system, target = self.target.resolve()
+        metric = system.metric(self.metric or system.metrics[0].name).name
+        out = self.out or str(DEFAULT_RUNS / f"transfer-{replace(self.campaign(), target=target).name()}")
         if self.holdout:
             from tradeoff.measurements import MeasurementStore
             held = MeasurementStore(self.holdout).read()
             measured = sorted(set(zip(held["environment"], held["workload"])))
-            expected = (campaign.target.environment, campaign.target.workload)
-            if measured != [expected]:
+            if measured != [(target.environment, target.workload)]:
                 raise TradeoffError(f"--holdout {self.holdout} holds environment/workload {measured}, not the target's "
-                                    f"{expected}; give a campaign of the target")
-        return replace(self, target=campaign.target, metric=campaign.metric, out=out, resolved=True)
+                                    f"({target.environment}, {target.workload}); give a campaign of the target")
+        check_folder(out, system, target.workload)
+        return replace(self, target=target, metric=metric, out=out, resolved=True)
 
 
 @dataclass(frozen=True, kw_only=True)
