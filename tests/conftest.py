@@ -113,3 +113,20 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
         environment.setdefault("PREFECT_API_URL", prefect_server())
     return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, cwd=cwd,
                           env=environment, timeout=timeout)
+
+
+@pytest.fixture
+def tradeoff(capsys, monkeypatch):
+    """The ``tradeoff`` command in this process, for input it must refuse before Prefect or Ray start:
+    ``tradeoff(*args)`` returns the exit code, stdout and stderr."""
+    def run(*args: str) -> subprocess.CompletedProcess:
+        from flows.cli import main
+        monkeypatch.setattr(sys, "argv", ["tradeoff", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+    return run

@@ -37,32 +37,38 @@ def assert_one_line_error(result, text):
     (["space", "ase17-spear", "--environment", "mars"], "has no environment 'mars'"),
     (["show", "/nonexistent/folder"], "no measurements in /nonexistent/folder"),
 ])
-def test_bad_input_gives_one_line_and_exit_2(args, text):
-    assert_one_line_error(run_cli(*args), text)
+def test_bad_input_gives_one_line_and_exit_2(tradeoff, args, text):
+    assert_one_line_error(tradeoff(*args), text)
 
 
-def test_bad_configuration_file_names_the_option(tmp_path):
+def test_bad_input_in_a_real_process_is_one_line_too():
+    """The installed command, not only main() in-process: nothing else is printed on the way out."""
+    assert_one_line_error(run_cli("campaign", "nope"), "unknown system 'nope'")
+
+
+def test_bad_configuration_file_names_the_option(tradeoff, tmp_path):
     config = tmp_path / "bad.yaml"
     config.write_text("ref: 99\n")
-    assert_one_line_error(run_cli("campaign", "x264", "--config", str(config)), "option 'ref': value 99 is not allowed; expected an integer in [1, 16]")
+    assert_one_line_error(tradeoff("campaign", "x264", "--config", str(config)), "option 'ref': value 99 is not allowed; expected an integer in [1, 16]")
     config.write_text("turbo: true\n")
-    assert_one_line_error(run_cli("campaign", "x264", "--config", str(config)), "unknown option 'turbo'")
+    assert_one_line_error(tradeoff("campaign", "x264", "--config", str(config)), "unknown option 'turbo'")
 
 
-def test_missing_program_is_reported_before_anything_runs(tmp_path):
-    result = run_cli("campaign", "x264", "--out", str(tmp_path / "c"), env={"PATH": str(tmp_path)})
-    assert_one_line_error(result, "the x264 program is not installed")
+def test_missing_program_is_reported_before_anything_runs(tradeoff, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert_one_line_error(tradeoff("campaign", "x264", "--out", str(tmp_path / "c")), "the x264 program is not installed")
     assert not (tmp_path / "c").exists()
 
 
-def test_unreadable_table_is_reported(tmp_path):
+def test_unreadable_table_is_reported(tradeoff, tmp_path):
     table = tmp_path / "table.csv"
     table.write_bytes(b"\xff\xfe\x00garbage\x00")
-    assert_one_line_error(run_cli("import", str(table), "--options", "a", "--metrics", "t", "--system", "s", "--out", str(tmp_path / "o")), "cannot read")
+    assert_one_line_error(tradeoff("import", str(table), "--options", "a", "--metrics", "t", "--system", "s", "--out", str(tmp_path / "o")), "cannot read")
     table.write_text("a,b,t\n1,0,2.5\n")
-    assert_one_line_error(run_cli("import", str(table), "--options", "a,zz", "--metrics", "t", "--system", "s", "--out", str(tmp_path / "o")), "has no column 'zz'")
+    assert_one_line_error(tradeoff("import", str(table), "--options", "a,zz", "--metrics", "t", "--system", "s", "--out", str(tmp_path / "o")), "has no column 'zz'")
 
 
+@pytest.mark.slow
 def test_x264_pairwise_campaign_is_measured_stored_and_tracked(tmp_path, cache):
     out, store = tmp_path / "campaign", f"sqlite:///{tmp_path}/mlflow.db"
     result = run_cli("campaign", "x264", "--sampler", "pairwise", "--reps", "2", "--workload", "clip-176x144-8",
@@ -83,6 +89,7 @@ def test_x264_pairwise_campaign_is_measured_stored_and_tracked(tmp_path, cache):
     assert {"measurements.parquet", "summary.csv", "distribution.png", "influences.png", "influences.csv"} <= artifacts
 
 
+@pytest.mark.slow
 def test_killed_campaign_resumes_without_measuring_again(tmp_path, cache):
     out = tmp_path / "campaign"
     args = [sys.executable, "-m", "flows.cli", "campaign", "x264", "--budget", "30", "--workload", "clip-352x288-8",
@@ -106,6 +113,7 @@ def test_killed_campaign_resumes_without_measuring_again(tmp_path, cache):
     assert f"{30 - len(before)} new in this run" in second.stdout
 
 
+@pytest.mark.slow
 def test_active_campaign_measures_where_the_gp_is_unsure_and_resumes(tmp_path):
     system = Synthetic.variant()
     out, space = tmp_path / "active", system.space
@@ -135,6 +143,7 @@ def test_active_campaign_measures_where_the_gp_is_unsure_and_resumes(tmp_path):
     assert gp_error(chosen) < 1.0 < gp_error(sample(space, "random", 24, seed=0))
 
 
+@pytest.mark.slow
 def test_replay_campaign_returns_recorded_values(tmp_path, datasets):
     out = tmp_path / "spear"
     result = run_cli("campaign", "ase17-spear", "--environment", "feature8_2_7_10286", "--budget", "40", "--out", str(out),
@@ -152,6 +161,7 @@ def test_replay_campaign_returns_recorded_values(tmp_path, datasets):
             assert row["status"] == "ok" and row["metric.solving_time"] == value
 
 
+@pytest.mark.slow
 def test_imported_table_is_usable_by_show_and_campaign(tmp_path):
     table = tmp_path / "measured.csv"
     rows = ["cache,threads,mode,latency"] + [f"{c},{t},{m},{10 + c * 2 + t * 0.5 + (3 if m == 'fast' else 0)}"
@@ -172,6 +182,7 @@ def test_imported_table_is_usable_by_show_and_campaign(tmp_path):
     assert len(again) == 5 and (again["system"] == "mydb").all() and (again["environment"] == "laptop").all()
 
 
+@pytest.mark.slow
 def test_demo_runs_a_real_x264_campaign(tmp_path, cache):
     result = run_cli("demo", "--budget", "6", "--out", str(tmp_path / "demo"), env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/d.db"},
                      ephemeral_prefect=True)

@@ -79,6 +79,7 @@ def test_learn_saves_a_model_that_predicts_again(imported, tmp_path):
         predict_table(bundle, pd.DataFrame([{"o99": 1}]))
 
 
+@pytest.mark.slow
 def test_evaluate_command_on_a_csv_with_a_training_index(synthetic_csv, tmp_path):
     index = tmp_path / "index.csv"
     np.savetxt(index, np.vstack([np.full(20, 20), np.arange(0, 1000, 50), np.arange(3, 1000, 50)]), delimiter=",", fmt="%d")
@@ -89,7 +90,10 @@ def test_evaluate_command_on_a_csv_with_a_training_index(synthetic_csv, tmp_path
     summary = json.loads((tmp_path / "curve.json").read_text())["summary"]
     assert [(row["learner"], row["size"], row["repeats"]) for row in summary] == [("influence", 20, 2), ("boosting", 20, 2)]
     assert (tmp_path / "curve.png").stat().st_size > 0 and "boosting" in result.stdout
-    bad = run_cli("evaluate", str(synthetic_csv), "--metric", "nope", cwd=tmp_path)
+
+
+def test_evaluate_refuses_a_metric_the_table_lacks(tradeoff, synthetic_csv):
+    bad = tradeoff("evaluate", str(synthetic_csv), "--metric", "nope")
     assert bad.returncode == 2 and "has no column 'nope'" in bad.stderr
 
 

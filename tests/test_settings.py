@@ -1,7 +1,6 @@
 """Settings objects: frozen, keyword-only, checked once; bad input is one line before anything runs."""
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,15 +9,6 @@ import yaml
 from tasks.settings import CampaignSettings, DebugSettings, Execution, Target, TransferSettings
 from conftest import run_cli
 from tradeoff.errors import TradeoffError
-
-
-def cli(capsys, monkeypatch, *args: str) -> tuple[int, str]:
-    """The CLI in this process (no Prefect, no Ray: every case fails before them): exit code and stderr."""
-    from flows.cli import main
-    monkeypatch.setattr(sys, "argv", ["tradeoff", *args])
-    with pytest.raises(SystemExit) as exit_:
-        main()
-    return exit_.value.code, capsys.readouterr().err
 
 
 def test_settings_are_frozen_and_keyword_only():
@@ -61,8 +51,9 @@ def test_resolve_fills_what_the_system_decides_once():
     (["campaign", "synthetic", "--budget", "0"], "--budget"),
     (["evaluate", "x.csv", "--metric", "m", "--learner", "nosuch"], "unknown learner 'nosuch'"),
 ])
-def test_bad_input_is_one_line_before_anything_runs(capsys, monkeypatch, tmp_path, args, words):
-    code, err = cli(capsys, monkeypatch, *args, *(["--out", str(tmp_path / "x")] if args[0] == "campaign" else []))
+def test_bad_input_is_one_line_before_anything_runs(tradeoff, tmp_path, args, words):
+    result = tradeoff(*args, *(["--out", str(tmp_path / "x")] if args[0] == "campaign" else []))
+    code, err = result.returncode, result.stderr
     assert code == 2, err
     assert err.count("\n") == 1 and err.startswith("error: ") and words in err, err
     assert "Traceback" not in err and not (tmp_path / "x").exists()

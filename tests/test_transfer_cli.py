@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import mlflow
+import pytest
 
 from conftest import run_cli
 from tradeoff.measurements import MeasurementStore, schema_for
@@ -22,14 +23,15 @@ def test_compare_envs_reports_and_plots(tmp_path, datasets):
     assert (out / "scatter.png").stat().st_size > 0 and (out / "influences.png").stat().st_size > 0
 
 
-def test_compare_envs_bad_input_is_one_line(tmp_path, datasets):
-    result = run_cli("compare-envs", str(tmp_path / "missing"), "ase17-x264:feature8_2762_32")
+def test_compare_envs_bad_input_is_one_line(tradeoff, tmp_path, datasets):
+    result = tradeoff("compare-envs", str(tmp_path / "missing"), "ase17-x264:feature8_2762_32")
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "neither a campaign folder nor SYSTEM:ENVIRONMENT" in result.stderr
-    result = run_cli("compare-envs", "ase17-x264:feature8_2762_8", "ase17-spear:feature8_2_7_10286")
+    result = tradeoff("compare-envs", "ase17-x264:feature8_2762_8", "ase17-spear:feature8_2_7_10286")
     assert result.returncode == 2 and "share no metric" in result.stderr
 
 
+@pytest.mark.slow
 def test_transfer_from_a_stored_campaign_to_a_replayed_target(tmp_path, datasets):
     from systems import get_system
     from systems.replay import recorded_frame
@@ -64,6 +66,7 @@ def test_transfer_from_a_stored_campaign_to_a_replayed_target(tmp_path, datasets
     assert sorted(reused["config_id"]) == sorted(measured["config_id"])
 
 
+@pytest.mark.slow
 def test_campaign_measures_a_source_campaigns_configurations_again(tmp_path):
     """--config FOLDER: the target environment measures the source's sample, so compare-envs pairs all of
     it, and transfer --holdout scores a live study on it."""
