@@ -41,19 +41,13 @@ class AutoLearner(Learner):
     """
 
     _min_samples = 2  # cross-validation needs two rows
+    _selects_by_relative_error = True
 
     def __init__(self, candidates: str = ",".join(DEFAULT_CANDIDATES), folds: int = 5, combine: bool = True, seed: int = 0):
         self.candidates = candidates
         self.folds = folds
         self.combine = combine
         self.seed = seed
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # It chooses by relative error (MAPE), the measure of performance data; on scikit-learn's
-        # zero-centred test target a near-constant model has the lowest relative error and wins.
-        tags.regressor_tags.poor_score = True
-        return tags
 
     def _fit(self, X, y):
         names = [LEARNERS.check(name.strip()) for name in self.candidates.split(",") if name.strip()]

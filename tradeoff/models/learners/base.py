@@ -29,6 +29,14 @@ class Learner(RegressorMixin, BaseEstimator):
     ``__init__`` stores the hyper-parameters, ``fit`` checks them and the data)."""
 
     _min_samples = 1  # the fewest rows a fit can use
+    # Learners that choose by relative error (MAPE, the measure of performance data) score poorly on
+    # scikit-learn's zero-centred check targets: a near-constant model has the lowest relative error there.
+    _selects_by_relative_error = False
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.regressor_tags.poor_score = self._selects_by_relative_error
+        return tags
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, ensure_min_samples=self._min_samples)

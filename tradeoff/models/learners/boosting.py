@@ -13,6 +13,7 @@ from tradeoff.models.learners.base import LogTarget
 
 class Boosting(LogTarget):
     _min_samples = 2  # a subsample of one row is empty
+
     def __init__(self, n_estimators: int = 300, learning_rate: float = 0.05, max_depth: int = 3, min_samples_leaf: int = 1,
                  subsample: float = 0.8, seed: int = 0):
         self.n_estimators = n_estimators
