@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import joblib
@@ -29,10 +30,12 @@ def load_model(path: str | Path) -> dict:
     path = Path(path)
     if path.is_dir():
         path = path / MODEL_FILE
+    elif path.is_file() and path.name != MODEL_FILE:
+        raise TradeoffError(f"{path} is not a model folder; give a folder written by 'tradeoff learn --out' (it holds {MODEL_FILE})")
     try:
         bundle = joblib.load(path)
         bundle["space"] = Space(bundle.pop("options"), bundle.pop("constraints"))
-    except (OSError, EOFError, KeyError, TypeError, ValueError) as error:
+    except (OSError, EOFError, KeyError, TypeError, ValueError, IndexError, pickle.UnpicklingError) as error:
         raise TradeoffError(f"cannot load a model from {path} ({error}); give a folder written by 'tradeoff learn --out'".splitlines()[0]) from None
     except (ImportError, AttributeError) as error:  # pickled by a version whose classes lived elsewhere
         raise TradeoffError(f"the model in {path} was saved by another version of tradeoff ({error}); refit it with 'tradeoff learn'".splitlines()[0]) from None
