@@ -95,6 +95,8 @@ def space(system: SystemArg, environment: Environment = None, workload: Workload
     """Show a system's options, defaults, allowed values, constraints, workloads and metrics."""
     from tasks.settings import Target
     target = Target(system=system, environment=environment, workload=workload).build()
+    if workload:
+        target.check_workload(workload)
     table = Table(Column("option", overflow="fold"), "type", "default", "allowed", title=f"{target.name} ({target.kind}, environment {target.environment})")
     for row in target.space.describe().itertuples(index=False):
         table.add_row(*map(str, row))
