@@ -32,6 +32,7 @@ class TransferOutcome:
     measured_now: int = 0
     tracking_uri: str = ""
     run_id: str = ""
+    tracking_problem: str | None = None  # why logging to MLflow failed, where it did (the data are kept)
 
 
 @flow(name="transfer")
@@ -52,10 +53,10 @@ def transfer(settings: TransferSettings, progress: bool = True) -> TransferOutco
               **({"holdout": settings.holdout} if settings.holdout else {})}
     metrics = {f"mape_{name}": value for name, value in result.errors.items()} | {
         "target_measurements": result.target_measurements, "bellwether_confidence": result.bellwether_confidence}
-    uri, run_id = track(settings.tracking.experiment, settings.tracking.uri, folder.name, params, metrics,
+    uri, run_id, problem = track(settings.tracking.experiment, settings.tracking.uri, folder.name, params, metrics,
                         tags={"chosen": result.chosen, "source": result.source, "reason": result.reason[:5000]},
                         files=files, folders={"measurements.parquet": folder / "measurements.parquet"})
-    return TransferOutcome(folder, result, comparison, measured_now, uri, run_id)
+    return TransferOutcome(folder, result, comparison, measured_now, uri, run_id, problem)
 
 
 def compare_environments(source: str, target: str, metric: str | None, top_k: int, pairing: str, out: Path) -> list[str]:
