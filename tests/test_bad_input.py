@@ -10,6 +10,7 @@ the files ``inputs`` writes.
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 import yaml
@@ -153,6 +154,8 @@ ROWS = [
     (["learn", "{good_csv}", "--metric", "m", "--learner", "nosuch"], "unknown learner 'nosuch'"),
     (["learn", "{good_csv}", "--metric", "m", "--tracking-uri", "notascheme://x/y"], "--tracking-uri notascheme://x/y"),
     (["learn", "{good_csv}", "--metric", "m", "--tracking-uri", "http://127.0.0.1:9"], "nothing answers"),
+    (["learn", "{good_csv}", "--metric", "m", "--out", "{tmp}/model", "--tracking-uri", "file:///proc/x/y"],
+     "the measurements and files are kept: rerun"),
     # predict
     (["predict", "{good_csv}", "{good_csv}"], "not a model folder"),
     (["predict", "{tmp}/none", "{good_csv}"], "cannot load a model"),
@@ -254,3 +257,40 @@ def test_a_metric_that_is_not_a_finite_number_is_a_failed_row(value):
 def test_a_shell_command_may_not_quote_a_placeholder_itself(command, name):
     from systems.command import quoted_placeholder
     assert quoted_placeholder(command) == name
+
+
+def test_tracking_that_fails_after_the_work_is_one_line_that_says_the_data_are_kept(tmp_path):
+    from tasks.tracking import track
+    uri, run_id, problem = track.fn("tradeoff", "file:///proc/x/y", "run", {"a": 1}, {"m": 1.0})
+    assert uri == "file:///proc/x/y" and not run_id
+    assert "\n" not in problem and "kept: rerun the same command" in problem
+
+
+@pytest.mark.slow
+def test_ctrl_c_stores_what_arrived_says_how_many_ends_the_children_and_exits_130(tmp_path):
+    """A terminal's Ctrl-C reaches the whole process group: the command, Ray and Prefect's server."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import psutil
+    spec = _spec(command="sleep 0.3; echo value {level}", options=[{"name": "level", "type": "int", "range": [1, 1000]}])
+    (tmp_path / "slow.yaml").write_text(yaml.safe_dump(spec))
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}", TRADEOFF_CACHE=str(tmp_path / "cache"))
+    command = [sys.executable, "-m", "flows.cli", "campaign", "slow.yaml", "--budget", "200", "--concurrency", "1", "--out", "c"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    store, deadline = MeasurementStore(tmp_path / "c"), time.time() + 180
+    while not (store.exists() and len(store.done()) >= 3) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.3)
+    children = psutil.Process(process.pid).children(recursive=True)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert last == f"interrupted: {len(store.done())} measurements stored in c; run the same command again to resume", err
+    assert len(store.done()) >= 3 and "Traceback" not in err
+    time.sleep(1)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
