@@ -294,3 +294,18 @@ def test_ctrl_c_stores_what_arrived_says_how_many_ends_the_children_and_exits_13
     assert len(store.done()) >= 3 and "Traceback" not in err
     time.sleep(1)
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_model_that_changed_after_it_was_saved_is_refused_before_it_is_loaded(tradeoff, inputs, tmp_path):
+    import joblib
+
+    from tradeoff.models.persist import save_model
+    from tradeoff.space import Space
+    folder = tmp_path / "model"
+    save_model(folder, object(), Space.from_spec({"options": [{"name": "a", "type": "bool"}]}), "m", "cart")
+    joblib.dump({"anything": "else"}, folder / "model.joblib")  # a crafted file would run code when unpickled
+    result = tradeoff("predict", str(folder), inputs["good_csv"])
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and "does not match its digest" in result.stderr
+    (folder / "model.joblib.sha256").unlink()
+    result = tradeoff("predict", str(folder), inputs["good_csv"])
+    assert result.returncode == 2 and "has no digest" in result.stderr
