@@ -165,11 +165,20 @@ def _on_interrupt(signum, frame) -> None:
     os._exit(130)
 
 
+def _measures_into(folder: str) -> None:
+    """The command now measures into ``folder``: Ctrl-C reports it, and a watcher (``flows.reaper``)
+    ends Ray, Prefect's temporary server and the measured programs should the command be killed."""
+    import subprocess
+    _measuring["folder"] = folder
+    subprocess.Popen([sys.executable, str(Path(__file__).with_name("reaper.py")), str(os.getpid())], start_new_session=True,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def _run_campaign(settings) -> None:
     from flows.campaign import campaign as campaign_flow
     from tasks.measure import connect
     settings = settings.resolve()  # every check before Prefect and Ray start, so bad input costs nothing
-    _measuring["folder"] = settings.out
+    _measures_into(settings.out)
     connect(settings.execution.ray_address)  # before the flow, so a bad address is one line, not a flow failure
     result = campaign_flow(settings)
     summary = result.summary
@@ -340,7 +349,7 @@ def transfer(
         method=method, metric=metric, sampler=sampler, learner=learner, seed=seed, out=str(out_dir) if out_dir else None,
         holdout=str(holdout) if holdout else None, execution=_execution(reps, timeout, ray_address, concurrency, cores_per_run),
         tracking=_tracking(tracking_uri, experiment, "tradeoff-transfer")).resolve()  # every check before Prefect and Ray start
-    _measuring["folder"] = settings.out
+    _measures_into(settings.out)
     outcome = transfer_flow(settings)
     for line in outcome.result.lines() + outcome.comparison:
         out.print(line, markup=False)
@@ -380,7 +389,7 @@ def debug_command(
         budget=budget, initial=initial, seed=seed, max_changes=max_changes, alpha=alpha, out=str(out_dir) if out_dir else None,
         execution=Execution(timeout=timeout, ray_address=ray_address),
         tracking=_tracking(tracking_uri, experiment, "tradeoff-debug")).resolve()  # every check before Prefect and Ray start
-    _measuring["folder"] = settings.out
+    _measures_into(settings.out)
     outcome = debug_flow(settings)
     for line in report_lines(outcome):
         out.print(line, markup=False) if isinstance(line, str) else out.print(line)

@@ -309,3 +309,35 @@ def test_a_model_that_changed_after_it_was_saved_is_refused_before_it_is_loaded(
     (folder / "model.joblib.sha256").unlink()
     result = tradeoff("predict", str(folder), inputs["good_csv"])
     assert result.returncode == 2 and "has no digest" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_killed_campaign_leaves_no_process_behind(tmp_path):
+    """SIGKILL gives the command no chance to clean up: its watcher ends Ray, Prefect's server and the programs."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import psutil
+    spec = _spec(command="sleep 0.3; echo value {level}", options=[{"name": "level", "type": "int", "range": [1, 1000]}])
+    (tmp_path / "slow.yaml").write_text(yaml.safe_dump(spec))
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}", TRADEOFF_CACHE=str(tmp_path / "cache"))
+    command = [sys.executable, "-m", "flows.cli", "campaign", "slow.yaml", "--budget", "200", "--concurrency", "1", "--out", "c"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    store, deadline = MeasurementStore(tmp_path / "c"), time.time() + 180
+    while not (store.exists() and len(store.done()) >= 2) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.3)
+    children = psutil.Process(process.pid).children(recursive=True)
+    assert len(children) > 3  # Ray's processes, a worker, the watcher
+    process.kill()
+    process.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children):
+        time.sleep(0.5)
+    left = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    for process in left:  # the test leaves nothing behind either
+        process.kill()
+    assert not left, [c.name() for c in left]
