@@ -63,7 +63,7 @@ def test_bad_input_is_one_line_before_anything_runs(tradeoff, tmp_path, args, wo
 def test_a_command_spec_campaign_of_one_configuration_runs_the_program_twice(tmp_path):
     """One smoke check (before anything is measured) and one measurement; settings resolved once."""
     counter = tmp_path / "runs.txt"
-    spec = {"system": "counted", "command": f"echo run >> {counter}; echo 'value 1'",
+    spec = {"system": "counted", "command": f"echo run >> {counter}; echo value 1 {{level}}",
             "options": [{"name": "level", "type": "int", "range": [1, 3], "default": 1}],
             "workloads": {"none": "nothing to read"},
             "metrics": [{"name": "value", "from": "regex", "pattern": r"value (\d+)", "stream": "stdout"}]}
