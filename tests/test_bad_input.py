@@ -95,6 +95,8 @@ ROWS = [
     (["sample", "synthetic", "--sampler", "nosuch"], "unknown sampler 'nosuch'"),
     (["sample", "synthetic", "--budget", "0"], "budget must be a positive number"),
     (["sample", "synthetic", "--budget", "abc"], "Invalid value for '--budget'"),
+    (["sample", "nosuch"], "unknown system 'nosuch'"),
+    (["space", "ase17-x264", "--environment", "mars"], "no environment 'mars'"),
     # campaign: values
     (["campaign", "synthetic", "--nosuchoption", "3"], "No such option"),
     (["campaign", "synthetic", "--budget", "abc"], "Invalid value for '--budget'"),
@@ -124,6 +126,11 @@ ROWS = [
     (["campaign", "{spec_quoted}"], "quotes of its own"),
     (["campaign", "{spec_inf}"], "is inf, not a finite number"),
     (["campaign", "{spec_small}", "--budget", "10"], "it has 3 configurations"),
+    (["campaign", "synthetic", "--timeout", "-1"], "--timeout"),
+    (["campaign", "synthetic", "--concurrency", "-2"], "--concurrency"),
+    (["campaign", "synthetic", "--config", "{tmp}"], "no measurements in"),
+    (["campaign", "ase17-x264", "--environment", "mars"], "no environment 'mars'"),
+    (["campaign", "ase17-x264", "--budget", "100000"], "configurations; give --budget"),
     # campaign: tracking
     (["campaign", "synthetic", "--tracking-uri", "notascheme://x/y"], "--tracking-uri notascheme://x/y"),
     (["campaign", "synthetic", "--tracking-uri", "http://127.0.0.1:9"], "nothing answers"),
@@ -134,6 +141,7 @@ ROWS = [
     (["show", "{tmp}/none"], "no measurements in"),
     (["show", "{truncated}"], "delete it"),
     (["show", "{file}"], "no measurements in"),
+    (["show", "{truncated}", "--metric", "nosuch"], "delete it"),
     # import
     (["import", "{good_csv}", "--options", "a,a", "--metrics", "m", "--system", "s", "--out", "{out}"], "given twice"),
     (["import", "{good_csv}", "--options", "a,b", "--metrics", "a", "--system", "s", "--out", "{out}"], "both an option and a metric"),
@@ -145,6 +153,7 @@ ROWS = [
     (["import", "{notes}", "--options", "a", "--metrics", "m", "--system", "s", "--out", "{out}"], "neither .csv nor .parquet"),
     (["import", "{good_csv}", "--options", "a,b", "--metrics", "m", "--system", "s", "--out", "{file}"], "is a file"),
     (["import", "{good_csv}", "--options", "a,b", "--metrics", "m", "--system", "s", "--out", "/proc/x"], "cannot write"),
+    (["import", "{good_csv}", "--options", "a,b", "--metrics", ",", "--system", "s", "--out", "{out}"], "at least one option"),
     # learn
     (["learn", "{empty_csv}", "--metric", "m"], "is empty"),
     (["learn", "{words_csv}", "--metric", "m"], "0 usable (finite, numeric) values"),
@@ -168,12 +177,16 @@ ROWS = [
     (["evaluate", "{good_csv}", "--metric", "m", "--training-index", "{index_words}"], "training index"),
     (["evaluate", "{good_csv}", "--metric", "m", "--training-index", "{tmp}/none.txt"], "training index"),
     (["evaluate", "{empty_csv}", "--metric", "m"], "is empty"),
+    (["evaluate", "{good_csv}", "--metric", "m", "--sizes", "12"], "leaves no test rows"),
+    (["evaluate", "{good_csv}", "--metric", "m", "--sizes", "-4"], "cannot read sample size"),
     (["evaluate", "{words_csv}", "--metric", "m"], "0 usable (finite, numeric) values"),
     (["evaluate", "{good_csv}", "--metric", "m", "--learner", "nosuch"], "unknown learner 'nosuch'"),
     (["evaluate", "{good_csv}", "--metric", "m", "--tracking-uri", "notascheme://x/y"], "--tracking-uri notascheme://x/y"),
     # compare-envs
     (["compare-envs", "{tmp}/none", "{tmp}/none2"], "none"),
     (["compare-envs", "{truncated}", "{truncated}"], "delete it"),
+    (["compare-envs", "{truncated}", "{tmp}/none", "--pairing", "nosuch"], "nosuch"),
+    (["compare-envs", "{truncated}", "{tmp}/none", "--top-k", "0"], "--top-k"),
     # transfer
     (["transfer", "--target", "synthetic"], "Missing option '--source'"),
     (["transfer", "--source", "{truncated}", "--target", "synthetic", "--method", "nosuch"], "nosuch"),
@@ -188,6 +201,11 @@ ROWS = [
     (["debug", "synthetic", "--goal", "nosuch <= 1", "--config", "{trailing}"], "nosuch"),
     (["debug", "synthetic", "--goal", "perf <= 1", "--objective", "other", "--config", "{trailing}"], "--objective other"),
     (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{trailing}", "--initial", "2"], "--initial"),
+    (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{trailing}", "--budget", "0"], "--budget"),
+    (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{faulty}", "--alpha", "2"], "alpha"),
+    (["debug", "synthetic", "--goal", "perf <<", "--config", "{faulty}"], "perf <<"),
+    (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{tmp}/none.yaml"], "no configuration file"),
+    (["debug", "synthetic", "--goal", "perf <= 1", "--row", "abc"], "--data"),
     (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{faulty}", "--out", "{file}"], "is a file"),
     (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{faulty}", "--tracking-uri", "notascheme://x/y"], "--tracking-uri"),
 ]
