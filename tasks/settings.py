@@ -199,8 +199,7 @@ def check_budget(budget: int, system: System) -> None:
     than silently measuring fewer."""
     size = system.space.count()
     if size is not None and budget > size:
-        raise TradeoffError(f"--budget {budget} is more than {system.name} has configurations: it has {size} configurations; "
-                            f"give --budget {size} or less")
+        raise TradeoffError(f"--budget {budget} is more than the {size} configurations {system.name} has; give --budget {size} or less")
 
 
 def given_configurations(path: str, space) -> list[dict]:
