@@ -33,6 +33,7 @@ class Result:
     measured_now: int
     tracking_uri: str
     run_id: str
+    tracking_problem: str | None = None  # why logging to MLflow failed, where it did (the data are kept)
 
 
 @flow(name="campaign")
@@ -58,9 +59,9 @@ def campaign(settings: CampaignSettings, progress: bool = True) -> Result:
               "program_version": system.program_version()}
     metrics = {"measured": summary.measured, "failed": summary.failed, "configurations": summary.configurations,
                "measured_this_run": measured_now, "mape": summary.mape}
-    uri, run_id = track(settings.tracking.experiment, settings.tracking.uri, folder.name, params, metrics, files=files,
+    uri, run_id, problem = track(settings.tracking.experiment, settings.tracking.uri, folder.name, params, metrics, files=files,
                         folders={"measurements.parquet": folder / "measurements.parquet"})
-    return Result(folder, summary, measured_now, uri, run_id)
+    return Result(folder, summary, measured_now, uri, run_id, problem)
 
 
 def describe_folder(folder: Path, metric: str | None = None) -> list[str]:

@@ -3,8 +3,11 @@
 Each command turns its options into one settings object (``tasks.settings``), resolves it (every
 check, before Prefect or Ray start, so bad input costs nothing), hands it to a flow and prints
 what comes back. Help lists of samplers, learners and methods come from their registries.
-Bad input ends with one line on stderr (``error: ...``) and exit code 2, never a traceback;
-Ctrl-C keeps every stored measurement and says how to resume. ``-v`` shows the decisions the
+Bad input ends with one line on stderr (``error: ...``) and exit code 2, never a traceback.
+Ctrl-C is handled here, not left to Prefect (which turns it into a Crashed state, then waits on
+a server and a Ray that the terminal's Ctrl-C stopped too): the rows that arrived are stored, the
+command says how many the folder holds and how to resume, ends its child processes (Ray, the
+temporary Prefect server, the measured programs) and exits 130. ``-v`` shows the decisions the
 pipeline logs (auto's choice, the bellwether, skipped measurements), ``-vv`` everything.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -95,6 +99,8 @@ def space(system: SystemArg, environment: Environment = None, workload: Workload
     """Show a system's options, defaults, allowed values, constraints, workloads and metrics."""
     from tasks.settings import Target
     target = Target(system=system, environment=environment, workload=workload).build()
+    if workload:
+        target.check_workload(workload)
     table = Table(Column("option", overflow="fold"), "type", "default", "allowed", title=f"{target.name} ({target.kind}, environment {target.environment})")
     for row in target.space.describe().itertuples(index=False):
         table.add_row(*map(str, row))
@@ -134,10 +140,45 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="campaign folder")]
                                    out=str(out_dir), tracking=Tracking(experiment="tradeoff-demo")))
 
 
+_measuring: dict[str, str] = {}  # "folder": where the running command stores measurements (for Ctrl-C's message)
+
+
+def _on_interrupt(signum, frame) -> None:
+    """Ctrl-C: store what arrived, say how many measurements the folder holds, end the children, exit 130."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    message = "interrupted"
+    if "folder" in _measuring:
+        from tradeoff.measurements import MeasurementStore
+        if "tasks.measure" in sys.modules:
+            sys.modules["tasks.measure"].flush_pending()
+        store = MeasurementStore(_measuring["folder"])
+        stored = len(store.done()) if store.exists() else 0
+        message = f"interrupted: {stored} measurements stored in {store.folder}; run the same command again to resume"
+    print(message, file=sys.stderr, flush=True)
+    import psutil
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=3)
+    for child in alive:
+        child.kill()
+    os._exit(130)
+
+
+def _measures_into(folder: str) -> None:
+    """The command now measures into ``folder``: Ctrl-C reports it, and a watcher (``flows.reaper``)
+    ends Ray, Prefect's temporary server and the measured programs should the command be killed."""
+    import subprocess
+    _measuring["folder"] = folder
+    subprocess.Popen([sys.executable, str(Path(__file__).with_name("reaper.py")), str(os.getpid())], start_new_session=True,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def _run_campaign(settings) -> None:
     from flows.campaign import campaign as campaign_flow
     from tasks.measure import connect
     settings = settings.resolve()  # every check before Prefect and Ray start, so bad input costs nothing
+    _measures_into(settings.out)
     connect(settings.execution.ray_address)  # before the flow, so a bad address is one line, not a flow failure
     result = campaign_flow(settings)
     summary = result.summary
@@ -147,9 +188,16 @@ def _run_campaign(settings) -> None:
         out.print(f"{summary.learner} model of {summary.metric}: cross-validated MAPE {summary.mape:.1f}%")
         out.print("most influential options: " + ", ".join(f"{name} ({share:.0%})" for name, share in summary.influences.head(5).items()))
     out.print(f"data: {result.folder / 'measurements.parquet'}")
+    _tracked(result)
     out.print(f"MLflow run {result.run_id} in {result.tracking_uri}")
     from tasks.tracking import ui_command
     out.print(f"browse it: {ui_command(result.tracking_uri)}")
+
+
+def _tracked(outcome) -> None:
+    """Logging to MLflow failed after the work was stored: say so in one line (exit 2)."""
+    if outcome.tracking_problem:
+        raise TradeoffError(outcome.tracking_problem)
 
 
 @app.command()
@@ -301,10 +349,12 @@ def transfer(
         method=method, metric=metric, sampler=sampler, learner=learner, seed=seed, out=str(out_dir) if out_dir else None,
         holdout=str(holdout) if holdout else None, execution=_execution(reps, timeout, ray_address, concurrency, cores_per_run),
         tracking=_tracking(tracking_uri, experiment, "tradeoff-transfer")).resolve()  # every check before Prefect and Ray start
+    _measures_into(settings.out)
     outcome = transfer_flow(settings)
     for line in outcome.result.lines() + outcome.comparison:
         out.print(line, markup=False)
     out.print(f"data and report: {outcome.folder}")
+    _tracked(outcome)
     out.print(f"MLflow run {outcome.run_id} in {outcome.tracking_uri}")
 
 
@@ -339,9 +389,11 @@ def debug_command(
         budget=budget, initial=initial, seed=seed, max_changes=max_changes, alpha=alpha, out=str(out_dir) if out_dir else None,
         execution=Execution(timeout=timeout, ray_address=ray_address),
         tracking=_tracking(tracking_uri, experiment, "tradeoff-debug")).resolve()  # every check before Prefect and Ray start
+    _measures_into(settings.out)
     outcome = debug_flow(settings)
     for line in report_lines(outcome):
         out.print(line, markup=False) if isinstance(line, str) else out.print(line)
+    _tracked(outcome)
 
 
 def main() -> None:
@@ -351,14 +403,12 @@ def main() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     usage_errors = (click.ClickException, _click.exceptions.ClickException)  # typer 0.29 raises its own copies
     aborts = (click.exceptions.Abort, typer.Abort)
+    previous = signal.signal(signal.SIGINT, _on_interrupt)
     try:
         app(standalone_mode=False)
     except TradeoffError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted: every finished measurement is stored; run the same command again to resume", file=sys.stderr)
-        sys.exit(130)
     except (typer.Exit, SystemExit) as done:
         sys.exit(getattr(done, "exit_code", getattr(done, "code", 0)))
     except usage_errors as error:  # a mistyped flag or value: click's message, as one line
@@ -366,6 +416,9 @@ def main() -> None:
         sys.exit(2)
     except aborts:
         sys.exit(130)
+    finally:
+        signal.signal(signal.SIGINT, previous)  # main() runs in-process in tests: leave the caller's handler
+        _measuring.clear()
 
 
 if __name__ == "__main__":

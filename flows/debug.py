@@ -38,6 +38,7 @@ class DebugOutcome:
     baseline: dict  # the decision tree's changes, predicted and measured metrics
     tracking_uri: str
     run_id: str
+    tracking_problem: str | None = None  # why logging to MLflow failed, where it did (the data are kept)
 
 
 @flow(name="debug")
@@ -93,8 +94,8 @@ def debug(settings: DebugSettings) -> DebugOutcome:
         metrics[f"gain_{goal.metric}_pct"] = _gain(before, after, goal)
         if baseline.get("measured"):
             metrics[f"baseline_gain_{goal.metric}_pct"] = _gain(before, baseline["measured"].get(goal.metric), goal)
-    uri, run_id = track(settings.tracking.experiment, settings.tracking.uri, folder.name, params, metrics, files=files)
-    return DebugOutcome(folder, result, goals, baseline, uri, run_id)
+    uri, run_id, problem = track(settings.tracking.experiment, settings.tracking.uri, folder.name, params, metrics, files=files)
+    return DebugOutcome(folder, result, goals, baseline, uri, run_id, problem)
 
 
 def _measurable(system: System):

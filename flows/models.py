@@ -52,6 +52,7 @@ def describe(model, feature_names: list[str]) -> str:
 
 def learn(settings: LearnSettings) -> Learned:
     s, out = settings, settings.folder
+    s.tracking.check()  # before the fit, so a tracking store that is not there costs nothing
     table = load_table(s.data, s.metric)
     if len(table.y) < s.folds:
         raise TradeoffError(f"{s.data} has {len(table.y)} configurations; cross-validation needs at least {s.folds}")
@@ -76,6 +77,7 @@ def learn(settings: LearnSettings) -> Learned:
 def evaluate(settings: EvaluateSettings, progress=None) -> tuple[pd.DataFrame, str]:
     """Learning curves (see tradeoff.models.evaluation); returns the summary table and the MLflow run id."""
     s = settings
+    s.tracking.check()
     table = load_table(s.data, s.metric)
     if s.training_index:
         training_sets = read_training_index(s.training_index)

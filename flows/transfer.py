@@ -20,7 +20,7 @@ from tasks.transfer import evaluate_transfer, load_sources, pick_source, sample_
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import metric_names
 from tradeoff.plots import transfer as plots
-from tradeoff.transfer.compare import compare
+from tradeoff.transfer.compare import PAIRINGS, compare
 from tradeoff.transfer.study import StudyResult
 
 
@@ -32,6 +32,7 @@ class TransferOutcome:
     measured_now: int = 0
     tracking_uri: str = ""
     run_id: str = ""
+    tracking_problem: str | None = None  # why logging to MLflow failed, where it did (the data are kept)
 
 
 @flow(name="transfer")
@@ -52,14 +53,18 @@ def transfer(settings: TransferSettings, progress: bool = True) -> TransferOutco
               **({"holdout": settings.holdout} if settings.holdout else {})}
     metrics = {f"mape_{name}": value for name, value in result.errors.items()} | {
         "target_measurements": result.target_measurements, "bellwether_confidence": result.bellwether_confidence}
-    uri, run_id = track(settings.tracking.experiment, settings.tracking.uri, folder.name, params, metrics,
+    uri, run_id, problem = track(settings.tracking.experiment, settings.tracking.uri, folder.name, params, metrics,
                         tags={"chosen": result.chosen, "source": result.source, "reason": result.reason[:5000]},
                         files=files, folders={"measurements.parquet": folder / "measurements.parquet"})
-    return TransferOutcome(folder, result, comparison, measured_now, uri, run_id)
+    return TransferOutcome(folder, result, comparison, measured_now, uri, run_id, problem)
 
 
 def compare_environments(source: str, target: str, metric: str | None, top_k: int, pairing: str, out: Path) -> list[str]:
     """What carries over from source to target; writes comparison.json and two plots to ``out``."""
+    if pairing not in PAIRINGS:  # the values first: reading a replay's table takes seconds
+        raise TradeoffError(f"unknown --pairing {pairing!r}; use one of {', '.join(PAIRINGS)}")
+    if top_k < 1:
+        raise TradeoffError(f"--top-k must be at least 1, not {top_k}")
     frames = environment_frame(source), environment_frame(target)
     common = [m for m in metric_names(frames[0]) if m in metric_names(frames[1])]
     if not common:

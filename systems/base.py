@@ -4,6 +4,7 @@ becomes one row of the table."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import resource
@@ -168,6 +169,15 @@ def render_flags(space: Space, config: dict, values: dict[str, str] | None = Non
     return args
 
 
+def finite(metrics: dict[str, float]) -> dict[str, float]:
+    """``metrics``, or MeasurementFailed naming the first that is not a finite number (inf, nan):
+    a program that prints ``inf`` or a pattern that reads ``nan`` has measured nothing."""
+    for name, value in metrics.items():
+        if not math.isfinite(float(value)):
+            raise MeasurementFailed(f"metric {name!r} is {value}, not a finite number")
+    return metrics
+
+
 def measure_once(system: System, config: dict, workload: str, repetition: int, timeout: float,
                  cpus: list[int], campaign: str, version: str) -> dict:
     """Run one measurement and return its row; a failure is a row too, never an exception."""
@@ -175,7 +185,7 @@ def measure_once(system: System, config: dict, workload: str, repetition: int, t
                                repetition=repetition, campaign=campaign, cpus=cpus, version=version, host=host_facts())
     clock = time.perf_counter()
     try:
-        measurements.measured(row, system.run(config, workload, timeout, cpus))
+        measurements.measured(row, finite(system.run(config, workload, timeout, cpus)))
     except MeasurementFailed as failure:
         measurements.failed(row, failure.status, str(failure), failure.exit_code)
     except Exception as error:  # a driver bug must not lose the campaign: record it

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import yaml
 
-from systems.base import (SPEC_DIR, MeasurementFailed, System, cache_dir, option_text, placeholders, render, render_flags,
-                          run_process)
+from systems.base import (PLACEHOLDER, SPEC_DIR, MeasurementFailed, System, cache_dir, finite, option_text, placeholders,
+                          render, render_flags, run_process)
 from tradeoff.errors import TradeoffError
 from tradeoff.space import Space
 
@@ -77,7 +77,7 @@ class CommandSystem(System):
             raise TradeoffError(f"{self.source}: program {program!r} is not installed or not on PATH; install it or fix 'program'/'command'")
         workload = self.check_workload(self.default_workload)
         try:
-            self.run(self.space.default(), workload, float(self.spec.get("check_timeout", 60)), [])
+            finite(self.run(self.space.default(), workload, float(self.spec.get("check_timeout", 60)), []))
         except MeasurementFailed as failure:
             first = str(failure).strip().splitlines()[0] if str(failure).strip() else failure.status
             raise TradeoffError(f"{self.source}: the default configuration failed on workload {self.default_workload!r}: {first}") from None
@@ -113,6 +113,9 @@ class CommandSystem(System):
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_name(f".{path.name}.{os.getpid()}")
             run_process(["/bin/sh", "-c", render(entry["setup"], {"input": shlex.quote(str(partial))})], max(timeout, 300), [])
+            if not partial.is_file():
+                raise MeasurementFailed(f"workload {workload!r}: its setup command exited 0 but did not write {{input}}; "
+                                        "make it write its output to the file {input} names")
             os.replace(partial, path)  # atomic: concurrent workers never see a half-written input
         return str(path)
 
@@ -162,6 +165,32 @@ class CommandSystem(System):
             raise MeasurementFailed(f"metric {name!r}: no number at key {metric['key']!r} of {path.name}: {error}") from None
 
 
+SAFE_NAME = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9_.+-]*")  # a system or workload name names folders and cache files
+
+
+def quoted_placeholder(command: str) -> str | None:
+    """The first placeholder a shell command puts inside quotes of its own, else None.
+
+    Values are shell-quoted when rendered; inside the template's own quotes that quoting ends the
+    quote instead, so an allowed value with a space and a ``;`` would run as a second command."""
+    quote, i = None, 0
+    while i < len(command):
+        char = command[i]
+        if char == "\\" and quote != "'":
+            i += 2
+            continue
+        match = PLACEHOLDER.match(command, i)
+        if match:
+            if quote and match.group(1):
+                return match.group(1)
+            i = match.end()
+            continue
+        if char in "'\"" and quote in (None, char):
+            quote = None if quote else char
+        i += 1
+    return None
+
+
 def validate_spec(spec: dict, origin: str) -> dict:
     """The spec, or a one-line TradeoffError naming the first problem and the fix."""
     def bad(problem: str) -> TradeoffError:
@@ -175,6 +204,12 @@ def validate_spec(spec: dict, origin: str) -> dict:
     command = spec["command"]
     if not (isinstance(command, str) or (isinstance(command, list) and all(isinstance(a, str) for a in command))):
         raise bad("'command' must be a string (run by /bin/sh) or a list of arguments")
+    if not isinstance(spec["system"], str) or not SAFE_NAME.fullmatch(spec["system"]):
+        raise bad(f"system name {spec['system']!r} names folders; use letters, digits and . _ + - only (no '/')")
+    if isinstance(command, str) and quoted_placeholder(command):
+        name = quoted_placeholder(command)
+        raise bad(f"'command' puts {{{name}}} inside quotes of its own, which lets a value escape them; "
+                  f"write it bare ({{{name}}}): values are shell-quoted already")
     option_names = [o.get("name") for o in spec["options"] if isinstance(o, dict)]
     templates = [command] if isinstance(command, str) else list(command)
     if "config_file" in spec:
@@ -204,6 +239,8 @@ def validate_spec(spec: dict, origin: str) -> dict:
     if not isinstance(spec["workloads"], dict):
         raise bad("'workloads' maps a workload name to a description or to {description, setup}")
     for name, entry in spec["workloads"].items():
+        if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
+            raise bad(f"workload name {name!r} names a file in the cache; use letters, digits and . _ + - only (no '/' or '..')")
         if isinstance(entry, dict) and set(entry) - {"description", "setup", "input"}:
             raise bad(f"workload {name!r}: unknown key {sorted(set(entry) - {'description', 'setup', 'input'})[0]!r}; use description, setup or input")
         if isinstance(entry, dict) and any(p != "input" for p in placeholders(str(entry.get("setup", "")))):

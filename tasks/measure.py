@@ -224,6 +224,16 @@ class WorkerPool:
         return failed(row, status, error)
 
 
+_open_writers: set[_Writer] = set()  # writers of the measurements running now, for flush_pending
+
+
+def flush_pending() -> None:
+    """Store the rows that arrived but wait for their flush: an interrupted command calls this
+    before it exits (a flush cut short and done again leaves duplicates, which reading drops)."""
+    for writer in list(_open_writers):
+        writer.flush()
+
+
 class _Writer:
     """Rows on their way to the store, flushed every ``FLUSH_EVERY_S`` or ``FLUSH_ROWS`` rows."""
 
@@ -250,6 +260,7 @@ def measure(system: System, jobs: list[Job], workload: str, timeout: float, stor
     workers = min(worker_count(system, concurrency, cores_per_run), len(jobs))
     pool = WorkerPool(system, workload, timeout, campaign, workers, pinned_cores(system, cores_per_run), queue_depth)
     writer = _Writer(store)
+    _open_writers.add(writer)
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TextColumn("eta"), TimeRemainingColumn(), disable=not progress, transient=False)
     with bar:
@@ -261,7 +272,8 @@ def measure(system: System, jobs: list[Job], workload: str, timeout: float, stor
                 writer.add(rows)
                 bar.advance(task, len(rows))
         finally:
-            writer.flush()  # whatever arrived is kept, also on Ctrl-C
+            writer.flush()  # whatever arrived is kept, also when a measurement raises
+            _open_writers.discard(writer)
             pool.close()
     store.compact()
     return writer.written

@@ -19,15 +19,21 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import re
+import socket
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from systems import get_system
 from systems.base import System
+from tradeoff.environment import usable_cores
 from tradeoff.errors import TradeoffError
 
 DEFAULT_RUNS = Path("tradeoff-runs")
+TRACKING_SCHEMES = ("file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "databricks-uc", "uc")
+CONNECT_S = 2.0  # how long a tracking server has to accept a connection before a command refuses it
 
 
 def _positive(value: float | None, flag: str, what: str) -> None:
@@ -81,6 +87,17 @@ class Execution:
             if value is not None and value < 1:
                 raise TradeoffError(f"{flag} must be at least 1, not {value}")
 
+    def check_cores(self) -> None:
+        """On a local Ray, --cores-per-run must fit the cores this process may use: a worker that
+        can never claim them would wait out every measurement as a timeout. A cluster's nodes are
+        its own business (Ray places the workers), so a given address is not checked here."""
+        if self.cores_per_run is None or self.ray_address or os.environ.get("RAY_ADDRESS"):
+            return
+        cores = len(usable_cores())
+        if self.cores_per_run > cores:
+            raise TradeoffError(f"--cores-per-run {self.cores_per_run} exceeds the {cores} cores this machine lets "
+                                f"measurements use; give --cores-per-run {cores} or less, or --ray-address of a cluster")
+
 
 @dataclass(frozen=True, kw_only=True)
 class Tracking:
@@ -88,6 +105,26 @@ class Tracking:
 
     uri: str | None = None
     experiment: str = "tradeoff"
+
+    def check(self) -> None:
+        """Refuse, before anything is measured, a tracking URI MLflow cannot use: an unknown scheme,
+        or an HTTP server that does not answer within CONNECT_S (a local path needs no network)."""
+        uri = self.uri or os.environ.get("MLFLOW_TRACKING_URI")
+        if not uri:
+            return
+        where = f"--tracking-uri {uri}" if self.uri else f"MLFLOW_TRACKING_URI={uri}"
+        parts = urlsplit(uri)
+        scheme = parts.scheme.split("+")[0]
+        if len(scheme) > 1 and scheme not in TRACKING_SCHEMES:  # one letter: a Windows drive, a path
+            raise TradeoffError(f"{where}: MLflow has no tracking store of scheme {parts.scheme!r}; give sqlite:///PATH, "
+                                "a folder, or http://HOST:PORT of an MLflow server")
+        if scheme in ("http", "https"):
+            port = parts.port or (443 if scheme == "https" else 80)
+            try:
+                socket.create_connection((parts.hostname, port), timeout=CONNECT_S).close()
+            except OSError as error:
+                raise TradeoffError(f"{where}: nothing answers at {parts.hostname}:{port} ({error.strerror or error}); "
+                                    "start the MLflow server or give another URI") from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,9 +155,13 @@ class CampaignSettings:
         """These settings with the system's defaults filled and every value checked (once)."""
         if self.resolved:
             return self
+        self.execution.check_cores()
+        self.tracking.check()
         system, target = self.target.resolve()
         if self.configs:
             given_configurations(self.configs, system.space)
+        else:
+            check_budget(self.budget, system)
         metric = system.metric(self.metric or system.metrics[0].name).name
         resolved = replace(self, target=target, metric=metric, resolved=True)
         resolved = resolved if self.out else replace(resolved, out=str(DEFAULT_RUNS / resolved.name()))
@@ -146,9 +187,19 @@ class CampaignSettings:
 
 
 def check_folder(out: str, system: System, workload: str) -> None:
-    """A folder holds one system, environment and workload: another is refused before anything runs."""
+    """A folder that can be written and holds one system, environment and workload: another is refused before anything runs."""
     from tradeoff.measurements import MeasurementStore, schema_for
-    MeasurementStore(out, schema_for(system.space, system.metric_names)).check_compatible(system.name, system.environment, workload)
+    store = MeasurementStore(out, schema_for(system.space, system.metric_names))
+    store.check_writable()
+    store.check_compatible(system.name, system.environment, workload)
+
+
+def check_budget(budget: int, system: System) -> None:
+    """A budget the space can fill: asking more configurations than it holds is refused rather
+    than silently measuring fewer."""
+    size = system.space.count()
+    if size is not None and budget > size:
+        raise TradeoffError(f"--budget {budget} is more than the {size} configurations {system.name} has; give --budget {size} or less")
 
 
 def given_configurations(path: str, space) -> list[dict]:
@@ -178,6 +229,8 @@ class TransferSettings:
 
     def __post_init__(self) -> None:
         from tradeoff.transfer.study import sampler_for
+        if self.budget <= 0:
+            raise TradeoffError(f"--budget must be a positive number of target measurements, not {self.budget}")
         if not self.sources:
             raise TradeoffError("give at least one --source (a campaign folder, SYSTEM:ENVIRONMENT of a replay, or runs:/RUN_ID)")
         sampler_for(self.method)  # an unknown method is refused here
@@ -192,6 +245,8 @@ class TransferSettings:
     def resolve(self) -> TransferSettings:
         if self.resolved:
             return self
+        self.execution.check_cores()
+        self.tracking.check()
         system, target = self.target.resolve()
         metric = system.metric(self.metric or system.metrics[0].name).name
         out = self.out or str(DEFAULT_RUNS / f"transfer-{replace(self.campaign(), target=target).name()}")
@@ -247,6 +302,7 @@ class DebugSettings:
         if self.resolved:
             return self
         from tradeoff.causal.goals import parse_goals
+        self.tracking.check()
         system, target = self.target.resolve()
         for goal in parse_goals(self.goals):
             system.metric(goal.metric)

@@ -10,6 +10,8 @@ import mlflow
 from prefect import task
 from prefect.cache_policies import NONE
 
+from tradeoff.errors import TradeoffError
+
 DEFAULT_ROOT = Path("tradeoff-runs")
 
 
@@ -41,22 +43,35 @@ def ui_command(uri: str) -> str:
 def log_run(experiment: str, uri: str | None, run_name: str, params: dict, metrics: dict, tags: dict | None = None,
             files: Iterable[Path] = (), folders: dict[str, Path] | None = None) -> tuple[str, str]:
     """One MLflow run: params, metrics (None values left out), tags, files and whole folders
-    (artifact path -> folder); returns the tracking URI and the run id. Every command logs through this."""
-    resolved = use_experiment(experiment, uri)
-    with mlflow.start_run(run_name=run_name) as run:
-        mlflow.log_params(params)
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
-        if tags:
-            mlflow.set_tags(tags)
-        for artifact_path, folder in (folders or {}).items():
-            mlflow.log_artifacts(str(folder), artifact_path)
-        for path in files:
-            mlflow.log_artifact(str(path))
+    (artifact path -> folder); returns the tracking URI and the run id. Every command logs through this.
+
+    It runs after the work, so a store that fails now (gone, full, refusing) is one TradeoffError
+    that says the work is kept, not MLflow's traceback; a rerun of the command logs it again."""
+    try:
+        resolved = use_experiment(experiment, uri)
+        with mlflow.start_run(run_name=run_name) as run:
+            mlflow.log_params(params)
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
+            if tags:
+                mlflow.set_tags(tags)
+            for artifact_path, folder in (folders or {}).items():
+                mlflow.log_artifacts(str(folder), artifact_path)
+            for path in files:
+                mlflow.log_artifact(str(path))
+    except Exception as error:  # MLflow raises many kinds (HTTP, SQL, OS): each means the same here
+        why = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        raise TradeoffError(f"logging to MLflow at {uri or tracking_uri()} failed ({why}); the measurements and files are "
+                            "kept: rerun the same command to log them") from None
     return resolved, run.info.run_id
 
 
 @task(cache_policy=NONE)
 def track(experiment: str, uri: str | None, run_name: str, params: dict, metrics: dict, tags: dict | None = None,
-          files: list[Path] = (), folders: dict[str, Path] | None = None) -> tuple[str, str]:
-    """``log_run`` as the Prefect task that ends a flow."""
-    return log_run(experiment, uri, run_name, params, metrics, tags, files, folders)
+          files: list[Path] = (), folders: dict[str, Path] | None = None) -> tuple[str, str, str | None]:
+    """``log_run`` as the Prefect task that ends a flow: the URI, the run id and, where logging
+    failed, why (returned, not raised: a failed task would print Prefect's traceback, and the
+    flow's work is done and stored; the command reports it in one line)."""
+    try:
+        return (*log_run(experiment, uri, run_name, params, metrics, tags, files, folders), None)
+    except TradeoffError as problem:
+        return uri or tracking_uri(), "", str(problem)

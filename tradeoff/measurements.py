@@ -47,6 +47,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -232,13 +233,26 @@ class MeasurementStore:
             try:
                 fields = pq.read_schema(part)
             except Exception as error:
-                raise TradeoffError(f"cannot read {part}: {error}".splitlines()[0]) from None
+                raise TradeoffError(f"cannot read {part} ({str(error).splitlines()[0]}); if a crash cut it short, delete it "
+                                    "and rerun: its rows are measured again") from None
             for stored in fields:
                 known = pa.field(stored.name, base[stored.name]) if stored.name in base else extra.setdefault(stored.name, stored)
                 if not stored.type.equals(known.type):
                     raise TradeoffError(f"{part} stores column {stored.name!r} as {stored.type}, not {known.type}; "
                                         "use another --out")
         return pa.schema([pa.field(name, kind) for name, kind in BASE_FIELDS] + list(extra.values()))
+
+    def check_writable(self) -> None:
+        """Refuse, before anything runs, a folder that is a file or that cannot be made or written
+        (tried by making a file in the nearest existing folder: root passes every permission check)."""
+        existing = next(p for p in (self.folder, *self.folder.parents) if p.exists())
+        if not existing.is_dir():
+            raise TradeoffError(f"{existing} is a file, not a folder; give --out a new folder or a campaign folder")
+        try:
+            with tempfile.TemporaryFile(dir=existing):
+                pass
+        except OSError as error:
+            raise TradeoffError(f"cannot write {self.folder} ({error.strerror}); give --out a folder you can write") from None
 
     def append(self, rows: list[dict]) -> None:
         if not rows:

@@ -110,8 +110,10 @@ def _option_from_spec(entry: dict) -> Option:
         option = Option(name, kind, values[0], values=values, extra=extra)
     else:
         bounds = entry.get("range")
-        if not (isinstance(bounds, (list, tuple)) and len(bounds) == 2 and bounds[0] <= bounds[1]):
-            raise TradeoffError(f"option {name!r}: a numeric option needs 'range: [low, high]' with low <= high")
+        numbers = isinstance(bounds, (list, tuple)) and len(bounds) == 2 and all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b) for b in bounds)
+        if not (numbers and bounds[0] <= bounds[1]):
+            raise TradeoffError(f"option {name!r}: a numeric option needs 'range: [low, high]' of two finite numbers with low <= high, not {bounds!r}")
         option = Option(name, kind, bounds[0], lower=bounds[0], upper=bounds[1], log=bool(entry.get("log", False)), extra=extra)
     default = entry.get("default", option.default)
     return Option(option.name, kind, option.coerce(default), option.lower, option.upper, option.values, option.log, extra)
@@ -230,6 +232,18 @@ class Space:
         sampled = self.configspace.sample_configuration(n) if n > 1 else [self.configspace.sample_configuration()]
         return [self.validate(dict(c)) for c in sampled]
 
+    def count(self, limit: int = 100_000) -> int | None:
+        """How many valid configurations the space holds where that is cheap to know (a population,
+        no constraints, or at most ``limit`` combinations to check); else None (a float option: infinitely many)."""
+        if self.population is not None:
+            return len(self.population)
+        if any(o.type == "float" for o in self.options):
+            return None
+        product = math.prod(int(o.upper - o.lower + 1) if o.type == "int" else len(o.domain) for o in self.options)
+        if not self.constraints:
+            return product
+        return len(self.enumerate()) if product <= limit else None
+
     def enumerate(self) -> list[dict]:
         """Every valid configuration of a finite space."""
         if self.population is not None:
@@ -261,7 +275,11 @@ class Space:
 def load_configurations(path: str | Path, space: Space) -> list[dict]:
     """Configurations from a YAML or JSON file: one mapping or a list of them; missing options take defaults."""
     try:
-        loaded = yaml.safe_load(Path(path).read_text())
+        text = Path(path).read_text()
+        # A .json file is read as JSON: YAML would accept what JSON refuses (a trailing comma, comments).
+        loaded = json.loads(text) if Path(path).suffix == ".json" else yaml.safe_load(text)
+    except json.JSONDecodeError as error:
+        raise TradeoffError(f"cannot read configurations from {path}: not valid JSON ({error}); fix it or write YAML") from None
     except (OSError, yaml.YAMLError) as error:
         raise TradeoffError(f"cannot read configurations from {path}: {error}".splitlines()[0]) from None
     entries = loaded if isinstance(loaded, list) else [loaded]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from tradeoff.errors import TradeoffError
+from tradeoff.importing import read_any
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, aggregate, options_of, space_of
 from tradeoff.models.accuracy import mape
 from tradeoff.models.learners.base import make_learner
@@ -52,10 +54,7 @@ def load_table(path: str | Path, metric: str) -> Table:
         configs = options_of(summary, space.names)
         y = summary[column].to_numpy(float)
     elif path.is_file():
-        try:
-            frame = pd.read_csv(path)
-        except (OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
-            raise TradeoffError(f"cannot read {path}: {error}".splitlines()[0]) from None
+        frame = read_any(path)
         column = next((c for c in (metric, METRIC_PREFIX + metric) if c in frame.columns), None)
         if column is None:
             raise TradeoffError(f"{path} has no column {metric!r}; give --metric one of its columns: {', '.join(map(str, frame.columns))}")
@@ -63,12 +62,12 @@ def load_table(path: str | Path, metric: str) -> Table:
         options_frame = frame[options].rename(columns=lambda c: str(c).removeprefix(OPTION_PREFIX))
         space = Space(infer_options(options_frame))
         configs = space.to_frame(options_frame.to_dict("records"))
-        y = frame[column].to_numpy(float)
+        y = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)  # text becomes NaN, then unusable
     else:
         raise TradeoffError(f"{path} is neither a campaign folder nor a CSV file")
     keep = np.isfinite(y)
     if keep.sum() < 4:
-        raise TradeoffError(f"{path} has {int(keep.sum())} usable values of {metric!r}; learning needs at least 4")
+        raise TradeoffError(f"{path} has {int(keep.sum())} usable (finite, numeric) values of {metric!r}; learning needs at least 4")
     configs = configs[keep].reset_index(drop=True)
     return Table(space, configs, space.encode(configs), y[keep])
 
@@ -81,6 +80,8 @@ def parse_sizes(text: str, n_options: int) -> list[int]:
         if not match or not (match.group(1) or match.group(2)):
             raise TradeoffError(f"cannot read sample size {part!r}; write sizes like 16,32 or n,2n,3n")
         factor = int(match.group(1) or 1)
+        if factor == 0:
+            raise TradeoffError(f"sample size {part.strip()!r} is 0; each size must be at least 1, e.g. 16,32 or n,2n,3n")
         sizes.append(factor * n_options if match.group(2) else factor)
     return sizes
 
@@ -89,9 +90,13 @@ def read_training_index(path: str | Path) -> dict[int, list[np.ndarray]]:
     """A DeepPerf training-index file: row 0 holds each column's sample size, each further row
     one experiment; the columns of one size hold that experiment's 0-based row indices."""
     try:
-        table = np.loadtxt(path, delimiter=",", ndmin=2)
+        with warnings.catch_warnings():  # an empty file is refused below, not warned about on stderr
+            warnings.simplefilter("ignore", UserWarning)
+            table = np.loadtxt(path, delimiter=",", ndmin=2)
     except (OSError, ValueError) as error:
         raise TradeoffError(f"cannot read training index {path}: {error}".splitlines()[0]) from None
+    if len(table) < 2 or table.shape[1] == 0:
+        raise TradeoffError(f"training index {path} holds no experiment; row 0 gives each column's sample size, each further row one experiment")
     sizes = table[0].astype(int)
     return {int(size): [row[sizes == size].astype(int) for row in table[1:]] for size in dict.fromkeys(sizes)}
 
