@@ -82,3 +82,37 @@ def test_a_bo_suggestion_on_a_4000_configuration_table_takes_at_most_half_a_seco
     started = time.perf_counter()
     asked = bo.ask(History(system.space, rows, "latency", workers=1), 50)
     assert time.perf_counter() - started <= 0.5 and len(asked) == 46
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--objective", "speed"], "storm has no metric 'speed'; its metrics: throughput, latency"),
+    (["--objective", "latency", "--budget", "3"], "--budget 3 is smaller than bo's initial design of 7 configurations; give --budget 7 or more"),
+    (["--objective", "latency", "--method", "grid"], "unknown method 'grid'; use one of bo, flash, random"),
+])
+def test_bad_optimisation_input_is_one_line_before_anything_is_measured(tradeoff, tmp_path, datasets, args, message):
+    result = tradeoff("optimize", "storm", "--environment", "wc-6d-c1", "--out", str(tmp_path / "run"), *args)
+    assert result.returncode == 2 and result.stderr == f"error: {message}\n"
+    assert not (tmp_path / "run" / "measurements.parquet").exists()
+
+
+@pytest.mark.slow  # Prefect, Ray and MLflow, twice
+def test_an_optimisation_through_the_cli_reports_a_measured_best_and_a_rerun_measures_nothing(tmp_path, datasets):
+    from conftest import run_cli
+    out = tmp_path / "wc"
+    args = ["optimize", "storm", "--environment", "wc-3d-c4", "--objective", "latency", "--method", "bo", "--budget", "12",
+            "--out", str(out), "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "of 12 configurations (12 new measurements in this run)" in first.stdout
+    stored = pd.read_parquet(out / "measurements.parquet")
+    optimum = pd.read_json(out / "optimum.json", typ="series")
+    ok = stored[stored["status"] == "ok"]
+    best = ok.loc[ok["metric.latency"].idxmin()]
+    assert optimum["value"] == best["metric.latency"] and optimum["config_id"] == best["config_id"]  # the best measured row
+    system = get_system("storm", "wc-3d-c4")
+    assert system.run(dict(optimum["config"]), "wc", 1.0, [])["latency"] == optimum["value"]  # a recorded value, not a prediction
+    assert (out / "convergence.png").stat().st_size > 0 and f"best latency (min) {optimum['value']:.4g} measured" in first.stdout
+    second = run_cli(*args)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "(0 new measurements in this run)" in second.stdout
+    assert len(pd.read_parquet(out / "measurements.parquet")) == len(stored)
