@@ -5,7 +5,10 @@ initial design, a Gaussian process with a Matérn-5/2 kernel and a lower-confide
 acquisition whose exploration weight grows with the iteration. This is that loop, on the
 sampler contract: the initial design is a maximin Latin hypercube snapped to valid (or recorded)
 configurations; the GP (GPy, one lengthscale per encoded option: ARD) is fitted on the stored
-successful medians of the metric as a cost (log, sign: see ``_optimise``); the LCB
+successful medians of the metric as a cost (log, sign: see ``_optimise``), with costs above their
+median clipped to it: the GP then spends its fit on the good half instead of on how bad the worst
+configurations are (Storm's latencies span four orders of magnitude), which found the optimum of
+more Storm tables within 50 measurements in a 4-seed trial; the LCB
 ``mean - sqrt(beta_t) * std`` uses the GP-UCB schedule of Srinivas et al. (ICML'10),
 ``beta_t = 2 log(|D| t² π² / 6δ)`` scaled by 1/5 as in their experiments (the theoretical value
 explores far too much on a few hundred measurements). Candidates are scored exhaustively where
