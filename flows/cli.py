@@ -178,7 +178,7 @@ def optimize(
               f"configurations ({optimum.campaign.measured_now} new measurements in this run)")
     out.print(f"  {optimum.config_id}  " + " ".join(f"{k}={v}" for k, v in optimum.config.items()), markup=False)
     out.print(f"data: {optimum.campaign.folder / 'measurements.parquet'}; best: {optimum.files[0]}; convergence: {optimum.files[1]}")
-    out.print(f"MLflow run {optimum.campaign.run_id} in {optimum.campaign.tracking_uri}")
+    out.print(f"MLflow run {optimum.run_id} (the campaign's: {optimum.campaign.run_id}) in {optimum.tracking_uri}")
 
 
 @app.command()

@@ -4,7 +4,9 @@ An optimisation is a campaign: the loop (ask the sampler given the store -> meas
 Ray -> store) is the campaign's, so resuming and never repeating a measurement come with it, and
 the optimiser derives its state from the store. What this flow adds is the answer: the best
 measured configuration (``optimum.json``) and the convergence plot (``convergence.png``) in the
-campaign folder, both from measurements.
+campaign folder, both from measurements, and an MLflow run of its own (tagged with the campaign's
+run) holding the best value, the best so far as a step metric (one step per configuration) and
+both files.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from prefect import flow
 
 from flows.campaign import Result, campaign
 from tasks.settings import OptimizeSettings
+from tasks.tracking import track
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore
 from tradeoff.optimum import best_measured, best_so_far, measured_in_order
 from tradeoff.plots.optimize import convergence
@@ -36,6 +39,8 @@ class Optimum:
     config: dict
     configurations: int
     files: list[Path]
+    tracking_uri: str
+    run_id: str
 
 
 @flow(name="optimize")
@@ -50,9 +55,14 @@ def optimize(settings: OptimizeSettings, progress: bool = True) -> Optimum:
     value = float(best[METRIC_PREFIX + metric])
     table = measured_in_order(frame, metric)
     values = table[METRIC_PREFIX + metric].where(table["status"] == "ok").to_numpy(float)
-    plot = convergence(best_so_far(frame, metric, goal), values, metric, goal, settings.campaign.sampler, folder / "convergence.png")
+    curve = best_so_far(frame, metric, goal)
+    plot = convergence(curve, values, metric, goal, settings.campaign.sampler, folder / "convergence.png")
     report = folder / "optimum.json"
     report.write_text(json.dumps({"metric": metric, "goal": goal, "value": value, "config_id": best["config_id"], "config": config,
                                   "method": settings.campaign.sampler, "configurations": len(table)}, indent=1))
     log.info("optimize: best %s %.4g of %d configurations, %s", metric, value, len(table), best["config_id"])
-    return Optimum(result, metric, goal, value, str(best["config_id"]), config, len(table), [report, plot])
+    uri, run_id = track(settings.campaign.tracking.experiment, settings.campaign.tracking.uri, f"{folder.name}-optimum",
+                        {**settings.campaign.params(), "objective": metric, "goal": goal, "best_config_id": best["config_id"]},
+                        {"best": value, "configurations": len(table), "measured_this_run": result.measured_now},
+                        tags={"campaign_run": result.run_id}, files=[report, plot], steps={"best_so_far": curve.tolist()})
+    return Optimum(result, metric, goal, value, str(best["config_id"]), config, len(table), [report, plot], uri, run_id)

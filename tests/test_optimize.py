@@ -112,6 +112,10 @@ def test_an_optimisation_through_the_cli_reports_a_measured_best_and_a_rerun_mea
     system = get_system("storm", "wc-3d-c4")
     assert system.run(dict(optimum["config"]), "wc", 1.0, [])["latency"] == optimum["value"]  # a recorded value, not a prediction
     assert (out / "convergence.png").stat().st_size > 0 and f"best latency (min) {optimum['value']:.4g} measured" in first.stdout
+    import mlflow
+    run_id = first.stdout.split("MLflow run ")[1].split()[0]
+    history = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_metric_history(run_id, "best_so_far")
+    assert [m.step for m in history] == list(range(1, 13)) and history[-1].value == optimum["value"]  # one step per configuration
     second = run_cli(*args)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "(0 new measurements in this run)" in second.stdout
