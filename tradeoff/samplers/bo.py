@@ -43,8 +43,11 @@ def fit_gp(X: np.ndarray, y: np.ndarray) -> GPy.models.GPRegression:
     """A Matérn-5/2 ARD GP on standardised costs, its hyper-parameters by maximum marginal likelihood."""
     kernel = GPy.kern.Matern52(X.shape[1], ARD=True, lengthscale=np.full(X.shape[1], 0.5))
     model = GPy.models.GPRegression(X, y[:, None], kernel=kernel, normalizer=GPy.util.normalizer.Standardize())
-    # Bounds keep the kernel matrix well conditioned on [0, 1] inputs (see tradeoff.models.learners.gp).
-    model.kern.lengthscale.constrain_bounded(0.05, 100.0, warning=False)
+    # The lower bounds keep the kernel matrix well conditioned on [0, 1] inputs (see
+    # tradeoff.models.learners.gp). The upper one, twice the inputs' range, keeps the GP from
+    # turning an option into a long monotone trend: with 100 it kept extrapolating Storm's
+    # rs-6d-c3 towards 18 sorters and never went back to the optimum at 3-6 (see bench/RESULTS.md).
+    model.kern.lengthscale.constrain_bounded(0.05, 2.0, warning=False)
     model.kern.variance.constrain_bounded(1e-3, 100.0, warning=False)
     model.likelihood.variance.constrain_bounded(1e-6, 1.0, warning=False)
     model.optimize(max_iters=MAX_ITERS)
