@@ -41,6 +41,7 @@ def _names(registry: str) -> str:
 SAMPLER_NAMES = _names("tradeoff.samplers.base:SAMPLERS")
 LEARNER_NAMES = _names("tradeoff.models.learners.base:LEARNERS")
 METHOD_NAMES = ", ".join(__import__("tradeoff.transfer.study", fromlist=["METHODS"]).METHODS)
+OPTIMISER_NAMES = ", ".join(__import__("tasks.settings", fromlist=["OPTIMISERS"]).OPTIMISERS)
 
 # Options shared by several commands, declared once.
 SystemArg = Annotated[str, typer.Argument(help="system name (see 'tradeoff systems'), a command spec .yaml, or a campaign folder to replay")]
@@ -198,6 +199,35 @@ def _tracked(outcome) -> None:
     """Logging to MLflow failed after the work was stored: say so in one line (exit 2)."""
     if outcome.tracking_problem:
         raise TradeoffError(outcome.tracking_problem)
+
+
+@app.command()
+def optimize(
+    system: SystemArg,
+    objective: Annotated[str, typer.Option(help="metric to optimise, in the direction the system declares (see 'tradeoff space SYSTEM')")],
+    method: Annotated[str, typer.Option(help=f"optimiser: {OPTIMISER_NAMES}")] = "bo",
+    budget: Annotated[int, typer.Option(help="configurations to measure in all (a rerun continues up to it)")] = 30,
+    environment: Environment = None, workload: Workload = None, reps: Reps = 1, seed: Seed = 0, timeout: Timeout = 60.0,
+    learner: Learner = "log-forest", out_dir: Out = None, concurrency: Concurrency = None, cores_per_run: CoresPerRun = None,
+    ray_address: RayAddress = None, tracking_uri: TrackingUri = None, experiment: Experiment = None,
+) -> None:
+    """Find the configuration with the best objective in few measurements (BO4CO's GP, FLASH's CART, or random)."""
+    from flows.optimize import optimize as optimize_flow
+    from tasks.measure import connect
+    from tasks.settings import CampaignSettings, OptimizeSettings, Target, optimiser
+    settings = OptimizeSettings(campaign=CampaignSettings(
+        target=Target(system=system, environment=environment, workload=workload), sampler=optimiser(method), budget=budget, seed=seed,
+        metric=objective, learner=learner, out=str(out_dir) if out_dir else None,
+        execution=_execution(reps, timeout, ray_address, concurrency, cores_per_run),
+        tracking=_tracking(tracking_uri, experiment, "tradeoff-optimize"))).resolve()  # every check before Prefect and Ray start
+    connect(settings.campaign.execution.ray_address)
+    optimum = optimize_flow(settings)
+    out.print(f"\n[bold]best {optimum.metric}[/] ({optimum.goal}) {optimum.value:.4g} measured, of {optimum.configurations} "
+              f"configurations ({optimum.campaign.measured_now} new measurements in this run)")
+    out.print(f"  {optimum.config_id}  " + " ".join(f"{k}={v}" for k, v in optimum.config.items()), markup=False)
+    out.print(f"data: {optimum.campaign.folder / 'measurements.parquet'}; best: {optimum.files[0]}; convergence: {optimum.files[1]}")
+    _tracked(optimum)
+    out.print(f"MLflow run {optimum.run_id} (the campaign's: {optimum.campaign.run_id}) in {optimum.tracking_uri}")
 
 
 @app.command()

@@ -19,7 +19,7 @@ def ask_sampler(settings: CampaignSettings, workers: int) -> list[dict]:
     """The configurations the sampler wants measured, given what the folder holds so far."""
     system = settings.target.build()
     measurements = MeasurementStore(settings.out, schema_for(system.space, system.metric_names)).read()
-    history = History(system.space, measurements, settings.metric, workers=workers)
+    history = History(system.space, measurements, settings.metric, system.metric(settings.metric).goal, workers=workers)
     return SAMPLERS.get(settings.sampler)(settings.seed).ask(history, settings.budget)
 
 

@@ -375,3 +375,48 @@ class EvaluateSettings:
             LEARNERS.check(name)
         if self.repeats < 1:
             raise TradeoffError(f"--repeats must be at least 1, not {self.repeats}")
+
+
+OPTIMISERS = ("bo", "flash", "random")  # the samplers 'tradeoff optimize' runs: random is the baseline
+
+
+def optimiser(method: str) -> str:
+    """The method, refused unless 'tradeoff optimize' runs it (before a campaign's sampler check names every sampler)."""
+    if method not in OPTIMISERS:
+        raise TradeoffError(f"unknown method {method!r}; use one of {', '.join(OPTIMISERS)}")
+    return method
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptimizeSettings:
+    """``tradeoff optimize``: a campaign whose sampler is the method and whose metric is the
+    objective, optimised in the direction the system declares; its result is the best measured
+    configuration."""
+
+    campaign: CampaignSettings
+    resolved: bool = False
+
+    def __post_init__(self) -> None:
+        optimiser(self.campaign.sampler)
+        if self.campaign.configs:
+            raise TradeoffError("an optimisation chooses its configurations; measure given ones with 'tradeoff campaign --config'")
+        if self.campaign.metric is None:
+            raise TradeoffError("give --objective, a metric of the system (see 'tradeoff space SYSTEM')")
+
+    def resolve(self) -> OptimizeSettings:
+        """Every check before anything is measured: the objective is a metric of the system, the
+        budget covers the method's initial design."""
+        if self.resolved:
+            return self
+        campaign = self.campaign.resolve()
+        from tradeoff.samplers._optimise import initial_size
+        from tradeoff.samplers.base import SAMPLERS
+        if SAMPLERS.get(campaign.sampler).adaptive:
+            needed = initial_size(campaign.target.build().space)
+            if campaign.budget < needed:
+                raise TradeoffError(f"--budget {campaign.budget} is smaller than {campaign.sampler}'s initial design of "
+                                    f"{needed} configurations; give --budget {needed} or more")
+        return replace(self, campaign=campaign, resolved=True)
+
+    def goal(self) -> str:
+        return self.campaign.target.build().metric(self.campaign.metric).goal

@@ -41,9 +41,11 @@ def ui_command(uri: str) -> str:
 
 
 def log_run(experiment: str, uri: str | None, run_name: str, params: dict, metrics: dict, tags: dict | None = None,
-            files: Iterable[Path] = (), folders: dict[str, Path] | None = None) -> tuple[str, str]:
-    """One MLflow run: params, metrics (None values left out), tags, files and whole folders
-    (artifact path -> folder); returns the tracking URI and the run id. Every command logs through this.
+            files: Iterable[Path] = (), folders: dict[str, Path] | None = None,
+            steps: dict[str, Iterable[float]] | None = None) -> tuple[str, str]:
+    """One MLflow run: params, metrics (None values left out), step metrics (a value per step, NaN
+    steps left out), tags, files and whole folders (artifact path -> folder); returns the tracking
+    URI and the run id. Every command logs through this.
 
     It runs after the work, so a store that fails now (gone, full, refusing) is one TradeoffError
     that says the work is kept, not MLflow's traceback; a rerun of the command logs it again."""
@@ -52,6 +54,10 @@ def log_run(experiment: str, uri: str | None, run_name: str, params: dict, metri
         with mlflow.start_run(run_name=run_name) as run:
             mlflow.log_params(params)
             mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
+            for name, values in (steps or {}).items():
+                for step, value in enumerate(values, start=1):
+                    if value == value:
+                        mlflow.log_metric(name, float(value), step=step)
             if tags:
                 mlflow.set_tags(tags)
             for artifact_path, folder in (folders or {}).items():
@@ -67,11 +73,12 @@ def log_run(experiment: str, uri: str | None, run_name: str, params: dict, metri
 
 @task(cache_policy=NONE)
 def track(experiment: str, uri: str | None, run_name: str, params: dict, metrics: dict, tags: dict | None = None,
-          files: list[Path] = (), folders: dict[str, Path] | None = None) -> tuple[str, str, str | None]:
+          files: list[Path] = (), folders: dict[str, Path] | None = None,
+          steps: dict[str, list[float]] | None = None) -> tuple[str, str, str | None]:
     """``log_run`` as the Prefect task that ends a flow: the URI, the run id and, where logging
     failed, why (returned, not raised: a failed task would print Prefect's traceback, and the
     flow's work is done and stored; the command reports it in one line)."""
     try:
-        return (*log_run(experiment, uri, run_name, params, metrics, tags, files, folders), None)
+        return (*log_run(experiment, uri, run_name, params, metrics, tags, files, folders, steps), None)
     except TradeoffError as problem:
         return uri or tracking_uri(), "", str(problem)

@@ -29,7 +29,8 @@ class History:
 
     space: Space
     measurements: pd.DataFrame = field(default_factory=_no_rows)  # the campaign's stored rows, failed ones included
-    metric: str | None = None  # the metric a strategy models (active learning)
+    metric: str | None = None  # the metric a strategy models (active learning) or optimises
+    goal: str = "min"  # the metric's direction, as the system declares it: "min" or "max" (optimisers)
     sources: tuple[pd.DataFrame, ...] = ()  # measurements of other environments, the chosen one first (l2s)
     workers: int = 1  # measurements that run at once: an adaptive strategy's batch keeps them busy
 

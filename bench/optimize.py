@@ -1,0 +1,157 @@
+"""How few measurements each optimiser needs to find the lowest latency of the BO4CO Storm tables.
+
+    python -m bench.optimize [--environments wc-6d-c1,...] [--methods random,flash,bo,tpe] [--seeds 20]
+                             [--budget 50] [--json bench/results/optimize.json]
+
+Each table is a replay: an optimiser measures recorded configurations one at a time (one
+worker, as BO4CO did) through the sampler loop without Ray (``tradeoff.samplers._optimise.offline``),
+up to ``budget`` of them. Reported per table and method over the seeds: the measurements until
+one within 5% of the table's true lowest latency (median over seeds, a seed that never gets there
+counts as more than the budget; success: the share of seeds that got there), the mean gap of the
+best so far to the optimum after 20 and 50 measurements, and the slowest single suggestion.
+Optuna's TPE (``tpe``, when optuna is installed: the ``bench`` extra) proposes a recorded level
+of each option, snapped to the nearest recorded configuration not measured yet, and is told the
+snapped configuration's latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from systems import get_system
+from systems.base import MeasurementFailed, load_spec
+from tradeoff.samplers._optimise import features, offline
+from tradeoff.samplers.base import SAMPLERS
+from tradeoff.space import config_id
+
+METRIC = "latency"
+WITHIN = 0.05
+# BO4CO's mean gap to the optimum after 50 measurements, read off the paper's figures (issue 13).
+BO4CO_GAP_50 = {"sol-6d-c2": 7.0, "rs-6d-c3": 4.1, "wc-3d-c4": 0.51, "wc-5d-c5": 1.4}
+
+
+class Timed:
+    """A sampler whose slowest ask is recorded."""
+
+    def __init__(self, sampler):
+        self.sampler, self.slowest = sampler, 0.0
+
+    def ask(self, history, budget):
+        started = time.perf_counter()
+        asked = self.sampler.ask(history, budget)
+        self.slowest = max(self.slowest, time.perf_counter() - started)
+        return asked
+
+
+def tpe(space, measure, budget: int, seed: int) -> list[float | None]:
+    """Optuna's TPE over each option's recorded levels (numbers by the index of their level, the
+    ranks the other surrogates see), each suggestion snapped to the nearest recorded configuration
+    not measured yet."""
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    population = space.population
+    levels = {o.name: (list(o.domain) if o.type in ("bool", "categorical") else np.sort(population[o.name].unique()).tolist())
+              for o in space.options}
+    distributions = {name: optuna.distributions.IntDistribution(0, len(values) - 1) for name, values in levels.items()}
+    recorded, taken, values = features(space, population), np.zeros(len(population), dtype=bool), []
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+    for _ in range(min(budget, len(population))):
+        trial = study.ask(distributions)
+        wanted = {name: levels[name][index] for name, index in trial.params.items()}
+        distance = np.abs(recorded - features(space, space.to_frame([wanted]))[0]).sum(axis=1)
+        distance[taken] = np.inf
+        index = int(np.argmin(distance))
+        taken[index] = True
+        config = population.iloc[index].to_dict()
+        value = measure(config)
+        values.append(value)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)  # TPE learns from the snapped configuration instead
+        snapped = {name: levels[name].index(config[name]) for name in levels}
+        study.add_trial(optuna.trial.create_trial(params=snapped, distributions=distributions, value=value,
+                                                  state=optuna.trial.TrialState.COMPLETE if value is not None else optuna.trial.TrialState.FAIL))
+    return values
+
+
+def run(environment: str, methods: list[str], seeds: int, budget: int) -> pd.DataFrame:
+    system = get_system("storm", environment)
+    space = system.space
+
+    def measure(config: dict) -> float | None:
+        try:
+            return system.run(config, system.default_workload, 1.0, [])[METRIC]
+        except MeasurementFailed:
+            return None
+
+    truth = [v for v in (measure(c) for c in space.population.to_dict("records")) if v is not None]
+    optimum = min(truth)
+    rows = []
+    for method in methods:
+        for seed in range(seeds):
+            started, slowest = time.perf_counter(), None
+            if method == "tpe":
+                values = tpe(space, measure, budget, seed)
+            else:
+                sampler = Timed(SAMPLERS.get(method)(seed))
+                measured = offline(sampler, space, measure, METRIC, "min", budget)
+                values, slowest = [v for _, v in measured], sampler.slowest
+                assert len({config_id(c) for c, _ in measured}) == len(measured), "a configuration measured twice"
+            best = np.minimum.accumulate([np.inf if v is None else v for v in values])
+            hit = np.flatnonzero(best <= optimum * (1 + WITHIN))
+            rows.append({"environment": environment, "method": method, "seed": seed, "configurations": len(space.population),
+                         "within": len(np.flatnonzero(np.array(truth) <= optimum * (1 + WITHIN))),
+                         "to_5pct": int(hit[0]) + 1 if len(hit) else np.inf,
+                         "gap_20": 100 * (best[min(20, len(best)) - 1] / optimum - 1),
+                         "gap_50": 100 * (best[min(50, len(best)) - 1] / optimum - 1),
+                         "slowest_ask_s": slowest, "seconds": time.perf_counter() - started})
+    return pd.DataFrame(rows)
+
+
+def summarise(results: pd.DataFrame, budget: int) -> pd.DataFrame:
+    def median(values: pd.Series) -> str:
+        m = float(np.median(values))
+        return f">{budget}" if np.isinf(m) else f"{m:g}"
+    table = results.groupby(["environment", "method"], sort=False).agg(
+        configurations=("configurations", "first"), within=("within", "first"), median_to_5pct=("to_5pct", median),
+        success=("to_5pct", lambda v: float(np.mean(np.isfinite(v)))), gap_20=("gap_20", "mean"), gap_50=("gap_50", "mean"),
+        slowest_ask_s=("slowest_ask_s", "max"), seconds=("seconds", "mean"))
+    return table.reset_index()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--environments", default=",".join(load_spec("storm")["environments"]))
+    parser.add_argument("--methods", default="random,flash,bo,tpe")
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--budget", type=int, default=50)
+    parser.add_argument("--json", type=Path, default=None, help="write every run and the summary here")
+    args = parser.parse_args()
+    methods = args.methods.split(",")
+    if "tpe" in methods:
+        try:
+            import optuna  # noqa: F401
+        except ImportError:
+            print("optuna is not installed (pip install '.[bench]'): tpe left out")
+            methods.remove("tpe")
+    started = time.perf_counter()
+    frames = []
+    for environment in args.environments.split(","):
+        frames.append(run(environment, methods, args.seeds, args.budget))
+        print(summarise(frames[-1], args.budget).to_string(index=False, float_format="%.3g"), flush=True)
+    results = pd.concat(frames)
+    summary = summarise(results, args.budget)
+    print("\n" + summary.to_string(index=False, float_format="%.3g"))
+    print(f"total {time.perf_counter() - started:.0f} s, {args.seeds} seeds, budget {args.budget}, methods {','.join(methods)}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"runs": results.replace(np.inf, None).to_dict("records"),
+                                         "summary": summary.to_dict("records")}, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
