@@ -208,6 +208,14 @@ ROWS = [
     (["debug", "synthetic", "--goal", "perf <= 1", "--row", "abc"], "--data"),
     (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{faulty}", "--out", "{file}"], "is a file"),
     (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{faulty}", "--tracking-uri", "notascheme://x/y"], "--tracking-uri"),
+    # optimize: what a campaign refuses, and its own objective, method and initial design
+    (["optimize", "nosuch", "--objective", "perf"], "unknown system 'nosuch'"),
+    (["optimize", "synthetic", "--objective", "speed"], "synthetic has no metric 'speed'"),
+    (["optimize", "synthetic", "--objective", "perf", "--method", "grid"], "unknown method 'grid'"),
+    (["optimize", "synthetic", "--objective", "perf", "--budget", "3"], "smaller than bo's initial design"),
+    (["optimize", "synthetic", "--objective", "perf", "--budget", "abc"], "Invalid value for '--budget'"),
+    (["optimize", "synthetic", "--objective", "perf", "--out", "{file}"], "is a file"),
+    (["optimize", "synthetic", "--objective", "perf", "--tracking-uri", "notascheme://x/y"], "--tracking-uri"),
 ]
 
 
@@ -220,10 +228,10 @@ def test_bad_input_is_one_line_exit_2_and_measures_nothing(tradeoff, inputs, mon
     def started(*_args, **_kwargs):
         raise AssertionError("the input was not refused: Ray or a flow was started")
     for module, name in (("tasks.measure", "connect"), ("flows.campaign", "campaign"), ("flows.transfer", "transfer"),
-                         ("flows.debug", "debug")):
+                         ("flows.debug", "debug"), ("flows.optimize", "optimize")):
         monkeypatch.setattr(f"{module}.{name}", started)
     args = [a.format(**inputs) for a in args]
-    measures = args[0] in ("campaign", "demo", "transfer", "debug")
+    measures = args[0] in ("campaign", "demo", "transfer", "debug", "optimize")
     if measures and "--out" not in args:
         args += ["--out", inputs["out"]]
     result = tradeoff(*args)
