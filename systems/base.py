@@ -169,11 +169,14 @@ def render_flags(space: Space, config: dict, values: dict[str, str] | None = Non
     return args
 
 
-def finite(metrics: dict[str, float]) -> dict[str, float]:
-    """``metrics``, or MeasurementFailed naming the first that is not a finite number (inf, nan):
-    a program that prints ``inf`` or a pattern that reads ``nan`` has measured nothing."""
+def finite(metrics: dict[str, float], missing_ok: bool = True) -> dict[str, float]:
+    """``metrics``, or MeasurementFailed naming the first that is not a finite number: an infinity
+    is never a measurement. A NaN is a metric the driver cannot measure here (dnn's energy on a
+    machine without RAPL), stored as null, unless ``missing_ok`` is False: a command spec's pattern
+    that reads ``nan`` has measured nothing."""
     for name, value in metrics.items():
-        if not math.isfinite(float(value)):
+        value = float(value)
+        if math.isinf(value) or (math.isnan(value) and not missing_ok):
             raise MeasurementFailed(f"metric {name!r} is {value}, not a finite number")
     return metrics
 

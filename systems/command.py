@@ -77,7 +77,7 @@ class CommandSystem(System):
             raise TradeoffError(f"{self.source}: program {program!r} is not installed or not on PATH; install it or fix 'program'/'command'")
         workload = self.check_workload(self.default_workload)
         try:
-            finite(self.run(self.space.default(), workload, float(self.spec.get("check_timeout", 60)), []))
+            self.run(self.space.default(), workload, float(self.spec.get("check_timeout", 60)), [])
         except MeasurementFailed as failure:
             first = str(failure).strip().splitlines()[0] if str(failure).strip() else failure.status
             raise TradeoffError(f"{self.source}: the default configuration failed on workload {self.default_workload!r}: {first}") from None
@@ -136,7 +136,7 @@ class CommandSystem(System):
             else:
                 argv = [a for part in command for a in (flags if part == "{flags}" else [render(part, values)])]
             result = run_process(argv, timeout, cpus, cwd=workdir, env=env)
-            return {m["name"]: self._read(m, result, values) for m in self.spec["metrics"]}
+            return finite({m["name"]: self._read(m, result, values) for m in self.spec["metrics"]}, missing_ok=False)
 
     def _read(self, metric: dict, result, values: dict) -> float:
         source, name = metric["from"], metric["name"]

@@ -263,8 +263,7 @@ def test_the_random_sampler_delivers_its_budget_without_repeats(options, budget,
     assert len(configs) == len({config_id(c) for c in configs}) == distinct
 
 
-@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
-def test_a_metric_that_is_not_a_finite_number_is_a_failed_row(value):
+def _measure_returning(value: float) -> dict:
     from systems.base import load_spec, measure_once
     from systems.synthetic import Synthetic
 
@@ -272,8 +271,29 @@ def test_a_metric_that_is_not_a_finite_number_is_a_failed_row(value):
         def run(self, config, workload, timeout, cpus):
             return {"perf": value}
     system = Broken.from_spec(load_spec("synthetic"))
-    row = measure_once(system, system.space.default(), "paper", 0, 10, [], "c", "")
+    return measure_once(system, system.space.default(), "paper", 0, 10, [], "c", "")
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf")])
+def test_a_metric_that_is_infinite_is_a_failed_row(value):
+    row = _measure_returning(value)
     assert row["status"] == "failed" and "not a finite number" in row["error"] and row.get("metric.perf") is None
+
+
+def test_a_metric_a_driver_cannot_measure_here_is_null_not_a_failure():
+    """dnn's energy on a machine without RAPL: the row is ok, the metric null."""
+    row = _measure_returning(float("nan"))
+    assert row["status"] == "ok" and row.get("metric.perf") is None
+
+
+def test_a_command_spec_pattern_that_reads_nan_is_a_failed_row():
+    from systems.base import measure_once
+    from systems.command import CommandSystem
+    system = CommandSystem.from_spec(_spec(command="echo value nan {level}",
+                                           metrics=[{"name": "value", "from": "regex", "pattern": r"value (\S+)"}]),
+                                     source="nan-probe")
+    row = measure_once(system, system.space.default(), "none", 0, 10, [], "c", "")
+    assert row["status"] == "failed" and "not a finite number" in row["error"]
 
 
 @pytest.mark.parametrize("command, name", [
