@@ -141,12 +141,17 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="campaign folder")]
                                    out=str(out_dir), tracking=Tracking(experiment="tradeoff-demo")))
 
 
+EXIT_AFTER_S = 15.0
 _measuring: dict[str, str] = {}  # "folder": where the running command stores measurements (for Ctrl-C's message)
 
 
 def _on_interrupt(signum, frame) -> None:
     """Ctrl-C: store what arrived, say how many measurements the folder holds, end the children, exit 130."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The handler interrupts whatever the main thread was doing, which may hold a lock it needs
+    # (the store's writer, a stream): whatever happens, the command ends within EXIT_AFTER_S.
+    import threading
+    threading.Timer(EXIT_AFTER_S, os._exit, (130,)).start()
     message = "interrupted"
     if "folder" in _measuring:
         from tradeoff.measurements import MeasurementStore
