@@ -24,24 +24,20 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
+from tasks.settings import OPTIMISERS
 from tradeoff.errors import TradeoffError
+from tradeoff.models.learners.base import LEARNERS
+from tradeoff.samplers.base import SAMPLERS
+from tradeoff.transfer.study import METHODS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Learn how configuration drives performance: measure, model, transfer, debug.")
 out = Console(soft_wrap=True)
 
-
-def _names(registry: str) -> str:
-    """A family's members for a help text (the registry lists them without importing them)."""
-    import importlib
-    module, name = registry.split(":")
-    return ", ".join(getattr(importlib.import_module(module), name).names())
-
-
-SAMPLER_NAMES = _names("tradeoff.samplers.base:SAMPLERS")
-LEARNER_NAMES = _names("tradeoff.models.learners.base:LEARNERS")
-METHOD_NAMES = ", ".join(__import__("tradeoff.transfer.study", fromlist=["METHODS"]).METHODS)
-OPTIMISER_NAMES = ", ".join(__import__("tasks.settings", fromlist=["OPTIMISERS"]).OPTIMISERS)
+SAMPLER_NAMES = ", ".join(SAMPLERS.names())  # the registries list their members without importing them
+LEARNER_NAMES = ", ".join(LEARNERS.names())
+METHOD_NAMES = ", ".join(METHODS)
+OPTIMISER_NAMES = ", ".join(OPTIMISERS)
 
 # Options shared by several commands, declared once.
 SystemArg = Annotated[str, typer.Argument(help="system name (see 'tradeoff systems'), a command spec .yaml, or a campaign folder to replay")]
@@ -259,14 +255,11 @@ def import_table(
     out.print(f"imported {len(frame)} measurements of {system} into {out_dir / 'measurements.parquet'}")
 
 
-def _described(registry: str) -> str:
-    import importlib
-    module, name = registry.split(":")
-    members = getattr(importlib.import_module(module), name).summaries()
-    return "\n\n".join(f"{member}: {line}" for member, line in members.items())
+def _described(registry) -> str:
+    return "\n\n".join(f"{member}: {line}" for member, line in registry.summaries().items())
 
 
-@app.command("sample", epilog="Samplers:\n\n" + _described("tradeoff.samplers.base:SAMPLERS"))
+@app.command("sample", epilog="Samplers:\n\n" + _described(SAMPLERS))
 def sample_configurations(system: SystemArg, sampler: Sampler = "random",
                           budget: Annotated[int, typer.Option(help="the most configurations")] = 20,
                           seed: Seed = 0, environment: Environment = None, workload: Workload = None) -> None:
