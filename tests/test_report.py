@@ -1,5 +1,6 @@
 """The study report on real folders: a campaign with failures, an optimisation, a transfer study and
-a debug session, each produced by the tradeoff command in this process (real Ray, Prefect, MLflow);
+a debug session, each produced by the tradeoff command in this process (real Ray, Prefect, MLflow),
+and a learning curve (``tradeoff evaluate --json``) in the campaign's folder;
 the page read as HTML, then opened in headless Chromium (its DOM and a screenshot)."""
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def study(tmp_path_factory):
             code, stdout, stderr = tradeoff(*args, *tracked)
             assert code == 0, stderr[-3000:]
             runs[name] = run_id(stdout)
+    code, _, stderr = tradeoff("evaluate", str(root / "campaign"), "--metric", "value", "--learner", "log-forest", "--sizes", "8",
+                               "--repeats", "2", "--json", str(root / "campaign" / "evaluation.json"), *tracked)
+    assert code == 0, stderr  # a learning curve in the folder: the report shows it
     parts = ["campaign", "optimisation", "transfer", "debug"]
     code, stdout, stderr = tradeoff("report", *(str(root / p) for p in parts), "--out", str(root / "report.html"), *tracked)
     assert code == 0, stderr
@@ -88,7 +92,7 @@ def articles(page: str) -> dict[str, list[str]]:
 def test_the_report_has_every_section_that_applies_to_each_folder(study):
     page = study["html"]
     shown = articles(page)
-    assert shown["campaign"] == ["measured", "distribution", "influences", "accuracy", "failures"]
+    assert shown["campaign"] == ["measured", "distribution", "influences", "accuracy", "learning-curve", "failures"]
     assert shown["optimisation"] == ["measured", "optimisation", "distribution", "influences", "accuracy"]
     assert shown["transfer study"] == ["measured", "transfer", "distribution", "influences", "accuracy"]
     assert shown["debug session"] == ["measured", "causal", "distribution", "influences", "accuracy"]
