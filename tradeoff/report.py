@@ -275,6 +275,7 @@ def _accuracy(part: _Part, fit: _Fit | None) -> Section | None:
 
 
 def _learning_curve(part: _Part) -> Section | None:
+    rows = []
     for path in sorted(part.folder.glob("*.json")):
         try:
             content = json.loads(path.read_text())
@@ -282,11 +283,11 @@ def _learning_curve(part: _Part) -> Section | None:
             continue
         if isinstance(content, dict) and {"summary", "runs"} <= content.keys():
             summary = pd.DataFrame(content["summary"])
-            plot = model_plots.learning_curve(summary, part.scratch / "learning_curve.png", f"{content.get('metric', '')}")
+            plot = model_plots.learning_curve(summary, part.scratch / f"{path.stem}.png", f"{content.get('metric', '')} ({path.name})")
             shown = summary[[c for c in ("learner", "size", "mean", "margin", "repeats") if c in summary]]
-            return Section("learning-curve", f"Learning curve ({path.name})",
-                           _row(_image(plot, "mean relative error against sample size"), _table(shown.rename(columns={"mean": "MRE %", "margin": "95% margin"}))))
-    return None
+            rows.append(_row(_image(plot, "mean relative error against sample size"),
+                             _table(shown.rename(columns={"mean": "MRE %", "margin": "95% margin"}), path.name)))
+    return Section("learning-curve", "Learning curves (tradeoff evaluate)", "".join(rows)) if rows else None
 
 
 def _optimisation(part: _Part) -> Section | None:
