@@ -128,13 +128,43 @@ def campaign(
         tracking=_tracking(tracking_uri, experiment, "tradeoff")))
 
 
+DEMO_WORKLOAD, DEMO_METRIC, DEMO_LEARNER, DEMO_BUDGET = "clip-352x288-8", "cpu_time", "boosting", 80
+
+
 @app.command()
 def demo(out_dir: Annotated[Path, typer.Option("--out", help="campaign folder")] = Path("tradeoff-runs/demo"),
-         budget: Budget = 24) -> None:
-    """The main job: a small real x264 campaign (under a minute on 2 cores)."""
+         budget: Budget = DEMO_BUDGET) -> None:
+    """The main job: a real x264 campaign (about a minute on 2 cores), its model's verdict and a report.
+
+    CPU time, not wall time: on a busy machine wall time carries other programs' load; 80 random
+    configurations is what a boosted-tree model of it needs to rank configurations (bench/RESULTS.md)."""
     from tasks.settings import CampaignSettings, Target, Tracking
-    _run_campaign(CampaignSettings(target=Target(system="x264", workload="clip-352x288-8"), budget=budget, seed=1,
-                                   out=str(out_dir), tracking=Tracking(experiment="tradeoff-demo")))
+    result = _run_campaign(CampaignSettings(target=Target(system="x264", workload=DEMO_WORKLOAD), budget=budget, seed=1,
+                                            metric=DEMO_METRIC, learner=DEMO_LEARNER, out=str(out_dir),
+                                            tracking=Tracking(experiment="tradeoff-demo")))
+    from flows.report import report
+    reported = report([str(result.folder)], result.folder / "report.html", DEMO_METRIC, result.tracking_uri, DEMO_LEARNER)
+    logged = f"logged to MLflow run {reported.logged[str(result.folder)]}" if reported.logged else "not logged to MLflow"
+    out.print(f"report: {reported.out.resolve()} (open it in a browser; {logged})")
+
+
+@app.command("report")
+def report_command(
+    sources: Annotated[list[str], typer.Argument(help="campaign or study folders (campaign, optimize, transfer, debug, compare-envs), or runs:/RUN_ID")],
+    out_file: Annotated[Path, typer.Option("--out", help="the HTML file to write")] = Path("report.html"),
+    metric: Annotated[Optional[str], typer.Option(help="metric of the distribution, influence and accuracy sections "
+                                                       "(default: the objective, the debug goal's metric, else the first)")] = None,
+    learner: Annotated[str, typer.Option(help=f"learner of the accuracy and influence sections: {LEARNER_NAMES}")] = "log-forest",
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """One self-contained HTML page on campaigns and studies, plots first; logged to the campaign's MLflow run."""
+    from flows.report import report
+    reported = report(sources, out_file, metric, tracking_uri, learner)
+    out.print(f"report: {reported.out.resolve()} ({reported.out.stat().st_size // 1024} KB)", markup=False)
+    for label, run_id in reported.logged.items():
+        out.print(f"logged to MLflow run {run_id} ({label}) in {reported.tracking_uri}", markup=False)
+    for label in reported.unlogged:
+        out.print(f"not logged to MLflow: no run of {label}'s campaign in {reported.tracking_uri}", markup=False)
 
 
 EXIT_AFTER_S = 15.0
@@ -176,9 +206,10 @@ def _measures_into(folder: str) -> None:
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _run_campaign(settings) -> None:
+def _run_campaign(settings):
     from flows.campaign import campaign as campaign_flow
     from tasks.measure import connect
+    from tradeoff.report import model_verdict
     settings = settings.resolve()  # every check before Prefect and Ray start, so bad input costs nothing
     _measures_into(settings.out)
     connect(settings.execution.ray_address)  # before the flow, so a bad address is one line, not a flow failure
@@ -188,12 +219,15 @@ def _run_campaign(settings) -> None:
               f"{summary.failed} failed; {result.measured_now} new in this run)")
     if summary.mape is not None:
         out.print(f"{summary.learner} model of {summary.metric}: cross-validated MAPE {summary.mape:.1f}%")
+        if summary.spearman is not None:
+            out.print(f"  {model_verdict(summary.mape, summary.spearman)}")
         out.print("most influential options: " + ", ".join(f"{name} ({share:.0%})" for name, share in summary.influences.head(5).items()))
     out.print(f"data: {result.folder / 'measurements.parquet'}")
     _tracked(result)
     out.print(f"MLflow run {result.run_id} in {result.tracking_uri}")
     from tasks.tracking import ui_command
     out.print(f"browse it: {ui_command(result.tracking_uri)}")
+    return result
 
 
 def _tracked(outcome) -> None:

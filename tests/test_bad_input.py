@@ -208,6 +208,17 @@ ROWS = [
     (["debug", "synthetic", "--goal", "perf <= 1", "--row", "abc"], "--data"),
     (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{faulty}", "--out", "{file}"], "is a file"),
     (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{faulty}", "--tracking-uri", "notascheme://x/y"], "--tracking-uri"),
+    # report: what it reads, the run it downloads, where it writes
+    (["report", "{tmp}"], "is not a campaign or study folder"),
+    (["report", "{tmp}/nosuch"], "no folder"),
+    (["report", "{file}"], "is a file"),
+    (["report", "runs:/0123456789abcdef0123456789abcdef"], "no MLflow run 0123456789abcdef0123456789abcdef"),
+    (["report", "runs:/"], "names no run"),
+    (["report", "{truncated}", "--out", "{tmp}/nosuch/report.html"], "does not exist"),
+    (["report", "{truncated}", "--out", "{file}/report.html"], "is a file"),
+    (["report", "{truncated}", "--out", "{tmp}"], "it is a folder"),
+    (["report", "{truncated}", "--tracking-uri", "notascheme://x/y"], "--tracking-uri"),
+    (["report", "{truncated}", "--learner", "nosuch"], "unknown learner 'nosuch'"),
     # optimize: what a campaign refuses, and its own objective, method and initial design
     (["optimize", "nosuch", "--objective", "perf"], "unknown system 'nosuch'"),
     (["optimize", "synthetic", "--objective", "speed"], "synthetic has no metric 'speed'"),

@@ -193,3 +193,5 @@ def test_demo_runs_a_real_x264_campaign(tmp_path, cache):
         assert db.execute("select name from flow where id in (select flow_id from flow_run)").fetchall() == [("campaign",)]
     assert "MLflow run" in result.stdout and str(tmp_path / "demo") in result.stdout
     assert len(pd.read_parquet(tmp_path / "demo" / "measurements.parquet")) == 6
+    report = tmp_path / "demo" / "report.html"
+    assert f"report: {report}" in result.stdout and "data-section=\"measured\"" in report.read_text()

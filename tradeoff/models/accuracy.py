@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.base import RegressorMixin
 from sklearn.inspection import permutation_importance
 from sklearn.model_selection import KFold, cross_val_predict
@@ -21,12 +22,23 @@ def mape(measured: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.mean(np.abs(measured[nonzero] - predicted[nonzero]) / np.abs(measured[nonzero])) * 100)
 
 
-def cross_validated_mape(model: RegressorMixin, X: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> float:
+def cross_validated(model: RegressorMixin, X: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Each row's prediction by the model fitted on the other folds."""
     folds = min(folds, len(y))
     if folds < 2:
         raise TradeoffError(f"cross-validation needs at least 2 successful measurements, got {len(y)}")
-    predicted = cross_val_predict(model, X, y, cv=KFold(folds, shuffle=True, random_state=seed))
-    return mape(y, predicted)
+    return cross_val_predict(model, X, y, cv=KFold(folds, shuffle=True, random_state=seed))
+
+
+def cross_validated_mape(model: RegressorMixin, X: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> float:
+    return mape(y, cross_validated(model, X, y, folds, seed))
+
+
+def rank_correlation(measured: np.ndarray, predicted: np.ndarray) -> float:
+    """Spearman's correlation: how well predictions order configurations (what choosing one needs)."""
+    if np.ptp(measured) == 0 or np.ptp(predicted) == 0:
+        return float("nan")
+    return float(stats.spearmanr(measured, predicted)[0])
 
 
 def option_influences(model: RegressorMixin, space: Space, X: np.ndarray, y: np.ndarray, seed: int = 0) -> pd.Series:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, aggregate
-from tradeoff.models.accuracy import cross_validated_mape, option_influences
+from tradeoff.models.accuracy import cross_validated, mape as mean_error, option_influences, rank_correlation
 from tradeoff.models.learners.base import make_learner
 from tradeoff.plots import campaign as plots
 from tradeoff.space import Space
@@ -27,21 +27,23 @@ class Summary:
     influences: pd.Series | None
     best: pd.DataFrame  # the best configurations for the metric's goal
     learner: str
+    spearman: float | None = None  # of the cross-validated predictions: whether the model ranks configurations
 
 
 def summarise(frame: pd.DataFrame, space: Space, metric: str, goal: str = "min", learner: str = "cart",
               seed: int = 0) -> Summary:
     table = aggregate(frame)
     ok = table[(table["status"] == "ok") & table[METRIC_PREFIX + metric].notna()] if len(table) else table
-    mape, influences = None, None
+    mape, spearman, influences = None, None, None
     if len(ok) >= MIN_ROWS_FOR_MODEL:
         X = space.encode(ok.rename(columns=lambda c: c.removeprefix(OPTION_PREFIX)))
         y = ok[METRIC_PREFIX + metric].to_numpy(float)
-        mape = cross_validated_mape(make_learner(learner, seed), X, y, seed=seed)
+        predicted = cross_validated(make_learner(learner, seed), X, y, seed=seed)
+        mape, spearman = mean_error(y, predicted), rank_correlation(y, predicted)
         model = make_learner(learner, seed).fit(X, y)
         influences = option_influences(model, space, X, y, seed)
     best = ok.sort_values(METRIC_PREFIX + metric, ascending=goal == "min").head(5) if len(ok) else ok
-    return Summary(metric, len(frame), int((frame["status"] != "ok").sum()), len(ok), mape, influences, best, learner)
+    return Summary(metric, len(frame), int((frame["status"] != "ok").sum()), len(ok), mape, influences, best, learner, spearman)
 
 
 def write_report(summary: Summary, frame: pd.DataFrame, folder: Path) -> list[Path]:

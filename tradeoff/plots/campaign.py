@@ -28,3 +28,19 @@ def influences(shares: pd.Series, title: str, path: Path, top: int = 15) -> Path
     ax.set_title(title)
     return save(fig, path)
 
+
+
+STATUS_COLOURS = {"ok": "#228833", "failed": "#cc3311", "timeout": "#ee7733", "invalid": "#aaaaaa"}
+
+
+def statuses(counts: pd.DataFrame, title: str, path: Path) -> Path:
+    """Stacked bars of measurements per node (rows of ``counts``) and status (its columns)."""
+    fig, ax = plt.subplots(figsize=(5, 0.35 * len(counts) + 1.4))
+    left = np.zeros(len(counts))
+    for status in counts.columns:
+        ax.barh(counts.index.astype(str), counts[status], left=left, label=status, color=STATUS_COLOURS.get(status, "#4477aa"))
+        left += counts[status].to_numpy()
+    ax.set_xlabel("measurements")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    return save(fig, path)
