@@ -407,7 +407,7 @@ def _deployed(kind: str, settings) -> bool:
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def deploy(
-    study: Annotated[list[str], typer.Argument(help="the study, as the command that runs it now: campaign|transfer|optimize and its options")],
+    study: Annotated[Optional[list[str]], typer.Argument(help="the study, as the command that runs it now: campaign|transfer|optimize and its options")] = None,
     cron: Annotated[Optional[str], typer.Option(help="cron schedule, e.g. '0 2 * * *' (nightly at 02:00)")] = None,
     interval: Annotated[Optional[float], typer.Option(help="schedule: seconds between runs")] = None,
     pool: Annotated[str, typer.Option(help="Prefect process work pool (created if absent)")] = "tradeoff",
@@ -418,9 +418,11 @@ def deploy(
     Example: tradeoff deploy --cron '0 2 * * *' campaign x264 --budget 50 --out runs/x264-nightly"""
     global _studies
     from flows.deploy import FLOWS, DeploySettings, deploy as make_deployment
-    if not study or study[0] not in FLOWS:
-        raise TradeoffError(f"cannot deploy {(study or [''])[0]!r}; deploy one of {', '.join(FLOWS)}, "
-                            "e.g. tradeoff deploy --cron '0 2 * * *' campaign x264 --budget 50")
+    example = "e.g. tradeoff deploy --cron '0 2 * * *' campaign x264 --budget 50"
+    if not study:
+        raise TradeoffError(f"give the study to deploy as its command ({', '.join(FLOWS)} and its options), {example}")
+    if study[0] not in FLOWS:
+        raise TradeoffError(f"cannot deploy {study[0]!r}; deploy one of {', '.join(FLOWS)}, {example}")
     DeploySettings(kind=study[0], study=None, pool=pool, name=name, cron=cron, interval=interval)  # its own checks first
     _studies = []
     try:

@@ -166,12 +166,14 @@ def ensure_recovery() -> None:
                 match_related=ResourceSpecification({"prefect.resource.id": f"prefect.tag.{TAG}",
                                                      "prefect.resource.role": "tag"}),
                 posture=Posture.Reactive, threshold=1),
-            actions=[ChangeFlowRunState(state=StateType.SCHEDULED, name="AwaitingRetry", force=True,
+            # not forced: leaving Crashed through Prefect's rules marks the run a reschedule, which workers take
+            actions=[ChangeFlowRunState(state=StateType.SCHEDULED, name="AwaitingRetry",
                                         message="crashed: scheduled again, to resume from the store")]),
     ]
-    for automation in wanted:
+    for automation in wanted:  # made, or brought up to date
         try:
-            Automation.read(name=automation.name)
+            automation.id = Automation.read(name=automation.name).id
+            automation.update()
         except ValueError:
             automation.create()
             log.info("deploy: created automation %r", automation.name)

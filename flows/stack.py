@@ -230,7 +230,11 @@ class Stack:
         self.start_mlflow()
 
     def start_mlflow(self) -> None:
-        """MLflow on the PostgreSQL store, serving its artifact destination itself (also to restart it after ``kill``)."""
+        """MLflow on the PostgreSQL store (also to start it again after ``kill("mlflow")``)."""
+        self._start("mlflow", *self.mlflow_command())
+
+    def mlflow_command(self) -> tuple[list[str], dict[str, str]]:
+        """MLflow's command and environment: the PostgreSQL store, an artifact destination the server serves itself."""
         command = ["mlflow", "server", "--backend-store-uri", self.postgres_uri, "--serve-artifacts",
                    "--artifacts-destination", str(self.folder / "mlartifacts"), "--host", "127.0.0.1",
                    "--port", str(self.ports["mlflow"]), "--workers", "1"]
@@ -240,7 +244,7 @@ class Stack:
             env = {"MLFLOW_AUTH_CONFIG_PATH": str(self.folder / "mlflow-auth.ini"),
                    "MLFLOW_AUTH_ADMIN_PASSWORD": self.secrets["mlflow-admin"],
                    "MLFLOW_FLASK_SERVER_SECRET_KEY": self.secrets["mlflow-csrf"]}  # the auth app's CSRF key
-        self._start("mlflow", command, env)
+        return command, env
 
     def _mlflow_user(self) -> None:
         """The user campaigns log as (the admin's password stays with the stack)."""
@@ -269,9 +273,12 @@ class Stack:
         return {**self.ray_auth(), "RAY_USAGE_STATS_ENABLED": "0", "RAY_raylet_start_wait_time_s": str(int(START_S))}
 
     def _ray_head(self) -> None:
-        self._start("ray-head", ["ray", "start", "--head", "--port", str(self.ports["ray"]), "--num-cpus", "0",
-                                 "--ray-client-server-port", str(self.ports["ray-client"]), "--include-dashboard", "false",
-                                 "--temp-dir", str(self.temp_dir), *self._ray_common()], self._ray_env())
+        self._start("ray-head", self.ray_head_command(), self._ray_env())
+
+    def ray_head_command(self) -> list[str]:
+        return ["ray", "start", "--head", "--port", str(self.ports["ray"]), "--num-cpus", "0",
+                "--ray-client-server-port", str(self.ports["ray-client"]), "--include-dashboard", "false",
+                "--temp-dir", str(self.temp_dir), *self._ray_common()]
 
     @property
     def temp_dir(self) -> Path:
@@ -282,9 +289,24 @@ class Stack:
         """A Ray worker node with one CPU, pinned to its own core and labelled with the environment and its name."""
         index = self.nodes.index(node) if index is None else index
         core = sorted(os.sched_getaffinity(0))[index]
-        labels = f"tradeoff-environment={self.environment},tradeoff-node={node}"
-        self._start(f"ray-{node}", ["taskset", "-c", str(core), "ray", "start", "--address", self.ray_address,
-                                    "--num-cpus", "1", "--labels", labels, *self._ray_common()], self._ray_env())
+        # Its own temporary folder, so its core locks (tasks/measure.py) are its own, as on a machine of its own,
+        # and measurements of another Ray on this machine never hold its core.
+        scratch = self.folder / "tmp" / node
+        scratch.mkdir(parents=True, exist_ok=True)
+        self._start(f"ray-{node}", ["taskset", "-c", str(core), *self.ray_node_command(node)],
+                    {**self._ray_env(), "TMPDIR": str(scratch)})
+
+    def ray_node_command(self, node: str) -> list[str]:
+        return ["ray", "start", "--address", self.ray_address, "--num-cpus", "1", "--labels", self.labels(node),
+                *self._ray_common()]
+
+    def labels(self, node: str) -> str:
+        """The node's Ray labels: the environment it measures and its name (the contract with tasks/measure.py)."""
+        return f"tradeoff-environment={self.environment},tradeoff-node={node}"
+
+    def services(self) -> list[str]:
+        """The names of what this stack runs, in the order it stops them (docker/compose.yaml's services too)."""
+        return ["prefect-worker", *[f"ray-{n}" for n in self.nodes], "ray-head", "prefect", "mlflow", "postgres"]
 
     def wait_for_node(self, node: str) -> None:
         """Until ``ray start`` says the node runs (it has registered with the GCS). Nodes start one
@@ -350,7 +372,7 @@ class Stack:
 
     def down(self) -> None:
         """Stop everything this stack started: SIGTERM to each group, SIGKILL to what outlives STOP_S."""
-        order = ["prefect-worker", *[f"ray-{n}" for n in self.nodes], "ray-head", "prefect", "mlflow", "postgres"]
+        order = self.services()
         names = [n for n in order if n in self.processes] + [n for n in self.processes if n not in order]
         for name in names:
             self.kill(name, signal.SIGTERM)

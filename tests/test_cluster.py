@@ -105,7 +105,7 @@ def test_a_deployed_campaign_spreads_over_both_nodes_and_logs_with_credentials(s
 def test_a_schedule_creates_runs(stack, cluster_env, tmp_path):
     from prefect.client.orchestration import get_client
     out = tmp_path / "scheduled"
-    name = deploy(stack, out, "--interval", "3600", budget=2)
+    name = deploy(stack, out, "--interval", "20", budget=2)
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name(name)
         assert deployment.global_concurrency_limit.limit == 1  # one run of the campaign at a time
@@ -117,7 +117,7 @@ def test_a_schedule_creates_runs(stack, cluster_env, tmp_path):
             time.sleep(2)
         client.delete_deployment(deployment.id)  # its later runs are not this module's business
     assert any(r["state_type"] == "COMPLETED" for r in runs), [r["state_type"] for r in runs]
-    assert any(r["state_type"] == "SCHEDULED" for r in runs)  # the next ones, an hour apart
+    assert len(runs) >= 2  # the scheduler keeps the next ones ahead
     assert len(MeasurementStore(out).read()) == 2
 
 
