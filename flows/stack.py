@@ -226,7 +226,8 @@ class Stack:
             (self.folder / "mlflow-auth.ini").write_text(
                 "[mlflow]\ndefault_permission = READ\n"
                 f"database_uri = {self.postgres_uri}_auth\nadmin_username = admin\n"
-                "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+                "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+                "auth_cache_ttl_seconds = 60\n")  # a password hash per request is slow on a loaded machine
         self.start_mlflow()
 
     def start_mlflow(self) -> None:
@@ -322,7 +323,8 @@ class Stack:
 
     def start_worker(self) -> None:
         """The Prefect worker of the pool, started as a user starts it: ``tradeoff worker``."""
-        env = {**self.client_env(), "PYTHONPATH": str(ROOT), "PREFECT_HOME": str(self.folder / "prefect-worker")}
+        env = {**self.client_env(), "PYTHONPATH": str(ROOT), "PREFECT_HOME": str(self.folder / "prefect-worker"),
+               "PREFECT_WORKER_QUERY_SECONDS": "2"}  # a run starts within 2 s of being due, not 10
         self._start("prefect-worker", [sys.executable, "-m", "flows.cli", "worker", "--pool", self.pool], env)
 
     # Stopping --------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ rows say it themselves).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -42,6 +43,7 @@ def stack():
     (folder / "where.yaml").write_text(yaml.safe_dump(SPEC))
     with Stack(folder / "stack") as running:
         yield running
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture()
