@@ -111,11 +111,32 @@ class DeploySettings:
 
     def parameters(self) -> dict:
         """The flow's parameters: the settings as plain values, left unresolved so each run checks them again
-        (a program removed since, a server moved); the folder, environment and workload stay as resolved."""
-        study = replace(self.study, resolved=False)
+        (a program removed since, a server moved); the folder, environment and workload stay as resolved.
+        Paths become absolute: a run works in the source tree, not where ``tradeoff deploy`` ran."""
+        study = _absolute(self.study)
         if self.kind == "optimize":
-            study = replace(study, campaign=replace(study.campaign, resolved=False))
+            study = replace(study, campaign=_absolute(study.campaign))
         return {"settings": asdict(study), "progress": False}
+
+
+def _path(value: str | None, always: bool = False) -> str | None:
+    """``value`` made absolute when it is a path here (a spec, a folder) or must be one (an output folder)."""
+    return str(Path(value).resolve()) if value and (always or Path(value).exists()) else value
+
+
+def _absolute(settings):
+    """Settings whose paths are absolute, unresolved (the fields each kind of settings has)."""
+    changes = {"resolved": False}
+    if hasattr(settings, "target"):
+        changes["target"] = replace(settings.target, system=_path(settings.target.system))
+    if hasattr(settings, "out"):
+        changes["out"] = _path(settings.out, always=True)
+    for name in ("configs", "holdout"):
+        if hasattr(settings, name):
+            changes[name] = _path(getattr(settings, name))
+    if hasattr(settings, "sources"):
+        changes["sources"] = tuple(_path(source) for source in settings.sources)
+    return replace(settings, **changes)
 
 
 def ensure_pool(pool: str) -> None:

@@ -27,8 +27,6 @@ from conftest import run_cli
 from flows.stack import Stack
 from tradeoff.measurements import IDENTITY, MeasurementStore
 
-pytestmark = pytest.mark.slow
-
 SPEC = {"system": "where", "command": "sleep 1; grep Cpus_allowed_list /proc/self/status; echo value {level}",
         "options": [{"name": "level", "type": "int", "range": [1, 60], "default": 1}],
         "workloads": {"none": "nothing to read"},
@@ -66,6 +64,16 @@ def deploy(stack, out: Path, *options: str, budget: int = 12) -> str:
     return f"campaign/{out.name}"
 
 
+def deploy_here(stack, out: Path, budget: int, interval: float | None = None) -> str:
+    """The same deployment made in this process (what ``tradeoff deploy`` calls), without a CLI's start-up."""
+    from flows.deploy import DeploySettings, deploy as make_deployment
+    from tasks.settings import CampaignSettings, Execution, Target, Tracking
+    settings = CampaignSettings(target=Target(system=str(stack.folder.parent / "where.yaml")), budget=budget, out=str(out),
+                                execution=Execution(concurrency=2, cores_per_run=1), tracking=Tracking(experiment=out.name))
+    make_deployment(DeploySettings(kind="campaign", study=settings.resolve(), interval=interval))
+    return f"campaign/{out.name}"
+
+
 def raw_identities(folder: Path) -> list[tuple]:
     """Every stored (configuration, repetition, ...) in the raw Parquet parts, duplicates kept."""
     table = pq.read_table(MeasurementStore(folder).path, columns=list(IDENTITY))
@@ -77,6 +85,19 @@ def flow_runs(stack, deployment_id: str) -> list[dict]:
                       json={"flow_runs": {"deployment_id": {"any_": [deployment_id]}}}).json()
 
 
+def test_a_deployment_takes_the_settings_with_absolute_paths_unresolved(tmp_path, monkeypatch):
+    """A run works in the source tree and checks its settings again: relative paths would land there."""
+    from flows.campaign import campaign
+    from flows.deploy import DeploySettings
+    from tasks.settings import CampaignSettings, Target
+    monkeypatch.chdir(tmp_path)
+    settings = CampaignSettings(target=Target(system="synthetic"), budget=3, out="runs/c").resolve()
+    parameters = DeploySettings(kind="campaign", study=settings, interval=60).parameters()
+    received = campaign.validate_parameters(parameters)["settings"]  # as Prefect hands them to the flow
+    assert received == CampaignSettings(target=settings.target, budget=3, metric="perf", out=str(tmp_path / "runs/c"))
+
+
+@pytest.mark.slow
 def test_mlflow_refuses_an_anonymous_client(stack):
     response = httpx.get(f"{stack.mlflow_uri}/api/2.0/mlflow/experiments/search", params={"max_results": 1}, timeout=60)
     assert response.status_code == 401
@@ -85,6 +106,7 @@ def test_mlflow_refuses_an_anonymous_client(stack):
     assert signed.status_code == 200
 
 
+@pytest.mark.slow
 def test_a_deployed_campaign_spreads_over_both_nodes_and_logs_with_credentials(stack, cluster_env, tmp_path):
     from prefect.deployments import run_deployment
     out = tmp_path / "spread"
@@ -104,10 +126,11 @@ def test_a_deployed_campaign_spreads_over_both_nodes_and_logs_with_credentials(s
     assert client.list_artifacts(runs[0].info.run_id)  # served from the server's artifact destination
 
 
+@pytest.mark.slow
 def test_a_schedule_creates_runs(stack, cluster_env, tmp_path):
     from prefect.client.orchestration import get_client
     out = tmp_path / "scheduled"
-    name = deploy(stack, out, "--interval", "20", budget=2)
+    name = deploy_here(stack, out, budget=2, interval=20)
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name(name)
         assert deployment.global_concurrency_limit.limit == 1  # one run of the campaign at a time
@@ -123,11 +146,12 @@ def test_a_schedule_creates_runs(stack, cluster_env, tmp_path):
     assert len(MeasurementStore(out).read()) == 2
 
 
+@pytest.mark.slow
 def test_a_run_whose_worker_and_driver_are_killed_is_recovered_and_measures_only_what_was_missing(stack, cluster_env, tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
     out, budget = tmp_path / "recovered", 30
-    name = deploy(stack, out, budget=budget)
+    name = deploy_here(stack, out, budget=budget)
     run = run_deployment(name, timeout=0)
     store = MeasurementStore(out)
     deadline = time.monotonic() + 300
@@ -153,6 +177,7 @@ def test_a_run_whose_worker_and_driver_are_killed_is_recovered_and_measures_only
     assert (started > killed_at).sum() <= budget - before  # what was stored was not measured again
 
 
+@pytest.mark.slow
 def test_a_campaign_completes_though_mlflow_is_down_for_a_while(stack, cluster_env, tmp_path):
     import subprocess
     import sys
