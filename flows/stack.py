@@ -180,6 +180,8 @@ class Stack:
         """initdb a folder and run postgres on loopback; as root, both as the ``postgres`` user,
         which must reach the folder (every parent searchable by others)."""
         data, user = self.folder / "postgres", ("postgres" if os.geteuid() == 0 else None)
+        if data.exists():
+            raise TradeoffError(f"{self.folder} holds a stopped stack's data; remove the folder or give another --dir")
         binary = POSTGRES_BIN if POSTGRES_BIN.is_dir() else Path(shutil.which("postgres") or "postgres").parent
         if not (binary / "initdb").exists():
             raise TradeoffError("PostgreSQL 15 is not installed; run 'apt-get install postgresql' (docker/install.sh does)")
