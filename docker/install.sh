@@ -2,6 +2,7 @@
 # Installs what Tradeoff needs on a fresh Debian/Ubuntu machine with Python >= 3.11:
 # the measured programs (apt), the Python packages (pip, editable, with the test extra) and
 # PyFlink in a virtual environment of its own (its pins clash with Tradeoff's numpy and pandas).
+# PostgreSQL 15 is MLflow's store in the one-machine cluster (python3 -m flows.stack up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,11 +12,12 @@ missing=()
 for entry in "${programs[@]}"; do
     command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
 done
+[ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
 
-python3 -m pip install -q -e ".[test,dnn]"
+python3 -m pip install -q -e ".[test,dnn,cluster]"
 python3 -m systems.flink

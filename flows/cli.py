@@ -211,6 +211,8 @@ def _run_campaign(settings):
     from tasks.measure import connect
     from tradeoff.report import model_verdict
     settings = settings.resolve()  # every check before Prefect and Ray start, so bad input costs nothing
+    if _deployed("campaign", settings):
+        return
     _measures_into(settings.out)
     connect(settings.execution.ray_address)  # before the flow, so a bad address is one line, not a flow failure
     result = campaign_flow(settings)
@@ -255,6 +257,8 @@ def optimize(
         metric=objective, learner=learner, out=str(out_dir) if out_dir else None,
         execution=_execution(reps, timeout, ray_address, concurrency, cores_per_run),
         tracking=_tracking(tracking_uri, experiment, "tradeoff-optimize"))).resolve()  # every check before Prefect and Ray start
+    if _deployed("optimize", settings):
+        return
     connect(settings.campaign.execution.ray_address)
     optimum = optimize_flow(settings)
     out.print(f"\n[bold]best {optimum.metric}[/] ({optimum.goal}) {optimum.value:.4g} measured, of {optimum.configurations} "
@@ -411,6 +415,8 @@ def transfer(
         method=method, metric=metric, sampler=sampler, learner=learner, seed=seed, out=str(out_dir) if out_dir else None,
         holdout=str(holdout) if holdout else None, execution=_execution(reps, timeout, ray_address, concurrency, cores_per_run),
         tracking=_tracking(tracking_uri, experiment, "tradeoff-transfer")).resolve()  # every check before Prefect and Ray start
+    if _deployed("transfer", settings):
+        return
     _measures_into(settings.out)
     outcome = transfer_flow(settings)
     for line in outcome.result.lines() + outcome.comparison:
@@ -418,6 +424,65 @@ def transfer(
     out.print(f"data and report: {outcome.folder}")
     _tracked(outcome)
     out.print(f"MLflow run {outcome.run_id} in {outcome.tracking_uri}")
+
+
+# Scheduling: deployments and workers ---------------------------------------------------------
+
+_studies: list | None = None  # set while 'tradeoff deploy' reads its study: the command hands over its settings
+
+
+def _deployed(kind: str, settings) -> bool:
+    """Under 'tradeoff deploy', keep the study's checked settings instead of running it."""
+    if _studies is None:
+        return False
+    _studies.append((kind, settings))
+    return True
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def deploy(
+    study: Annotated[Optional[list[str]], typer.Argument(help="the study, as the command that runs it now: campaign|transfer|optimize and its options")] = None,
+    cron: Annotated[Optional[str], typer.Option(help="cron schedule, e.g. '0 2 * * *' (nightly at 02:00)")] = None,
+    interval: Annotated[Optional[float], typer.Option(help="schedule: seconds between runs")] = None,
+    pool: Annotated[str, typer.Option(help="Prefect process work pool (created if absent)")] = "tradeoff",
+    name: Annotated[Optional[str], typer.Option(help="deployment name (default: the study's folder name)")] = None,
+) -> None:
+    """Deploy a study to Prefect: run on a schedule by 'tradeoff worker', one run at a time, recovered if its worker dies.
+
+    Example: tradeoff deploy --cron '0 2 * * *' campaign x264 --budget 50 --out runs/x264-nightly"""
+    global _studies
+    from flows.deploy import FLOWS, DeploySettings, deploy as make_deployment
+    example = "e.g. tradeoff deploy --cron '0 2 * * *' campaign x264 --budget 50"
+    if not study:
+        raise TradeoffError(f"give the study to deploy as its command ({', '.join(FLOWS)} and its options), {example}")
+    if study[0] not in FLOWS:
+        raise TradeoffError(f"cannot deploy {study[0]!r}; deploy one of {', '.join(FLOWS)}, {example}")
+    DeploySettings(kind=study[0], study=None, pool=pool, name=name, cron=cron, interval=interval)  # its own checks first
+    _studies = []
+    try:
+        typer.main.get_command(app).main(args=study, prog_name="tradeoff", standalone_mode=False)
+        (kind, settings), = _studies
+    finally:
+        _studies = None
+    deployment = DeploySettings(kind=kind, study=settings, pool=pool, name=name, cron=cron, interval=interval)
+    deployment_id = make_deployment(deployment)
+    when = f"cron {cron}" if cron else f"every {interval:g} s" if interval else "on demand (no schedule)"
+    out.print(f"deployment {kind}/{deployment.deployment_name()} ({deployment_id}) on pool {pool}, {when}, "
+              f"measuring into {deployment.folder()}", markup=False)
+    out.print(f"run it now: prefect deployment run '{kind}/{deployment.deployment_name()}'; "
+              f"runs need a worker: tradeoff worker --pool {pool}", markup=False)
+
+
+@app.command()
+def worker(
+    pool: Annotated[str, typer.Option(help="Prefect process work pool to take runs from")] = "tradeoff",
+    ray_address: RayAddress = None, tracking_uri: TrackingUri = None,
+) -> None:
+    """Start a Prefect worker for the pool; its runs get the Ray and MLflow settings of this environment."""
+    from flows.deploy import worker_command
+    command, env = worker_command(pool, ray_address, tracking_uri)
+    sys.stdout.flush()
+    os.execvpe(command[0], command, env)
 
 
 # Causal debugging -----------------------------------------------------------------------------

@@ -48,6 +48,7 @@ def inputs(tmp_path, monkeypatch) -> dict[str, str]:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TRADEOFF_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)  # deploy and worker need one: its absence is a row
     files = {
         "good.csv": CSV,
         "empty.csv": "",
@@ -227,6 +228,23 @@ ROWS = [
     (["optimize", "synthetic", "--objective", "perf", "--budget", "abc"], "Invalid value for '--budget'"),
     (["optimize", "synthetic", "--objective", "perf", "--out", "{file}"], "is a file"),
     (["optimize", "synthetic", "--objective", "perf", "--tracking-uri", "notascheme://x/y"], "--tracking-uri"),
+    # deploy: the study is a command line of its own, checked as that command checks it; then the schedule and the server
+    (["deploy"], "give the study to deploy"),
+    (["deploy", "nosuch", "synthetic"], "cannot deploy 'nosuch'"),
+    (["deploy", "debug", "synthetic", "--goal", "perf <= 1"], "cannot deploy 'debug'"),
+    (["deploy", "--cron", "every night", "campaign", "synthetic"], "--cron 'every night' is not a cron schedule"),
+    (["deploy", "--cron", "0 2 * * *", "--interval", "60", "campaign", "synthetic"], "not both"),
+    (["deploy", "--interval", "0", "campaign", "synthetic"], "--interval must be a positive number"),
+    (["deploy", "--interval", "soon", "campaign", "synthetic"], "Invalid value for '--interval'"),
+    (["deploy", "--pool", "my/pool", "campaign", "synthetic"], "--pool 'my/pool' is not a work pool name"),
+    (["deploy", "--name", "two words", "campaign", "synthetic"], "--name 'two words'"),
+    (["deploy", "campaign", "synthetic", "--budget", "0"], "--budget"),
+    (["deploy", "campaign", "nosuch"], "unknown system 'nosuch'"),
+    (["deploy", "optimize", "synthetic", "--objective", "speed"], "synthetic has no metric 'speed'"),
+    (["deploy", "campaign", "synthetic", "--out", "{tmp}/c"], "set PREFECT_API_URL"),
+    # worker
+    (["worker", "--pool", "my/pool"], "--pool 'my/pool' is not a work pool name"),
+    (["worker"], "set PREFECT_API_URL"),
 ]
 
 
