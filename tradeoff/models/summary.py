@@ -27,13 +27,14 @@ class Summary:
     influences: pd.Series | None
     best: pd.DataFrame  # the best configurations for the metric's goal
     learner: str
+    model: object | None = None  # the fitted model (None: too few configurations)
 
 
 def summarise(frame: pd.DataFrame, space: Space, metric: str, goal: str = "min", learner: str = "cart",
               seed: int = 0) -> Summary:
     table = aggregate(frame)
     ok = table[(table["status"] == "ok") & table[METRIC_PREFIX + metric].notna()] if len(table) else table
-    mape, influences = None, None
+    mape, influences, model = None, None, None
     if len(ok) >= MIN_ROWS_FOR_MODEL:
         X = space.encode(ok.rename(columns=lambda c: c.removeprefix(OPTION_PREFIX)))
         y = ok[METRIC_PREFIX + metric].to_numpy(float)
@@ -41,7 +42,7 @@ def summarise(frame: pd.DataFrame, space: Space, metric: str, goal: str = "min",
         model = make_learner(learner, seed).fit(X, y)
         influences = option_influences(model, space, X, y, seed)
     best = ok.sort_values(METRIC_PREFIX + metric, ascending=goal == "min").head(5) if len(ok) else ok
-    return Summary(metric, len(frame), int((frame["status"] != "ok").sum()), len(ok), mape, influences, best, learner)
+    return Summary(metric, len(frame), int((frame["status"] != "ok").sum()), len(ok), mape, influences, best, learner, model)
 
 
 def write_report(summary: Summary, frame: pd.DataFrame, folder: Path) -> list[Path]:
