@@ -43,6 +43,7 @@ import mlflow
 import pandas as pd
 from mlflow.entities import DatasetInput, InputTag, RunStatus
 from mlflow.tracking import MlflowClient
+from mlflow.types import ColSpec, Schema
 
 from tasks.settings import Tracking
 from tradeoff.errors import TradeoffError
@@ -122,6 +123,14 @@ def code_version() -> dict:
         tags["mlflow.source.git.commit"] = commit.stdout.strip()
         tags["tradeoff.git_commit"] = commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     return tags
+
+
+@functools.cache
+def requirements() -> list[str]:
+    """What loading a logged model needs, pinned to this environment (given, so MLflow need not import the model in a
+    subprocess to infer them: that takes tens of seconds)."""
+    names = ("tradeoff", "mlflow", "scikit-learn", "pandas", "numpy", "joblib", "pyarrow", "scipy")
+    return [f"{name}=={importlib.metadata.version(name)}" for name in names]
 
 
 def target_tags(system, workload: str | None) -> dict:
@@ -306,13 +315,16 @@ class Run:
         with warnings.catch_warnings():  # its hint on integer columns: options are never missing (defaults fill them)
             warnings.simplefilter("ignore")
             signature = mlflow.models.infer_signature(example, predicted[[c for c in predicted if c.startswith(("predicted.", "std."))]])
+        # Any option may be left out (it takes its default), as 'tradeoff predict' allows.
+        signature.inputs = Schema([ColSpec(spec.type, spec.name, required=False) for spec in signature.inputs.inputs])
         digest = (Path(bundle_folder) / (MODEL_FILE + DIGEST_SUFFIX)).read_text().strip()
 
         def log_model():
             with _on_run(self.campaign_run_id), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # its advice on input examples: the signature says what goes in
                 mlflow.pyfunc.log_model(name=MODEL_PATH, python_model=str(Path(__file__).with_name("mlflow_model.py")),
-                                        artifacts={"bundle": str(bundle_folder)}, signature=signature, tags={MODEL_DIGEST_TAG: digest})
+                                        artifacts={"bundle": str(bundle_folder)}, signature=signature, tags={MODEL_DIGEST_TAG: digest},
+                                        pip_requirements=requirements())
             self.client.set_tag(self.campaign_run_id, MODEL_DIGEST_TAG, digest)
         self._call("model", log_model)
         return None if self.problem else f"runs:/{self.campaign_run_id}/{MODEL_PATH}"
@@ -536,7 +548,7 @@ def load_run_model(model_uri: str, uri: str | None = None) -> dict:
     except Exception as error:
         raise TradeoffError(f"cannot fetch the model {model_uri} from {tracking_uri(uri)} ({_one_line(error)}); "
                             "give runs:/RUN_ID/model of a run that logged one, and --tracking-uri of its store") from None
-    bundle = local / "artifacts" / "bundle"
+    bundle = next((path.parent for path in (local / "artifacts").glob(f"*/{MODEL_FILE}")), local)  # the 'bundle' artifact
     if not (bundle / MODEL_FILE).is_file():
         raise TradeoffError(f"{model_uri} is no Tradeoff model (it has no {MODEL_FILE}); give runs:/RUN_ID/model of a Tradeoff run")
     model_digest_matches(run_id, bundle, uri)
