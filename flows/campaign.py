@@ -44,7 +44,7 @@ def campaign(settings: CampaignSettings, progress: bool = True) -> Result:
     system, folder = settings.target.build(), Path(settings.out)
     tags = target_tags(system, settings.target.workload)
     with tracked(settings.tracking, f"{folder.name} campaign", campaign=settings.campaign_id(), campaign_name=folder.name,
-                 params=settings.params(), tags=tags) as run:
+                 params=settings.params(), tags=tags, campaign_params=identity(settings)) as run:
         if settings.configs:
             configs = given_configurations(settings.configs, system.space)
             run.watch(folder, len(configs) * settings.execution.reps)
@@ -72,6 +72,13 @@ def campaign(settings: CampaignSettings, progress: bool = True) -> Result:
                    folders={"measurements.parquet": folder / "measurements.parquet"},
                    description=campaign_note(settings, system, summary, measured_now))
     return Result(folder, summary, measured_now, run.uri, run.campaign_run_id, run.problem, run.run_id)
+
+
+def identity(settings: CampaignSettings) -> dict:
+    """What makes a campaign this campaign (``campaign_id``'s fields): parameters of its MLflow run."""
+    t = settings.target
+    return {"system": t.system, "environment": t.environment, "workload": t.workload, "sampler": settings.sampler,
+            "seed": settings.seed, "configs": settings.configs}
 
 
 def round_error(settings: CampaignSettings) -> float | None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from prefect import flow
 
-from flows.campaign import Result, campaign
+from flows.campaign import Result, campaign, identity
 from tasks.settings import OptimizeSettings
 from tasks.tracking import target_tags, tracked
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore
@@ -51,7 +51,8 @@ def optimize(settings: OptimizeSettings, progress: bool = True) -> Optimum:
     c = settings.campaign
     system = c.target.build()
     with tracked(c.tracking, f"{folder.name} optimize", campaign=c.campaign_id(), campaign_name=folder.name,
-                 params={**c.params(), "objective": metric, "goal": goal}, tags=target_tags(system, c.target.workload)) as run:
+                 params={**c.params(), "objective": metric, "goal": goal}, tags=target_tags(system, c.target.workload),
+                 campaign_params=identity(c)) as run:
         run.watch(folder, c.budget * c.execution.reps, lambda frame: _best(frame, metric, goal))
         result = campaign(c, progress)  # logs into this run: one invocation, one run
         frame = MeasurementStore(folder).read()

@@ -100,7 +100,7 @@ def ui_command(uri: str) -> str:
 
 def run_link(uri: str, experiment_id: str, run_id: str) -> str:
     """The run's page: a URL on a tracking server, else the page's path under ``mlflow ui``."""
-    page = f"#/experiments/{experiment_id}/runs/{run_id}"
+    page = f"#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"  # the UI's model-training view
     return f"{uri.rstrip('/')}/{page}" if uri.startswith(("http://", "https://")) else f"{page} (under {ui_command(uri)})"
 
 
@@ -219,7 +219,8 @@ class Run:
                 self.client.delete_run(ghost.info.run_id)
         return survivor
 
-    def _open(self, name: str, campaign: str | None, campaign_name: str | None, params: dict, tags: dict) -> None:
+    def _open(self, name: str, campaign: str | None, campaign_name: str | None, params: dict, tags: dict,
+              campaign_params: dict) -> None:
         self.client = MlflowClient(self.uri)
         self.experiment_id = use_experiment(self.experiment, self.uri)
         common = {**code_version(), "host": socket.gethostname(), **{k: str(v) for k, v in tags.items() if v is not None}}
@@ -234,7 +235,7 @@ class Run:
                 self.client.set_tag(stale.info.run_id, "tradeoff.ended", "never closed: its process was killed")
                 self.client.set_terminated(stale.info.run_id, "KILLED")
             self.client.update_run(parent, status="RUNNING")
-            self.client.log_batch(parent, tags=_tags(common))
+            self.client.log_batch(parent, tags=_tags(common), params=_params(campaign_params))
         flow_run_id, flow_run_url = _prefect_flow_run()
         prefect = {"prefect.flow_run_id": flow_run_id, "prefect.flow_run_url": flow_run_url}
         invocation = str(uuid.uuid4())
@@ -432,17 +433,18 @@ def _tags(tags: dict) -> list:
 
 @contextmanager
 def tracked(tracking: Tracking, name: str, *, campaign: str | None = None, campaign_name: str | None = None,
-            params: dict | None = None, tags: dict | None = None) -> Iterator[Run]:
+            params: dict | None = None, tags: dict | None = None, campaign_params: dict | None = None) -> Iterator[Run]:
     """The MLflow run of the work inside the block: opened now, closed with its outcome (FINISHED,
     FAILED on an exception, KILLED on Ctrl-C). ``campaign``: the campaign id whose run this one
-    nests under (found by tag, made once). Inside a block of the same campaign (``optimize``
+    nests under (found by tag, made once); ``campaign_params``: what identifies the campaign (the same
+    every invocation, so its run may hold them: MLflow refuses a parameter that changes). Inside a block of the same campaign (``optimize``
     runs ``campaign``), the outer run is reused: one invocation, one run."""
     outer = _active.get()
     if outer is not None and outer.campaign == campaign:
         yield outer
         return
     run = Run(tracking, campaign)
-    run._call("opening the run", run._open, name, campaign, campaign_name, params or {}, tags or {})
+    run._call("opening the run", run._open, name, campaign, campaign_name, params or {}, tags or {}, campaign_params or {})
     token = _active.set(run)
     _open_runs.add(run)
     try:
