@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# program:Debian package
-programs=(x264:x264 cadical:cadical gcc:gcc java:openjdk-17-jre-headless ip:iproute2 unshare:util-linux)
+# program:Debian package (chromium: the tests open the MLflow UI and the report in it)
+programs=(x264:x264 cadical:cadical gcc:gcc java:openjdk-17-jre-headless ip:iproute2 unshare:util-linux chromium:chromium)
 missing=()
 for entry in "${programs[@]}"; do
     command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
