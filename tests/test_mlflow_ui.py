@@ -32,16 +32,19 @@ def chromium(tmp_path: Path, url: str, *action: str) -> subprocess.CompletedProc
                           timeout=120)
 
 
-@pytest.fixture
-def mlflow_server(tmp_path):
-    port = free_port()
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    """One server for this module; the last test kills it."""
+    tmp_path, port = tmp_path_factory.mktemp("mlflow-server"), free_port()
     server = subprocess.Popen(["mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path}/server.db", "--host", "127.0.0.1",
                                "--port", str(port), "--workers", "1", "--artifacts-destination", str(tmp_path / "artifacts")],
                               cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port, server)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", server
     finally:
+        if server.poll() is not None:
+            return
         os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=5)
@@ -52,6 +55,7 @@ def mlflow_server(tmp_path):
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (docker/install.sh installs it)")
 def test_the_run_page_shows_dataset_tags_description_and_model(tmp_path, mlflow_server):
+    mlflow_server, _ = mlflow_server
     out = tmp_path / "demo-campaign"
     result = run_cli("campaign", "synthetic", "--budget", "10", "--out", str(out), "--tracking-uri", mlflow_server,
                      "--experiment", "audit-ui")
@@ -75,3 +79,21 @@ def test_the_run_page_shows_dataset_tags_description_and_model(tmp_path, mlflow_
         picture = Image.open(shots / name).convert("L")
         drawn = sum(1 for value in picture.resize((140, 180)).getdata() if value < 200)
         assert drawn > 0.003 * 140 * 180, f"{name} is nearly blank"  # text on white: a blank page has none
+
+
+def test_a_tracking_server_that_dies_mid_run_costs_no_work(mlflow_server, tmp_path):
+    """Retried, then one line; the work goes on and the command reports it at the end."""
+    from tasks.settings import Tracking
+    from tasks.tracking import tracked
+    url, server = mlflow_server
+    (tmp_path / "result.csv").write_text("a\n1\n")
+    with tracked(Tracking(uri=url, experiment="dies"), "work", campaign="dead0", params={"a": 1}) as run:
+        run.metrics({"before": 1.0})
+        assert run.run_id and not run.problem
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+        run.metrics({"after": 2.0})
+        run.files([tmp_path / "result.csv"])
+        worked = True
+    assert worked and run.problem and "\n" not in run.problem
+    assert run.problem.startswith(f"logging to MLflow at {url} failed (metrics:") and "kept: rerun the same command" in run.problem
