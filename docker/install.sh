@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# program:Debian package (chromium: the tests open the MLflow UI and the report in it)
+# program:Debian package (chromium: the headless browser the report and MLflow UI tests open pages in)
 programs=(x264:x264 cadical:cadical gcc:gcc java:openjdk-17-jre-headless ip:iproute2 unshare:util-linux chromium:chromium)
 missing=()
 for entry in "${programs[@]}"; do

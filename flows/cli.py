@@ -236,7 +236,7 @@ def optimize(
     out.print(f"  {optimum.config_id}  " + " ".join(f"{k}={v}" for k, v in optimum.config.items()), markup=False)
     out.print(f"data: {optimum.campaign.folder / 'measurements.parquet'}; best: {optimum.files[0]}; convergence: {optimum.files[1]}")
     _tracked(optimum)
-    out.print(f"MLflow run {optimum.run_id} (the campaign's: {optimum.campaign.run_id}) in {optimum.tracking_uri}")
+    _print_run(optimum.tracking_uri, optimum.run_id, optimum.invocation_run_id)
 
 
 @app.command()

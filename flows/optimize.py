@@ -42,6 +42,7 @@ class Optimum:
     tracking_uri: str
     run_id: str
     tracking_problem: str | None = None  # why logging to MLflow failed, where it did (the data are kept)
+    invocation_run_id: str = ""  # this invocation's run, nested under run_id (the campaign's)
 
 
 @flow(name="optimize")
@@ -68,12 +69,11 @@ def optimize(settings: OptimizeSettings, progress: bool = True) -> Optimum:
         report.write_text(json.dumps({"metric": metric, "goal": goal, "value": value, "config_id": best["config_id"], "config": config,
                                       "method": c.sampler, "configurations": len(table)}, indent=1))
         log.info("optimize: best %s %.4g of %d configurations, %s", metric, value, len(table), best["config_id"])
-        for step, so_far in enumerate(curve.tolist(), start=1):  # one step per configuration, in measuring order
-            run.step({"best_so_far": so_far}, step)
+        run.curve("best_so_far", curve.tolist())  # one step per configuration, in measuring order
         run.record(metrics={"best": value}, files=[report, plot], description=result_note(run, metric, goal, value, best, config, c.sampler, len(table)))
         run.tags({"best_config_id": best["config_id"]})
-    return Optimum(result, metric, goal, value, str(best["config_id"]), config, len(table), [report, plot], run.uri, run.run_id,
-                   result.tracking_problem or run.problem)
+    return Optimum(result, metric, goal, value, str(best["config_id"]), config, len(table), [report, plot], run.uri,
+                   run.campaign_run_id, result.tracking_problem or run.problem, run.run_id)
 
 
 def _best(frame, metric: str, goal: str) -> dict:

@@ -270,6 +270,21 @@ class Run:
             self._call("step metrics", self.client.log_batch, self.run_id, metrics=[
                 mlflow.entities.Metric(k, float(v), stamp, step) for k, v in metrics.items() if v is not None and v == v])
 
+    def curve(self, name: str, values: list[float]) -> None:
+        """A whole-state series (one value per configuration, say): every step on this invocation, and on the
+        campaign run the steps it lacks, so a resumed or re-logged campaign holds each step once."""
+        self._series(self.run_id, name, values, 0)
+        if self.campaign_run_id and self.campaign_run_id != self.run_id:
+            logged = self._call("metric history", self.client.get_metric_history, self.campaign_run_id, name)
+            if logged is not None:
+                self._series(self.campaign_run_id, name, values, max((m.step for m in logged), default=0))
+
+    def _series(self, run_id: str, name: str, values: list[float], after: int) -> None:
+        if run_id:
+            stamp = int(time.time() * 1000)
+            self._call(f"series {name}", self.client.log_batch, run_id, metrics=[
+                mlflow.entities.Metric(name, float(v), stamp, step) for step, v in enumerate(values, 1) if step > after and v == v])
+
     def metrics(self, metrics: dict, campaign: bool = True) -> None:
         """Final metrics of the invocation and (``campaign``) the campaign run; None and NaN left out."""
         stamp = int(time.time() * 1000)

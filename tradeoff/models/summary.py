@@ -42,7 +42,7 @@ def summarise(frame: pd.DataFrame, space: Space, metric: str, goal: str = "min",
         model = make_learner(learner, seed).fit(X, y)
         influences = option_influences(model, space, X, y, seed)
     best = ok.sort_values(METRIC_PREFIX + metric, ascending=goal == "min").head(5) if len(ok) else ok
-    return Summary(metric, len(frame), int((frame["status"] != "ok").sum()), len(ok), mape, influences, best, learner, model)
+    return Summary(metric, len(frame), int((frame["status"] != "ok").sum()), len(ok), mape, influences, best, learner, model=model)
 
 
 def write_report(summary: Summary, frame: pd.DataFrame, folder: Path) -> list[Path]:
