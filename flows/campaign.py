@@ -19,10 +19,11 @@ from prefect import flow
 
 from tasks.campaign import ask_sampler, measure_configurations, measurement_workers, summarise_campaign
 from tasks.settings import CampaignSettings, given_configurations
-from tasks.tracking import track
+from tasks.tracking import accuracy_words, target_tags, tracked
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, aggregate, metric_names
-from tradeoff.models.summary import Summary, relative_spread
+from tradeoff.models.persist import save_model
+from tradeoff.models.summary import Summary, relative_spread, summarise
 from tradeoff.samplers.base import SAMPLERS
 
 
@@ -32,36 +33,81 @@ class Result:
     summary: Summary
     measured_now: int
     tracking_uri: str
-    run_id: str
+    run_id: str  # the campaign's MLflow run: one per folder, however often it is resumed
     tracking_problem: str | None = None  # why logging to MLflow failed, where it did (the data are kept)
+    invocation_run_id: str = ""  # this invocation's run, nested under run_id (the campaign's)
 
 
 @flow(name="campaign")
 def campaign(settings: CampaignSettings, progress: bool = True) -> Result:
     settings = settings.resolve()
     system, folder = settings.target.build(), Path(settings.out)
-    if settings.configs:
-        configs = given_configurations(settings.configs, system.space)
-        measured_now = measure_configurations(settings, configs, progress)
-    else:
-        adaptive = SAMPLERS.get(settings.sampler).adaptive
-        # Only a strategy that chooses from measurements sizes its batches to the workers (and starts Ray to count them).
-        workers = measurement_workers(settings) if adaptive else 1
-        measured_now = 0
-        while True:
-            configs = ask_sampler(settings, workers)
-            added = measure_configurations(settings, configs, progress)  # the stored ones too: a killed run may have left repetitions out
-            measured_now += added
-            if not added or not adaptive:
-                break
-    summary, files = summarise_campaign(settings)
-    params = {**settings.params(), "campaign": settings.campaign_id(), "configurations_sampled": len(configs),
-              "program_version": system.program_version()}
-    metrics = {"measured": summary.measured, "failed": summary.failed, "configurations": summary.configurations,
-               "measured_this_run": measured_now, "mape": summary.mape}
-    uri, run_id, problem = track(settings.tracking.experiment, settings.tracking.uri, folder.name, params, metrics, files=files,
-                        folders={"measurements.parquet": folder / "measurements.parquet"})
-    return Result(folder, summary, measured_now, uri, run_id, problem)
+    tags = target_tags(system, settings.target.workload)
+    with tracked(settings.tracking, f"{folder.name} campaign", campaign=settings.campaign_id(), campaign_name=folder.name,
+                 params=settings.params(), tags=tags, campaign_params=identity(settings)) as run:
+        if settings.configs:
+            configs = given_configurations(settings.configs, system.space)
+            run.watch(folder, len(configs) * settings.execution.reps)
+            measured_now = measure_configurations(settings, configs, progress)
+        else:
+            adaptive = SAMPLERS.get(settings.sampler).adaptive
+            run.watch(folder, settings.budget * settings.execution.reps)
+            # Only a strategy that chooses from measurements sizes its batches to the workers (and starts Ray to count them).
+            workers = measurement_workers(settings) if adaptive else 1
+            measured_now, rounds = 0, 0
+            while True:
+                configs = ask_sampler(settings, workers)
+                added = measure_configurations(settings, configs, progress)  # the stored ones too: a killed run may have left repetitions out
+                measured_now += added
+                if not added or not adaptive:
+                    break
+                rounds += 1
+                run.step({"configurations": len(configs), "round_mape": round_error(settings)}, rounds)
+        summary, files = summarise_campaign(settings)
+        model = save_first_model(settings, summary)
+        metrics = {"measured": summary.measured, "failed": summary.failed, "configurations": summary.configurations,
+                   "mape": summary.mape}
+        run.metrics({"measured_this_run": measured_now}, campaign=False)
+        run.record(folder=folder, metric=settings.metric, metrics=metrics, files=files, model=model,
+                   folders={"measurements.parquet": folder / "measurements.parquet"},
+                   description=campaign_note(settings, system, summary, measured_now))
+    return Result(folder, summary, measured_now, run.uri, run.campaign_run_id, run.problem, run.run_id)
+
+
+def identity(settings: CampaignSettings) -> dict:
+    """What makes a campaign this campaign (``campaign_id``'s fields): parameters of its MLflow run."""
+    t = settings.target
+    return {"system": t.system, "environment": t.environment, "workload": t.workload, "sampler": settings.sampler,
+            "seed": settings.seed, "configs": settings.configs}
+
+
+def round_error(settings: CampaignSettings) -> float | None:
+    """An adaptive campaign's model error after a round: cross-validated MAPE of its learner on what is stored."""
+    system = settings.target.build()
+    frame = MeasurementStore(settings.out).read()
+    return summarise(frame, system.space, settings.metric, system.metric(settings.metric).goal, settings.learner, settings.seed).mape
+
+
+def save_first_model(settings: CampaignSettings, summary: Summary) -> Path | None:
+    """The campaign's first model as a bundle in FOLDER/model (what MLflow logs as the run's model)."""
+    if summary.model is None:
+        return None
+    return save_model(Path(settings.out) / "model", summary.model, settings.target.build().space, summary.metric,
+                      summary.learner).parent
+
+
+def campaign_note(settings: CampaignSettings, system, summary: Summary, measured_now: int) -> str:
+    """The run's description: what was measured where, the model, whether its accuracy is usable."""
+    t = settings.target
+    lines = [f"### Campaign `{Path(settings.out).name}`",
+             f"**{summary.measured}** measurements ({summary.failed} failed) of **{summary.configurations}** configurations of "
+             f"`{system.name}` {system.program_version()} in environment `{t.environment}`, workload `{t.workload}`; "
+             f"sampler `{settings.sampler}`, seed {settings.seed}, {settings.execution.reps} repetition(s). "
+             f"This invocation measured {measured_now}.", "",
+             f"**Model**: `{summary.learner}` of `{summary.metric}`, {accuracy_words(summary.mape, summary.configurations)}"]
+    if summary.influences is not None:
+        lines.append("**Most influential options**: " + ", ".join(f"`{o}` ({v:.0%})" for o, v in summary.influences.head(5).items()))
+    return "\n".join(lines)
 
 
 def describe_folder(folder: Path, metric: str | None = None) -> list[str]:

@@ -187,6 +187,8 @@ def _on_interrupt(signum, frame) -> None:
         stored = len(store.done()) if store.exists() else 0
         message = f"interrupted: {stored} measurements stored in {store.folder}; run the same command again to resume"
     print(message, file=sys.stderr, flush=True)
+    if "tasks.tracking" in sys.modules:
+        sys.modules["tasks.tracking"].interrupted()
     import psutil
     children = psutil.Process().children(recursive=True)
     for child in children:
@@ -226,10 +228,16 @@ def _run_campaign(settings):
         out.print("most influential options: " + ", ".join(f"{name} ({share:.0%})" for name, share in summary.influences.head(5).items()))
     out.print(f"data: {result.folder / 'measurements.parquet'}")
     _tracked(result)
-    out.print(f"MLflow run {result.run_id} in {result.tracking_uri}")
-    from tasks.tracking import ui_command
-    out.print(f"browse it: {ui_command(result.tracking_uri)}")
+    _print_run(result.tracking_uri, result.run_id, result.invocation_run_id)
     return result
+
+
+def _print_run(uri: str, run_id: str, invocation: str = "") -> None:
+    """Where the MLflow run is, and how to open it."""
+    from tasks.tracking import ui_command
+    out.print(f"MLflow run {run_id}" + (f" (this invocation: {invocation})" if invocation and invocation != run_id else "") + f" in {uri}")
+    if not uri.startswith(("http://", "https://")):
+        out.print(f"browse it: {ui_command(uri)}")
 
 
 def _tracked(outcome) -> None:
@@ -266,7 +274,7 @@ def optimize(
     out.print(f"  {optimum.config_id}  " + " ".join(f"{k}={v}" for k, v in optimum.config.items()), markup=False)
     out.print(f"data: {optimum.campaign.folder / 'measurements.parquet'}; best: {optimum.files[0]}; convergence: {optimum.files[1]}")
     _tracked(optimum)
-    out.print(f"MLflow run {optimum.run_id} (the campaign's: {optimum.campaign.run_id}) in {optimum.tracking_uri}")
+    _print_run(optimum.tracking_uri, optimum.run_id, optimum.invocation_run_id)
 
 
 @app.command()
@@ -326,19 +334,35 @@ def learn(
     out.print(learned.description, markup=False)
     out.print("option influences: " + ", ".join(f"{name} ({share:.0%})" for name, share in learned.influences.head(10).items()))
     out.print(f"cross-validated MAPE: {learned.cv_mape:.2f}%")
-    out.print(f"model: {learned.folder / 'model.joblib'}  (MLflow run {learned.run_id})")
+    out.print(f"model: {learned.folder / 'model.joblib'}")
+    _tracked(learned)
+    out.print(f"MLflow run {learned.run_id}: its model is runs:/{learned.run_id}/model")
 
 
 @app.command()
 def predict(
-    model: Annotated[Path, typer.Argument(help="a model folder written by 'tradeoff learn'")],
+    model: Annotated[str, typer.Argument(help="a model folder written by 'tradeoff learn', or runs:/RUN_ID/model of an MLflow run that logged one")],
     configs: Annotated[Path, typer.Argument(help="CSV of configurations, one column per option (missing ones: default)")],
     out_file: Annotated[Optional[Path], typer.Option("--out", help="write the predictions to this CSV instead of printing them")] = None,
+    tracking_uri: TrackingUri = None,
 ) -> None:
-    """Predict the metric of each configuration in a CSV."""
+    """Predict the metric of each configuration in a CSV.
+
+    Loading a model runs code (it is a pickle): a folder's model.joblib is checked against the
+    SHA-256 'tradeoff learn' wrote beside it, a run's against the digest the run recorded when it
+    logged the model, before either is loaded; load models only from folders and tracking servers you trust."""
     from tradeoff.importing import read_any
     from tradeoff.models.persist import load_model, predict_table
-    predictions = predict_table(load_model(model), read_any(configs))
+    if model.startswith("runs:/"):
+        from tasks.settings import Tracking
+        from tasks.tracking import load_run_model
+        Tracking(uri=tracking_uri).check()
+        bundle = load_run_model(model, tracking_uri)
+    elif "://" in model or model.startswith("models:/"):
+        raise TradeoffError(f"cannot load {model}: give a model folder or runs:/RUN_ID/model of a Tradeoff run")
+    else:
+        bundle = load_model(model)
+    predictions = predict_table(bundle, read_any(configs))
     if out_file:
         predictions.to_csv(out_file, index=False)
         out.print(f"{len(predictions)} predictions written to {out_file}")

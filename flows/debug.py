@@ -20,7 +20,7 @@ from prefect import flow
 from systems.base import System
 from tasks.debug import initial_sample, measure_configs
 from tasks.settings import DebugSettings
-from tasks.tracking import track
+from tasks.tracking import target_tags, tracked
 from tradeoff.causal import loop
 from tradeoff.causal.baseline import decision_tree_fix
 from tradeoff.causal.goals import Goal, goals_hold, parse_goals
@@ -52,50 +52,62 @@ def debug(settings: DebugSettings) -> DebugOutcome:
     events = settings.events or list(getattr(system, "event_metrics", []))
     objectives = list(dict.fromkeys(g.metric for g in goals))
 
-    def measure(configs: list[dict]) -> list[dict | None]:
-        return measure_configs(settings.target, configs, settings.execution, folder, campaign)
+    with tracked(settings.tracking, f"{folder.name} debug", campaign=campaign, campaign_name=folder.name,
+                 tags=target_tags(system, workload)) as run:
+        def measure(configs: list[dict]) -> list[dict | None]:
+            return measure_configs(settings.target, configs, settings.execution, folder, campaign)
 
-    if settings.data:
-        frame = MeasurementStore(settings.data).read()
-        frame = frame[frame["workload"] == workload] if "workload" in frame else frame
-    else:
-        configs = initial_sample(settings.target, settings.initial, settings.seed)
-        measure(configs)
-        frame = MeasurementStore(folder).read()
-    table = aggregate(frame)
-    data, variables = from_measurements(table, objectives)
-    variables = Variables(variables.options, tuple(e for e in variables.events if e in events), variables.objectives)
-    faulty_metrics = None
-    if settings.row is not None:
-        match = table[table["config_id"] == settings.row]
-        if match.empty:
-            raise TradeoffError(f"no configuration {settings.row} in {settings.data}; 'tradeoff show {settings.data}' lists ids")
-        ok, _ = from_measurements(match, objectives)
-        faulty = {o: ok.iloc[0][o] for o in variables.options}
-        faulty_metrics = ok.iloc[0][[*variables.events, *variables.objectives]].to_dict()
-    else:
-        faulty = {o: faulty[o] for o in variables.options}
+        if settings.data:
+            frame = MeasurementStore(settings.data).read()
+            frame = frame[frame["workload"] == workload] if "workload" in frame else frame
+        else:
+            configs = initial_sample(settings.target, settings.initial, settings.seed)
+            measure(configs)
+            frame = MeasurementStore(folder).read()
+        table = aggregate(frame)
+        data, variables = from_measurements(table, objectives)
+        variables = Variables(variables.options, tuple(e for e in variables.events if e in events), variables.objectives)
+        faulty_metrics = None
+        if settings.row is not None:
+            match = table[table["config_id"] == settings.row]
+            if match.empty:
+                raise TradeoffError(f"no configuration {settings.row} in {settings.data}; 'tradeoff show {settings.data}' lists ids")
+            ok, _ = from_measurements(match, objectives)
+            faulty = {o: ok.iloc[0][o] for o in variables.options}
+            faulty_metrics = ok.iloc[0][[*variables.events, *variables.objectives]].to_dict()
+        else:
+            faulty = {o: faulty[o] for o in variables.options}
 
-    result = loop.debug(data, variables, faulty, goals, measure, settings.loop_config(), faulty_metrics=faulty_metrics,
-                        valid=_measurable(system),
-                        recorded=None if system.space.population is None else system.space.population.to_dict("records"))
-    baseline = _baseline(data, variables, faulty, goals, measure, _measurable(system))
-    files = _write(folder, result, baseline, goals)
-    params = {"system": settings.target.system, "environment": system.environment, "workload": workload,
-              "goals": "; ".join(map(str, goals)), "faulty": json.dumps(faulty, default=str)[:500], "budget": settings.budget,
-              "initial": settings.initial, "seed": settings.seed, "top_k": settings.top_k, "max_changes": settings.max_changes,
-              "alpha": settings.alpha, "timeout": settings.execution.timeout,
-              **{k: v for k, v in (("config", settings.config), ("row", settings.row), ("data", settings.data)) if v}}
-    metrics = {"fixed": float(result.fixed), "measurements": result.measurements, "wall_s": result.wall_s,
-               "baseline_fixed": float(baseline.get("fixed", False))}
-    for goal in goals:
-        before, after = result.faulty_metrics.get(goal.metric), result.best_metrics.get(goal.metric)
-        metrics[f"faulty_{goal.metric}"], metrics[f"fixed_{goal.metric}"] = before, after
-        metrics[f"gain_{goal.metric}_pct"] = _gain(before, after, goal)
-        if baseline.get("measured"):
-            metrics[f"baseline_gain_{goal.metric}_pct"] = _gain(before, baseline["measured"].get(goal.metric), goal)
-    uri, run_id, problem = track(settings.tracking.experiment, settings.tracking.uri, folder.name, params, metrics, files=files)
-    return DebugOutcome(folder, result, goals, baseline, uri, run_id, problem)
+        result = loop.debug(data, variables, faulty, goals, measure, settings.loop_config(), faulty_metrics=faulty_metrics,
+                            valid=_measurable(system),
+                            recorded=None if system.space.population is None else system.space.population.to_dict("records"))
+        baseline = _baseline(data, variables, faulty, goals, measure, _measurable(system))
+        files = _write(folder, result, baseline, goals)
+        params = {"system": settings.target.system, "environment": system.environment, "workload": workload,
+                  "goals": "; ".join(map(str, goals)), "faulty": json.dumps(faulty, default=str)[:500], "budget": settings.budget,
+                  "initial": settings.initial, "seed": settings.seed, "top_k": settings.top_k, "max_changes": settings.max_changes,
+                  "alpha": settings.alpha, "timeout": settings.execution.timeout,
+                  **{k: v for k, v in (("config", settings.config), ("row", settings.row), ("data", settings.data)) if v}}
+        metrics = {"fixed": float(result.fixed), "measurements": result.measurements, "wall_s": result.wall_s,
+                   "baseline_fixed": float(baseline.get("fixed", False))}
+        for goal in goals:
+            before, after = result.faulty_metrics.get(goal.metric), result.best_metrics.get(goal.metric)
+            metrics[f"faulty_{goal.metric}"], metrics[f"fixed_{goal.metric}"] = before, after
+            metrics[f"gain_{goal.metric}_pct"] = _gain(before, after, goal)
+            if baseline.get("measured"):
+                metrics[f"baseline_gain_{goal.metric}_pct"] = _gain(before, baseline["measured"].get(goal.metric), goal)
+        for number, step in enumerate(result.steps, 1):  # one nested run per round: the fix tried, predicted and measured
+            measured = step.measured or {}
+            run.child(f"{folder.name} round {number}", params={"changes": step.fix.describe()[:500]}, tags={"fixed": step.fixed},
+                      metrics={"potential": step.fix.potential, "control": step.fix.control,
+                               **{f"predicted_{k}": v for k, v in step.fix.predicted.items()},
+                               **{f"measured_{g.metric}": measured.get(g.metric) for g in goals},
+                               **{f"error_{g.metric}_pct": _error(step.fix.predicted.get(g.metric), measured.get(g.metric)) for g in goals}})
+            run.step({**{f"measured_{g.metric}": measured.get(g.metric) for g in goals}, "fixed": float(step.fixed),
+                      **{f"error_{g.metric}_pct": _error(step.fix.predicted.get(g.metric), measured.get(g.metric)) for g in goals}}, number)
+        run.log_params(params)
+        run.record(folder=folder, metrics=metrics, files=files, description=debug_note(system, workload, result, baseline, goals))
+    return DebugOutcome(folder, result, goals, baseline, run.uri, run.campaign_run_id, run.problem)
 
 
 def _measurable(system: System):
@@ -108,6 +120,25 @@ def _measurable(system: System):
             return False
         return recorded is None or config_id(system.space.validate(config)) in recorded
     return valid
+
+
+def _error(predicted: float | None, measured: float | None) -> float | None:
+    """How far a round's prediction was from its measurement, in percent of the measurement."""
+    if predicted is None or measured is None or measured == 0:
+        return None
+    return abs(predicted - measured) / abs(measured) * 100
+
+
+def debug_note(system: System, workload: str, result: loop.DebugResult, baseline: dict, goals: list[Goal]) -> str:
+    """The description: the fault, its root causes, the fix and whether it met the goals."""
+    causes = ", ".join(f"`{option}` ({effect:.2f})" for option, effect in result.diagnosis.root_causes[:5]) or "none found"
+    fix = ", ".join(f"`{k}={v}`" for k, v in result.best.items() if result.faulty.get(k) != v) or "no change"
+    gains = "; ".join(f"{g.metric}: {result.faulty_metrics.get(g.metric, float('nan')):.4g} -> {result.best_metrics.get(g.metric, float('nan')):.4g}"
+                      for g in goals)
+    return (f"### Debugging `{system.name}` {system.program_version()}, environment `{system.environment}`, workload `{workload}`\n"
+            f"Goals: {', '.join(f'`{g}`' for g in goals)}\n\n**Root causes** (average causal effect): {causes}\n\n"
+            f"**Fix**: {fix} ({gains}); **{'FIXED' if result.fixed else 'NOT FIXED'}** after {result.measurements} measurements, "
+            f"{len(result.steps)} rounds. Decision-tree baseline: {'goal met' if baseline.get('fixed') else 'goal not met'}.")
 
 
 def _gain(before: float | None, after: float | None, goal: Goal) -> float | None:

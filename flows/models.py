@@ -14,8 +14,10 @@ import pandas as pd
 from sklearn.model_selection import KFold, cross_val_predict
 
 from tasks.settings import EvaluateSettings, LearnSettings
-from tasks.tracking import log_run
+from tasks.tracking import accuracy_words, tracked
 from tradeoff.errors import TradeoffError
+from tradeoff.importing import read_any
+from tradeoff.measurements import MeasurementStore
 from tradeoff.models.accuracy import mape, option_influences
 from tradeoff.models.evaluation import (learning_curve, load_table, parse_sizes, random_training_sets, read_training_index,
                                         summarise)
@@ -34,6 +36,7 @@ class Learned:
     folder: Path
     run_id: str
     tracking_uri: str
+    tracking_problem: str | None = None  # why logging to MLflow failed, where it did (the model is saved)
 
 
 def describe(model, feature_names: list[str]) -> str:
@@ -68,10 +71,17 @@ def learn(settings: LearnSettings) -> Learned:
     shares.rename_axis("option").rename("share").to_csv(out / "influences.csv")
     plots.influences(shares, f"influence on {s.metric} ({s.learner})", out / "influences.png")
     model_plots.predicted_vs_measured(table.y, predicted, s.metric, out / "predicted_vs_measured.png")
-    uri, run_id = log_run(s.tracking.experiment, s.tracking.uri, f"learn {Path(s.data).name} {s.metric} {s.learner}",
-                          {"data": s.data, "metric": s.metric, "learner": s.learner, "seed": s.seed, "folds": s.folds,
-                           "configurations": len(table.y)}, {"cv_mape": cv_mape}, folders={"model": out})
-    return Learned(model, text, shares, cv_mape, out, run_id, uri)
+    with tracked(s.tracking, f"learn {Path(s.data).name} {s.metric} {s.learner}",
+                 params={"data": s.data, "metric": s.metric, "learner": s.learner, "seed": s.seed, "folds": s.folds,
+                         "configurations": len(table.y)}) as run:
+        run.dataset(Path(s.data), s.metric, context="training")
+        run.metrics({"cv_mape": cv_mape})
+        run.files(folders={"model-files": out})
+        run.model(out, MeasurementStore(s.data).read() if Path(s.data).is_dir() else read_any(s.data))
+        run.describe(f"### Model of `{s.metric}` from `{s.data}`\n`{s.learner}` on {len(table.y)} configurations, "
+                     f"{accuracy_words(cv_mape, len(table.y))}\n\n```\n{text[:3000]}\n```\n\n**Most influential options**: "
+                     + ", ".join(f"`{o}` ({v:.0%})" for o, v in shares.head(5).items()))
+    return Learned(model, text, shares, cv_mape, out, run.run_id, run.uri, run.problem)
 
 
 def evaluate(settings: EvaluateSettings, progress=None) -> tuple[pd.DataFrame, str]:
@@ -96,9 +106,19 @@ def evaluate(settings: EvaluateSettings, progress=None) -> tuple[pd.DataFrame, s
                                                 "runs": results.to_dict("records")}, indent=1))
     if s.plot:
         model_plots.learning_curve(summary, s.plot, f"{Path(s.data).name}: {s.metric}")
-    _, run_id = log_run(s.tracking.experiment, s.tracking.uri, f"evaluate {Path(s.data).name} {s.metric}",
-                        {"data": s.data, "metric": s.metric, "learners": ",".join(s.learners), "repeats": s.repeats,
-                         "seed": s.seed, "training_index": s.training_index or ""},
-                        {f"mre_{row.learner}_{row.size}": row.mean for row in summary.itertuples()},
-                        files=[Path(p) for p in (s.json_out, s.plot) if p])
-    return summary, run_id
+    with tracked(s.tracking, f"evaluate {Path(s.data).name} {s.metric}",
+                 params={"data": s.data, "metric": s.metric, "learners": ",".join(s.learners), "repeats": s.repeats,
+                         "seed": s.seed, "training_index": s.training_index or ""}) as run:
+        run.dataset(Path(s.data), s.metric, context="evaluation")
+        for row in summary.itertuples():  # one nested run per learner and size
+            run.child(f"{row.learner} n={row.size}", params={"learner": row.learner, "size": row.size, "repeats": row.repeats},
+                      metrics={"mre": row.mean, "margin": row.margin, "fit_s": row.fit_s})
+        run.metrics({f"mre_{row.learner}_{row.size}": row.mean for row in summary.itertuples()})
+        run.files([Path(p) for p in (s.json_out, s.plot) if p])
+        best = summary.sort_values("mean").iloc[0] if len(summary) else None
+        run.describe(f"### Learning curves of `{s.metric}` on `{s.data}`\n| learner | size | MRE % | 95% margin |\n|---|---|---|---|\n"
+                     + "\n".join(f"| `{r.learner}` | {r.size} | {r.mean:.2f} | {r.margin:.2f} |" for r in summary.itertuples())
+                     + (f"\n\nLowest error: `{best['learner']}` at {best['size']} configurations." if best is not None else ""))
+    if run.problem:  # the summary and files are written; only the run is missing
+        raise TradeoffError(run.problem)
+    return summary, run.run_id

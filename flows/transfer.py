@@ -12,10 +12,11 @@ from pathlib import Path
 
 from prefect import flow
 
+from flows.campaign import identity
 from systems.replay import environment_frame
 from tasks.campaign import measure_configurations
 from tasks.settings import TransferSettings
-from tasks.tracking import track
+from tasks.tracking import target_tags, tracked
 from tasks.transfer import evaluate_transfer, load_sources, pick_source, sample_target
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import metric_names
@@ -40,23 +41,45 @@ def transfer(settings: TransferSettings, progress: bool = True) -> TransferOutco
     settings = settings.resolve()
     campaign = settings.campaign()
     folder = Path(settings.out)
-    sources = load_sources(list(settings.sources), settings.tracking.uri)
-    chosen = pick_source(sources, settings.target, settings.metric, settings.learner, settings.seed)
-    configs = sample_target(campaign, sources[chosen.choice])
-    measured_now = measure_configurations(campaign, configs, progress)
-    result, files, comparison = evaluate_transfer(settings, sources, chosen)
     system = settings.target.build()
     params = {"sources": " ".join(settings.sources), "target": settings.target.system, "environment": settings.target.environment,
               "workload": settings.target.workload, "budget": settings.budget, "method": settings.method,
               "metric": settings.metric, "sampler": campaign.sampler, "learner": settings.learner, "seed": settings.seed,
-              "reps": settings.execution.reps, "source": chosen.choice, "program_version": system.program_version(),
-              **({"holdout": settings.holdout} if settings.holdout else {})}
-    metrics = {f"mape_{name}": value for name, value in result.errors.items()} | {
-        "target_measurements": result.target_measurements, "bellwether_confidence": result.bellwether_confidence}
-    uri, run_id, problem = track(settings.tracking.experiment, settings.tracking.uri, folder.name, params, metrics,
-                        tags={"chosen": result.chosen, "source": result.source, "reason": result.reason[:5000]},
-                        files=files, folders={"measurements.parquet": folder / "measurements.parquet"})
-    return TransferOutcome(folder, result, comparison, measured_now, uri, run_id, problem)
+              "reps": settings.execution.reps, **({"holdout": settings.holdout} if settings.holdout else {})}
+    with tracked(settings.tracking, f"{folder.name} transfer", campaign=campaign.campaign_id(), campaign_name=folder.name,
+                 params=params, tags=target_tags(system, settings.target.workload), campaign_params=identity(campaign)) as run:
+        sources = load_sources(list(settings.sources), settings.tracking.uri)
+        chosen = pick_source(sources, settings.target, settings.metric, settings.learner, settings.seed)
+        configs = sample_target(campaign, sources[chosen.choice])
+        run.watch(folder, len(configs) * settings.execution.reps)
+        measured_now = measure_configurations(campaign, configs, progress)
+        result, files, comparison = evaluate_transfer(settings, sources, chosen)
+        for method, error in result.errors.items():  # one nested run per method: its error beside the others'
+            run.child(f"{folder.name} {method}", params={"method": method, "source": result.source},
+                      metrics={"mape": error, "cv_mape": result.cv_errors.get(method)}, tags={"chosen": method == result.chosen})
+        for method in set(result.cv_errors) - set(result.errors):
+            run.child(f"{folder.name} {method} (candidate)", params={"method": method, "source": result.source},
+                      metrics={"cv_mape": result.cv_errors[method]}, tags={"chosen": method == result.chosen})
+        for spec in settings.sources:
+            if Path(spec).is_dir():
+                run.dataset(Path(spec), settings.metric, context="source")
+        run.tags({"chosen": result.chosen, "source": result.source, "reason": result.reason[:5000]})
+        run.metrics({"measured_this_run": measured_now}, campaign=False)
+        run.record(folder=folder, metric=settings.metric, files=files, folders={"measurements.parquet": folder / "measurements.parquet"},
+                   metrics={f"mape_{name}": value for name, value in result.errors.items()} | {
+                       "target_measurements": result.target_measurements, "bellwether_confidence": result.bellwether_confidence},
+                   description=transfer_note(settings, system, result))
+    return TransferOutcome(folder, result, comparison, measured_now, run.uri, run.campaign_run_id, run.problem)
+
+
+def transfer_note(settings: TransferSettings, system, result: StudyResult) -> str:
+    """The description: target, sources, the bellwether, each method's error and the decision."""
+    errors = "\n".join(f"| `{name}` | {value:.2f} |" for name, value in sorted(result.errors.items(), key=lambda kv: kv[1]))
+    return (f"### Transfer to `{system.name}` {system.program_version()}, environment `{system.environment}`\n"
+            f"{result.target_measurements} target configurations measured; evaluated on {result.evaluation}.\n\n"
+            f"**Bellwether**: `{result.source}` ({result.bellwether}; confidence {result.bellwether_confidence:.2f}) of "
+            f"{', '.join(f'`{s}`' for s in settings.sources)}\n\n| method | MAPE % |\n|---|---|\n{errors}\n\n"
+            f"**Decision** (`{result.method}`): `{result.chosen}`; {result.reason}")
 
 
 def compare_environments(source: str, target: str, metric: str | None, top_k: int, pairing: str, out: Path) -> list[str]:

@@ -334,11 +334,14 @@ def test_a_shell_command_may_not_quote_a_placeholder_itself(command, name):
     assert quoted_placeholder(command) == name
 
 
-def test_tracking_that_fails_after_the_work_is_one_line_that_says_the_data_are_kept(tmp_path):
-    from tasks.tracking import track
-    uri, run_id, problem = track.fn("tradeoff", "file:///proc/x/y", "run", {"a": 1}, {"m": 1.0})
-    assert uri == "file:///proc/x/y" and not run_id
-    assert "\n" not in problem and "kept: rerun the same command" in problem
+def test_tracking_that_fails_is_one_line_that_says_the_data_are_kept_and_the_work_goes_on(tmp_path):
+    from tasks.settings import Tracking
+    from tasks.tracking import tracked
+    with tracked(Tracking(uri="file:///proc/x/y"), "run", campaign="c0ffee", params={"a": 1}) as run:
+        run.metrics({"m": 1.0})
+        worked = True
+    assert worked and run.uri == "file:///proc/x/y" and not run.run_id
+    assert "\n" not in run.problem and "kept: rerun the same command" in run.problem
 
 
 @pytest.mark.slow

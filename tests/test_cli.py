@@ -83,8 +83,9 @@ def test_x264_pairwise_campaign_is_measured_stored_and_tracked(tmp_path, cache):
     assert frame["program_version"].str.startswith("x264").all()
     assert "most influential options:" in result.stdout
     mlflow.set_tracking_uri(store)
-    run = mlflow.search_runs(experiment_names=["cli-test"], output_format="list")[0]
-    assert run.data.params["system"] == "x264" and run.data.params["sampler"] == "pairwise" and run.data.params["reps"] == "2"
+    run = mlflow.search_runs(experiment_names=["cli-test"], filter_string="tags.`tradeoff.role` = 'campaign'", output_format="list")[0]
+    invocation = mlflow.search_runs(experiment_names=["cli-test"], filter_string="tags.`tradeoff.role` = 'invocation'", output_format="list")[0]
+    assert run.data.params["system"] == "x264" and run.data.params["sampler"] == "pairwise" and invocation.data.params["reps"] == "2"
     assert run.data.metrics["measured"] == len(frame) and run.data.metrics["failed"] == 0 and "mape" in run.data.metrics
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
     assert {"measurements.parquet", "summary.csv", "distribution.png", "influences.png", "influences.csv"} <= artifacts

@@ -52,7 +52,14 @@ def test_campaign_runs_on_given_ray_prefect_and_mlflow_servers(servers, tmp_path
     assert result.returncode == 0, result.stderr[-3000:]
     assert "3 CPUs on 1 node" in result.stdout + result.stderr  # the started cluster, not a local Ray
     client = mlflow.MlflowClient(tracking_uri=f"http://127.0.0.1:{mlflow_port}")
-    runs = client.search_runs([client.get_experiment_by_name("served").experiment_id])
+    experiment = client.get_experiment_by_name("served").experiment_id
+    runs = client.search_runs([experiment], "tags.`tradeoff.role` = 'campaign'")
     assert len(runs) == 1 and runs[0].data.metrics["measured"] == 12
     flow_runs = httpx.post(f"{prefect_api}/flow_runs/filter", json={}).json()
     assert [run["state_type"] for run in flow_runs] == ["COMPLETED"]
+    (invocation,) = client.search_runs([experiment], "tags.`tradeoff.role` = 'invocation'")  # lineage: MLflow run -> Prefect flow run
+    assert invocation.data.tags["prefect.flow_run_id"] == flow_runs[0]["id"]
+    assert invocation.data.tags["prefect.flow_run_url"].endswith(f"/flow-runs/flow-run/{flow_runs[0]['id']}")
+    artifacts = httpx.post(f"{prefect_api}/artifacts/filter", json={}).json()
+    assert {"mlflow-run", "measuring", "rows-by-status"} <= {a["key"] for a in artifacts}
+    assert invocation.info.run_id in next(a["data"] for a in artifacts if a["key"] == "mlflow-run")

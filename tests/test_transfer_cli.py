@@ -55,7 +55,7 @@ def test_transfer_from_a_stored_campaign_to_a_replayed_target(tmp_path, datasets
     assert len(measured) == 24 and set(measured["environment"]) == {"feature8_2762_32"}
 
     mlflow.set_tracking_uri(tracking)
-    run = mlflow.search_runs(experiment_names=["transfer-test"], output_format="list")[0]
+    run = mlflow.search_runs(experiment_names=["transfer-test"], filter_string="tags.`tradeoff.role` = 'campaign'", output_format="list")[0]
     assert run.data.metrics["mape_target-only"] == report["errors"]["target-only"]
     assert run.data.tags["chosen"] == report["chosen"]
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}

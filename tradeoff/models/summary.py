@@ -28,13 +28,14 @@ class Summary:
     best: pd.DataFrame  # the best configurations for the metric's goal
     learner: str
     spearman: float | None = None  # of the cross-validated predictions: whether the model ranks configurations
+    model: object | None = None  # the fitted model (None: too few configurations)
 
 
 def summarise(frame: pd.DataFrame, space: Space, metric: str, goal: str = "min", learner: str = "cart",
               seed: int = 0) -> Summary:
     table = aggregate(frame)
     ok = table[(table["status"] == "ok") & table[METRIC_PREFIX + metric].notna()] if len(table) else table
-    mape, spearman, influences = None, None, None
+    mape, spearman, influences, model = None, None, None, None
     if len(ok) >= MIN_ROWS_FOR_MODEL:
         X = space.encode(ok.rename(columns=lambda c: c.removeprefix(OPTION_PREFIX)))
         y = ok[METRIC_PREFIX + metric].to_numpy(float)
@@ -43,7 +44,8 @@ def summarise(frame: pd.DataFrame, space: Space, metric: str, goal: str = "min",
         model = make_learner(learner, seed).fit(X, y)
         influences = option_influences(model, space, X, y, seed)
     best = ok.sort_values(METRIC_PREFIX + metric, ascending=goal == "min").head(5) if len(ok) else ok
-    return Summary(metric, len(frame), int((frame["status"] != "ok").sum()), len(ok), mape, influences, best, learner, spearman)
+    return Summary(metric, len(frame), int((frame["status"] != "ok").sum()), len(ok), mape, influences, best, learner, spearman,
+                   model=model)
 
 
 def write_report(summary: Summary, frame: pd.DataFrame, folder: Path) -> list[Path]:
