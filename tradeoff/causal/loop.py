@@ -9,7 +9,8 @@ fallback are labelled weakly supported. ``diagnose`` adds the counterfactual fix
 configuration. ``debug`` measures the best untried fix through a ``measure(configs) -> metrics``
 callable, adds it to the data, relearns the graph and repeats until the goals hold or the budget
 is spent. Fixes accumulate: each round's fix is built on the best configuration measured so
-far (at most ``max_total`` options changed from the faulty one), and one candidate moves the
+far (at most ``max_total`` options changed from the faulty one, and only a gain of more than 10%
+makes a trial the new base), and one candidate moves the
 options of the top paths to their values in the best configuration measured at all. A fix that
 fails hints at a cause the graph missed, so each failure (and each round without an untried
 fix) doubles FCI's significance level, up to 0.2, for the next round. ``DebugConfig`` holds the
@@ -40,7 +41,9 @@ log = logging.getLogger(__name__)
 MAX_ALPHA = 0.2  # the loop doubles FCI's significance level after each failed fix or a round without one, up to this
 WEAKEST_ALPHA = 0.4  # the most liberal level the diagnosis refits at for an objective without a path
 ASSOCIATED = 3  # options the last fallback offers: the most associated with the objective
-TOP_PATHS_COPIED = 3  # per objective: the paths whose options the "best measured" candidate copies
+ASSOCIATION = "association only, no causal path"
+TOP_PATHS_COPIED = 3
+MIN_GAIN = 0.1  # the relative gain over the best so far for the loop to build its next fixes on a trial  # per objective: the paths whose options the "best measured" candidate copies
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,12 +99,19 @@ class Explanation:
 
 
 def explain(data: pd.DataFrame, variables: Variables, objectives: Iterable[str],
-            config: DebugConfig = DebugConfig()) -> Explanation:
+            config: DebugConfig = DebugConfig(), associated: int = 0) -> Explanation:
     """The causal graph, its structural model, the root causes and the top paths to each objective
-    (with the fallbacks of the module docstring where an objective has no directed path)."""
+    (with the fallbacks of the module docstring where an objective has no directed path). With
+    ``associated``, that many of the options most associated with each objective that have no path
+    to it join as weakly supported candidates (the loop's way forward once the paths are spent)."""
     graph = fit_graph(data, variables, alpha=config.alpha, depth=config.depth)
     objectives = list(objectives)
     support = {objective: _ensure_paths(graph, data, variables, objective, config) for objective in objectives}
+    for objective in objectives:
+        if associated and objective not in graph.dropped:
+            on_paths = {p[0] for p in graph.causal_paths(objective)}
+            extra = [o for o in _most_associated(data, variables, objective) if o not in on_paths][:associated]
+            graph.directed.update({(o, objective): ASSOCIATION for o in extra})
     model = StructuralModel(graph, data, seed=config.seed)
     paths, causes = {}, {}
     for objective in objectives:
@@ -135,22 +145,26 @@ def _ensure_paths(graph: CausalGraph, data: pd.DataFrame, variables: Variables, 
         if graph.causal_paths(objective):
             log.info("no path to %s at FCI alpha %g: using the paths %s", objective, config.alpha, label)
             return label
-    numeric = numeric_coding(data[[*variables.options, objective]]).dropna()
-    rho = numeric[list(variables.options)].corrwith(numeric[objective], method="spearman").abs().dropna()
-    chosen = rho[rho > 0].sort_values(ascending=False).index[:ASSOCIATED].tolist()
-    label = f"association only, no causal path up to FCI alpha {WEAKEST_ALPHA:g}"
+    chosen = _most_associated(data, variables, objective)[:ASSOCIATED]
     log.info("no path to %s up to FCI alpha %g: offering the options most associated with it, %s",
              objective, WEAKEST_ALPHA, ", ".join(chosen) or "none")
-    graph.directed.update({(o, objective): label for o in chosen})
-    return label
+    graph.directed.update({(o, objective): ASSOCIATION for o in chosen})
+    return ASSOCIATION
+
+
+def _most_associated(data: pd.DataFrame, variables: Variables, objective: str) -> list[str]:
+    """Options by |Spearman rho| with the objective, strongest first (constant ones left out)."""
+    numeric = numeric_coding(data[[*variables.options, objective]]).dropna()
+    rho = numeric[list(variables.options)].corrwith(numeric[objective], method="spearman").abs().dropna()
+    return rho[rho > 0].sort_values(ascending=False, kind="stable").index.tolist()
 
 
 def diagnose(data: pd.DataFrame, variables: Variables, faulty: dict | pd.Series, goals: list[Goal],
              config: DebugConfig = DebugConfig(), recorded: list[dict] | None = None,
-             best_measured: dict | None = None) -> Diagnosis:
+             best_measured: dict | None = None, associated: int = 0) -> Diagnosis:
     """Why the faulty configuration misses its goals, and the changes most likely to fix it. With
     ``best_measured`` (a configuration), one more candidate sets the options of the top paths to
-    its values."""
+    its values; ``associated`` widens the candidates (``explain``)."""
     faulty = pd.Series(faulty)
     unknown = [g.metric for g in goals if g.metric not in variables.objectives]
     if unknown:
@@ -158,7 +172,7 @@ def diagnose(data: pd.DataFrame, variables: Variables, faulty: dict | pd.Series,
     lacking = [o for o in variables.options if o not in faulty]
     if lacking:
         raise TradeoffError(f"the faulty configuration lacks option {lacking[0]!r}; give every option")
-    explanation = explain(data, variables, dict.fromkeys(g.metric for g in goals), config)
+    explanation = explain(data, variables, dict.fromkeys(g.metric for g in goals), config, associated)
     top = explanation.top_paths
     extra = []
     if best_measured is not None:
@@ -166,13 +180,19 @@ def diagnose(data: pd.DataFrame, variables: Variables, faulty: dict | pd.Series,
         extra = [{o: best_measured[o] for o in copied if str(best_measured[o]) != str(faulty[o])}]
     fixes = counterfactual_fixes(explanation.model, faulty, goals, top, data, max_changes=config.max_changes,
                                  recorded=recorded, extra=extra) if top else []
-    strength = {}  # option -> its strongest support over the top paths
-    for path in top:
+    label_support(fixes, top)
+    return Diagnosis(explanation.graph, explanation.root_causes, explanation.paths, fixes, explanation.support)
+
+
+def label_support(fixes: list[Fix], paths: list[CausalPath]) -> None:
+    """Each fix's support: "causal" where every changed option starts a causal top path, else the
+    weak evidence of the first that does not."""
+    strength = {}  # option -> its strongest support over the paths
+    for path in paths:
         strength[path.nodes[0]] = CAUSAL if not path.weak or strength.get(path.nodes[0]) == CAUSAL else path.support
     for fix in fixes:
         weak = [strength.get(o, "not on a top path") for o in fix.changes if strength.get(o) != CAUSAL]
         fix.support = weak[0] if weak else CAUSAL
-    return Diagnosis(explanation.graph, explanation.root_causes, explanation.paths, fixes, explanation.support)
 
 
 @dataclass
@@ -220,7 +240,7 @@ def debug(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Go
     tried = {config_id(faulty)}
     best, best_metrics, steps, first = faulty, faulty_metrics, [], None
     fixed = goals_hold(faulty_metrics, goals)
-    level = config.alpha
+    level, associated = config.alpha, 0
 
     def allowed(fix: Fix) -> bool:
         trial = {**best, **fix.changes}
@@ -229,15 +249,20 @@ def debug(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Go
 
     while not fixed and measurements < config.budget:
         diagnosis = diagnose(data, variables, {**best, **best_metrics}, goals, replace(config, alpha=level), recorded,
-                             best_measured=_best_row(data, variables, goals))
+                             best_measured=_best_row(data, variables, goals), associated=associated)
         candidate = next((f for f in diagnosis.fixes if allowed(f)), None)
         if candidate is None:
-            if level >= MAX_ALPHA:
-                log.info("no untried fix at FCI alpha %g, the most the loop tests with: giving up after %d measurements", level, measurements)
+            if level < MAX_ALPHA:
+                # no untried fix on the paths found: look for more paths first
+                level = _relax(level, "no untried fix on the causal paths found")
+                continue
+            if associated >= len(variables.options):
+                log.info("no untried fix on any option at FCI alpha %g: giving up after %d measurements", level, measurements)
                 first = first or diagnosis
                 break
-            # no untried fix on the paths found: look for more paths before giving up
-            level = _relax(level, "no untried fix on the causal paths found")
+            associated += ASSOCIATED
+            log.info("no untried fix on the causal paths at FCI alpha %g, the most the loop tests with: adding the %d options "
+                     "most associated with each goal's metric as weakly supported candidates", level, associated)
             continue
         first = first or diagnosis
         trial = {**best, **candidate.changes}
@@ -270,7 +295,7 @@ def _same(a, b) -> bool:
 
 
 def _best_row(data: pd.DataFrame, variables: Variables, goals: list[Goal]) -> dict | None:
-    """The options of the best measured configuration in the data (``_better``'s order)."""
+    """The options of the best measured configuration in the data (``_key``'s order)."""
     rows = data.to_dict("records")
     complete = [r for r in rows if all(pd.notna(r.get(g.metric)) for g in goals)]
     if not complete:
@@ -301,4 +326,7 @@ def _key(metrics: dict, goals: list[Goal]) -> tuple:
 
 
 def _better(metrics: dict, than: dict, goals: list[Goal]) -> bool:
-    return _key(metrics, goals) < _key(than, goals)
+    """Fewer goals missed, or as many and the first goal's metric better by more than MIN_GAIN:
+    a fix is built on a configuration only for a gain that measurement noise does not explain."""
+    (missed, value), (than_missed, than_value) = _key(metrics, goals), _key(than, goals)
+    return missed < than_missed or missed == than_missed and value < than_value - MIN_GAIN * abs(than_value)
