@@ -137,9 +137,10 @@ def _write(folder: Path, result: loop.DebugResult, baseline: dict, goals: list[G
     top = [p.nodes for ps in diagnosis.paths.values() for p in ps]
     causal_plots.graph(diagnosis.graph, picture, highlight=top)
     paths = folder / "paths.csv"
-    pd.DataFrame([{"objective": o, "path": str(p), "ace": p.ace} for o, ps in diagnosis.paths.items() for p in ps]).to_csv(paths, index=False)
+    pd.DataFrame([{"objective": o, "path": " -> ".join(p.nodes), "ace": p.ace, "support": p.support}
+                  for o, ps in diagnosis.paths.items() for p in ps]).to_csv(paths, index=False)
     fixes = folder / "fixes.csv"
-    pd.DataFrame([{"changes": f.describe(), "potential": f.potential, "control": f.control,
+    pd.DataFrame([{"changes": f.describe(), "potential": f.potential, "control": f.control, "support": f.support, "origin": f.origin,
                    **{f"predicted_{k}": v for k, v in f.predicted.items()}} for f in diagnosis.fixes[:20]]).to_csv(fixes, index=False)
     steps = folder / "steps.csv"
     pd.DataFrame([{"step": i + 1, "changes": s.fix.describe(), "potential": s.fix.potential, "control": s.fix.control,
@@ -150,7 +151,8 @@ def _write(folder: Path, result: loop.DebugResult, baseline: dict, goals: list[G
     summary.write_text(json.dumps({
         "fixed": result.fixed, "measurements": result.measurements, "wall_s": result.wall_s,
         "faulty": result.faulty, "faulty_metrics": result.faulty_metrics, "best": result.best, "best_metrics": result.best_metrics,
-        "root_causes": diagnosis.root_causes, "baseline": baseline, "goals": [str(g) for g in goals]}, indent=2, default=str))
+        "root_causes": diagnosis.root_causes, "support": diagnosis.support, "baseline": baseline,
+        "goals": [str(g) for g in goals]}, indent=2, default=str))
     return [dot, picture, paths, fixes, steps, summary]
 
 
@@ -161,6 +163,9 @@ def report_lines(outcome: DebugOutcome) -> list:
     lines: list = ["root causes (options by average causal effect, in standard deviations of the objective):"]
     lines += [f"  {option}  {effect:.2f}" for option, effect in diagnosis.root_causes[:8]]
     for metric, paths in diagnosis.paths.items():
+        support = diagnosis.support.get(metric, "causal")
+        if support != "causal":
+            lines.append(f"no causal path to {metric} at the configured FCI level: its candidates are weakly supported ({support})")
         lines.append(f"causal paths to {metric} (ACE):")
         lines += [f"  {path.ace:10.4g}  {path}" for path in paths[:5]]
     table = Table("step", Column("changes", overflow="fold", min_width=24), "potential", "control",
