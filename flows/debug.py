@@ -143,13 +143,13 @@ def _write(folder: Path, result: loop.DebugResult, baseline: dict, goals: list[G
     pd.DataFrame([{"changes": f.describe(), "potential": f.potential, "control": f.control, "support": f.support, "origin": f.origin,
                    **{f"predicted_{k}": v for k, v in f.predicted.items()}} for f in diagnosis.fixes[:20]]).to_csv(fixes, index=False)
     steps = folder / "steps.csv"
-    pd.DataFrame([{"step": i + 1, "changes": s.fix.describe(), "potential": s.fix.potential, "control": s.fix.control,
+    pd.DataFrame([{"step": i + 1, "changes": s.fix.describe(), "origin": s.fix.origin, "potential": s.fix.potential, "control": s.fix.control,
                    **{f"predicted_{k}": v for k, v in s.fix.predicted.items()},
                    **{f"measured_{g.metric}": (s.measured or {}).get(g.metric) for g in goals}, "fixed": s.fixed}
                   for i, s in enumerate(result.steps)]).to_csv(steps, index=False)
     summary = folder / "debug.json"
     summary.write_text(json.dumps({
-        "fixed": result.fixed, "measurements": result.measurements, "wall_s": result.wall_s,
+        "fixed": result.fixed, "measurements": result.measurements, "fixed_after": result.fixed_after, "wall_s": result.wall_s,
         "faulty": result.faulty, "faulty_metrics": result.faulty_metrics, "best": result.best, "best_metrics": result.best_metrics,
         "root_causes": diagnosis.root_causes, "support": diagnosis.support, "baseline": baseline,
         "goals": [str(g) for g in goals]}, indent=2, default=str))
@@ -186,6 +186,7 @@ def report_lines(outcome: DebugOutcome) -> list:
                if measured else "not measured (it breaks a constraint or, on a replay, was never recorded)")
     lines.append(f"decision-tree baseline: {', '.join(f'{k}={v}' for k, v in base['changes'].items()) or 'no change'}; "
                  f"{verdict}; goal met: {'yes' if base.get('fixed') else 'no'}")
-    lines.append(f"{'FIXED' if result.fixed else 'NOT FIXED'} after {result.measurements} measurements in {result.wall_s:.1f} s; "
+    when = f"goals first met at measurement {result.fixed_after}, " if result.fixed else ""
+    lines.append(f"{'FIXED' if result.fixed else 'NOT FIXED'} ({when}{result.measurements} measurements in all) in {result.wall_s:.1f} s; "
                  f"files in {outcome.folder}; MLflow run {outcome.run_id}")
     return lines
