@@ -71,30 +71,52 @@ def test_debug_loop_fixes_the_fault_by_measuring(system):
     assert goal.holds(result.best_metrics["latency"])
     changed = {k for k in result.best if result.best[k] != faulty[k]}
     assert changed <= system.truth(workload).root_causes("latency")
-    assert result.wall_s > 0 and result.steps[-1].fixed
+    assert result.wall_s > 0 and result.steps[result.fixed_after - 2].fixed  # the faulty one was measured first
+    assert all(s.fix.origin == "simplify" for s in result.steps[result.fixed_after - 1:])
 
 
-def test_debug_loop_tests_more_liberally_when_no_path_is_found(system, caplog):
-    # this noise draw leaves FCI at alpha 0.05 with no path to latency (CI met one like it):
-    # the loop must relax its tests rather than give up having measured only the fault
+def test_no_path_falls_back_to_a_relaxed_level_labelled_weak(system, caplog):
+    # this noise draw leaves FCI at alpha 0.05 with no path to latency (CI met one like it): the
+    # diagnosis itself refits more liberally for latency and labels what it offers weakly supported
     workload = "s3"
     system.rng = random.Random(1012)
     data = pd.DataFrame([{**c, **system.run(c, workload, 10, [])} for c in sample(system.space, "random", 60, 0)])
     faulty = {o: 0 for o in system.space.names}
     faulty["o8"] = 3
     goal = Goal("latency", "<=", 15.0)
-    strict = diagnose(data, variables(system), {**faulty, **system.run(faulty, workload, 10, [])}, [goal])
-    assert not strict.root_causes
-
+    assert not fit_graph(data, variables(system)).causal_paths("latency")
     with caplog.at_level(logging.INFO, logger="tradeoff.causal.loop"):
-        result = debug(data, variables(system), faulty, [goal], lambda cs: [system.run(c, workload, 10, []) for c in cs],
-                       DebugConfig(budget=4))
-    assert result.fixed and result.diagnosis.root_causes and result.steps
-    said = [r.getMessage() for r in caplog.records]
-    assert any(m.startswith("no causal path") for m in said)
-    assert any(m.startswith("FCI alpha 0.05 -> 0.1: no untried fix") for m in said)
-    assert any(m.startswith("round 1: measuring") for m in said)
-    assert {o for o, _ in result.diagnosis.root_causes} <= system.truth(workload).root_causes("latency")
+        strict = diagnose(data, variables(system), {**faulty, **system.run(faulty, workload, 10, [])}, [goal])
+    assert strict.support == {"latency": "found only at FCI alpha 0.1"}
+    assert strict.fixes and all(f.support == "found only at FCI alpha 0.1" for f in strict.fixes)
+    assert "weakly supported" in strict.fixes[0].describe() and all(p.weak for p in strict.paths["latency"])
+    assert {o for o, _ in strict.root_causes} <= system.truth(workload).root_causes("latency")
+    assert any(r.getMessage().startswith("no path to latency at FCI alpha 0.05") for r in caplog.records)
+
+    result = debug(data, variables(system), faulty, [goal], lambda cs: [system.run(c, workload, 10, []) for c in cs],
+                   DebugConfig(budget=4))
+    assert result.fixed and result.steps
+    assert {k for k in result.best if result.best[k] != faulty[k]} <= system.truth(workload).root_causes("latency")
+
+
+def test_possible_ancestors_follow_undecided_pairs_either_way():
+    v = Variables(("o1", "o2"), ("e1", "e2"), ("y",))
+    graph = CausalGraph(v, v.all, directed={("o1", "e1"): "knowledge", ("e1", "e2"): "entropy", ("o2", "e2"): "knowledge",
+                                            ("e1", "y"): "knowledge"}, undecided={frozenset(("e1", "e2"))})
+    assert graph.causal_paths("y") == [("o1", "e1", "y")]
+    assert graph.possible_ancestors("y") == ["o2"]  # o2 -> e2 o-o e1 -> y, against the entropy direction
+
+
+def test_last_fallback_offers_the_most_associated_options_labelled_weak():
+    import numpy as np
+    rng = np.random.default_rng(0)
+    # y depends on o1 only through a noise far larger than FCI can see in 8 rows at any level
+    data = pd.DataFrame({"o1": rng.integers(0, 2, 8), "o2": rng.integers(0, 2, 8), "e1": rng.normal(0, 1, 8)})
+    data["y"] = data["o1"] * 0.3 + rng.normal(0, 1, 8)
+    v = Variables(("o1", "o2"), ("e1",), ("y",))
+    diagnosis = diagnose(data, v, data.iloc[0], [Goal("y", "<=", float(data["y"].min()))])
+    assert diagnosis.support["y"].startswith("association only")
+    assert diagnosis.fixes and all("weakly supported: association only" in f.describe() for f in diagnosis.fixes)
 
 
 def test_two_objectives_get_a_fix_that_keeps_both(system):
@@ -194,3 +216,42 @@ def test_replay_fixes_are_recorded_configurations(system):
     for fix in diagnosis.fixes[:10]:
         config = {**worst[system.space.names].to_dict(), **fix.changes}
         assert tuple(sorted((k, int(v)) for k, v in config.items())) in known
+
+
+def test_semi_synthetic_faults_have_exact_minimal_root_causes():
+    import itertools
+
+    import numpy as np
+
+    from bench.causal_synthetic import EVENTS, LEVELS, OPTIONS, Generator, faults
+    generator = Generator(2)
+    assert len(OPTIONS) == 26 and len(EVENTS) == 22
+    assert 2 <= 2 * generator.edges() / (len(OPTIONS) + len(EVENTS) + 2) <= 3  # a sparse DAG
+
+    def meets(fault, subset) -> bool:
+        """Some levels of the options in ``subset`` meet the fault's goal, noise-free."""
+        combos = np.array(list(itertools.product(*(range(len(LEVELS[o])) for o in subset))))
+        rows = np.repeat(generator.indices([fault.config]), len(combos), axis=0)
+        rows[:, [OPTIONS.index(o) for o in subset]] = combos
+        return bool(fault.goals[0].holds(generator.evaluate(rows)[fault.goals[0].metric]).any())
+
+    found, _ = faults(generator, 1, np.random.default_rng(2 + 10_000))
+    for fault in found:
+        goal = fault.goals[0]
+        assert fault.metrics[goal.metric] == pytest.approx(goal.threshold / 0.2)
+        size = min(map(len, fault.truth))
+        assert all(len(t) == size and meets(fault, t) for t in fault.truth)  # sufficient, all of one size
+        acting = generator.ancestors(goal.metric)
+        assert set().union(*fault.truth) <= acting
+        assert not any(meets(fault, s) for s in itertools.combinations(sorted(acting), size - 1) if s)  # minimal
+
+
+def test_semi_synthetic_fault_is_fixed_by_its_root_cause():
+    import numpy as np
+
+    from bench.causal_synthetic import Generator, faults, run_fault
+    generator = Generator(2)
+    fault = faults(generator, 1, np.random.default_rng(2 + 10_000))[0][0]
+    assert fault.truth == [frozenset({"vm.swappiness"})]
+    (row,) = run_fault(generator, fault, ["causal"], 200)
+    assert row["fixed"] and row["measurements"] <= 27 and row["precision"] == 1.0 and row["recall"] == 1.0
