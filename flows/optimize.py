@@ -2,18 +2,22 @@
 
 An optimisation is a campaign: the loop (ask the sampler given the store -> measure what is new on
 Ray -> store) is the campaign's, so resuming and never repeating a measurement come with it, and
-the optimiser derives its state from the store. What this flow adds is the answer: the best
-measured configuration (``optimum.json``) and the convergence plot (``convergence.png``) in the
-campaign folder, both from measurements, and an MLflow run of its own (tagged with the campaign's
-run) holding the best value, the best so far as a step metric (one step per configuration) and
-both files.
+the optimiser derives its state from the store (the objectives and constraints go to it with
+each ask). What this flow adds is the answer, from measurements only: the best measured
+configuration of the first objective among those meeting every output constraint
+(``optimum.json``) and its convergence (``convergence.png``); for several objectives also the
+Pareto front (``front.csv``, ``front.png``: the front over every measured point) and its
+hypervolume after each configuration, against measurements and measurement seconds
+(``hypervolume.png``). All go to an MLflow run of its own (tagged with the campaign's run) with
+the best value, the hypervolume and both curves as step metrics (one step per configuration).
+Where no measured configuration meets the constraints the result says so (``unmet``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +26,10 @@ from prefect import flow
 from flows.campaign import Result, campaign
 from tasks.settings import OptimizeSettings
 from tasks.tracking import track
-from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore
-from tradeoff.optimum import best_measured, best_so_far, measured_in_order
-from tradeoff.plots.optimize import convergence
+from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, aggregate
+from tradeoff.optimum import (best_feasible, feasible, hypervolume_curve, measured_in_order, measurement_seconds, pareto_front,
+                              split_constraints, unmet)
+from tradeoff.plots import optimize as plots
 
 log = logging.getLogger(__name__)
 
@@ -34,37 +39,74 @@ class Optimum:
     campaign: Result
     metric: str
     goal: str
-    value: float
-    config_id: str
+    value: float | None  # None: no measured configuration meets the constraints
+    config_id: str | None
     config: dict
     configurations: int
     files: list[Path]
     tracking_uri: str
     run_id: str
     tracking_problem: str | None = None  # why logging to MLflow failed, where it did (the data are kept)
+    front: list[dict] = field(default_factory=list)  # several objectives: the front's rows (config_id, objectives, options)
+    hypervolume: float | None = None
+    unmet: str | None = None  # why no measured configuration meets the constraints, in one line
+
+
+def _plain(config: dict) -> dict:
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in config.items()}
+
+
+def _options(row) -> dict:
+    return _plain({c[len(OPTION_PREFIX):]: row[c] for c in row.index if c.startswith(OPTION_PREFIX)})
 
 
 @flow(name="optimize")
 def optimize(settings: OptimizeSettings, progress: bool = True) -> Optimum:
     settings = settings.resolve()
-    result = campaign(settings.campaign, progress)
-    metric, goal, folder = settings.campaign.metric, settings.goal(), Path(settings.campaign.out)
+    goals = settings.goals()
+    result = campaign(settings.campaign, progress, goals, settings.constraints)
+    system = settings.campaign.target.build()
+    _, bounds = split_constraints(settings.constraints, system.space, system.metric_names)
+    (metric, goal), folder, method = goals[0], Path(settings.campaign.out), settings.campaign.sampler
     frame = MeasurementStore(folder).read()
-    best = best_measured(frame, metric, goal)
-    config = {c[len(OPTION_PREFIX):]: best[c] for c in best.index if c.startswith(OPTION_PREFIX)}
-    config = {k: v.item() if isinstance(v, np.generic) else v for k, v in config.items()}
-    value = float(best[METRIC_PREFIX + metric])
     table = measured_in_order(frame, metric)
-    values = table[METRIC_PREFIX + metric].where(table["status"] == "ok").to_numpy(float)
-    curve = best_so_far(frame, metric, goal)
-    plot = convergence(curve, values, metric, goal, settings.campaign.sampler, folder / "convergence.png")
-    report = folder / "optimum.json"
-    report.write_text(json.dumps({"metric": metric, "goal": goal, "value": value, "config_id": best["config_id"], "config": config,
-                                  "method": settings.campaign.sampler, "configurations": len(table)}, indent=1))
-    log.info("optimize: best %s %.4g of %d configurations, %s", metric, value, len(table), best["config_id"])
-    uri, run_id, problem = track(settings.campaign.tracking.experiment, settings.campaign.tracking.uri, f"{folder.name}-optimum",
-                                 {**settings.campaign.params(), "objective": metric, "goal": goal, "best_config_id": best["config_id"]},
-                                 {"best": value, "configurations": len(table), "measured_this_run": result.measured_now},
-                                 tags={"campaign_run": result.run_id}, files=[report, plot], steps={"best_so_far": curve.tolist()})
-    return Optimum(result, metric, goal, value, str(best["config_id"]), config, len(table), [report, plot], uri, run_id,
-                   result.tracking_problem or problem)
+    meets = feasible(table, bounds)
+    values = table[METRIC_PREFIX + metric].where(meets).to_numpy(float)
+    sign = 1.0 if goal == "min" else -1.0
+    curve = sign * np.fmin.accumulate(np.where(np.isnan(values), np.inf, sign * values))
+    curve = np.where(np.isinf(curve), np.nan, curve)
+    best = best_feasible(frame, metric, goal, bounds)
+    files = [plots.convergence(curve, values, metric, goal, method, folder / "convergence.png")]
+    report = {"objectives": [list(g) for g in goals], "constraints": list(settings.constraints), "method": method,
+              "configurations": len(table), "metric": metric, "goal": goal,
+              "value": None if best is None else float(best[METRIC_PREFIX + metric]),
+              "config_id": None if best is None else best["config_id"], "config": {} if best is None else _options(best)}
+    front_rows, volume, steps = [], None, {"best_so_far": curve.tolist()}
+    if len(goals) > 1:
+        front = pareto_front(frame, goals, bounds)
+        columns = ["config_id"] + [METRIC_PREFIX + m for m, _ in goals] + [c for c in front.columns if c.startswith(OPTION_PREFIX)]
+        front[columns].to_csv(folder / "front.csv", index=False)
+        front_rows = [_plain(r) for r in front[columns].to_dict("records")]
+        hv, lower, upper = hypervolume_curve(frame, goals, bounds)
+        volume = float(hv[-1])
+        steps["hypervolume"] = hv.tolist()
+        files += [folder / "front.csv", plots.front(table, goals, set(front["config_id"]), meets, folder / "front.png"),
+                  plots.hypervolume(hv, measurement_seconds(frame), method, folder / "hypervolume.png")]
+        report.update(front=front_rows, hypervolume=volume, normalised_by={"lower": lower.tolist(), "upper": upper.tolist()})
+    problem = unmet(frame, bounds)
+    report["unmet"] = problem
+    (folder / "optimum.json").write_text(json.dumps(report, indent=1, default=str))
+    files.insert(0, folder / "optimum.json")
+    log.info("optimize: %s of %d configurations%s", "no feasible configuration" if best is None else
+             f"best {metric} {report['value']:.4g} ({best['config_id']})", len(table),
+             "" if volume is None else f", {len(front_rows)} on the front, hypervolume {volume:.4g}")
+    params = {**settings.campaign.params(), "objective": metric, "goal": goal, "best_config_id": report["config_id"],
+              "objectives": ",".join(f"{m}:{g}" for m, g in goals), "constraints": "; ".join(settings.constraints)}
+    metrics = {"configurations": len(table), "measured_this_run": result.measured_now,
+               "feasible": int(meets.sum()), **({} if best is None else {"best": report["value"]}),
+               **({} if volume is None else {"hypervolume": volume, "front_size": len(front_rows)})}
+    uri, run_id, tracking_problem = track(settings.campaign.tracking.experiment, settings.campaign.tracking.uri, f"{folder.name}-optimum",
+                                          {k: v for k, v in params.items() if v not in (None, "")}, metrics,
+                                          tags={"campaign_run": result.run_id}, files=files, steps=steps)
+    return Optimum(result, metric, goal, report["value"], report["config_id"], report["config"], len(table), files, uri, run_id,
+                   result.tracking_problem or tracking_problem, front_rows, volume, problem)
