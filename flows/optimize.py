@@ -89,11 +89,13 @@ def optimize(settings: OptimizeSettings, progress: bool = True) -> Optimum:
         front_rows = [_plain(r) for r in front[columns].to_dict("records")]
         hv, lower, upper = hypervolume_curve(frame, goals, bounds)
         volume = float(hv[-1])
-        steps["hypervolume"] = hv.tolist()
+        steps["hypervolume_so_far"] = hv.tolist()
         files += [folder / "front.csv", plots.front(table, goals, set(front["config_id"]), meets, folder / "front.png"),
                   plots.hypervolume(hv, measurement_seconds(frame), method, folder / "hypervolume.png")]
         report.update(front=front_rows, hypervolume=volume, normalised_by={"lower": lower.tolist(), "upper": upper.tolist()})
     problem = unmet(frame, bounds)
+    if best is None and problem is None:
+        problem = f"no configuration was measured successfully for {metric!r}; see why with 'tradeoff show {folder}'"
     report["unmet"] = problem
     (folder / "optimum.json").write_text(json.dumps(report, indent=1, default=str))
     files.insert(0, folder / "optimum.json")
