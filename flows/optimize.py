@@ -26,7 +26,7 @@ from prefect import flow
 from flows.campaign import Result, campaign
 from tasks.settings import OptimizeSettings
 from tasks.tracking import track
-from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, aggregate
+from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore
 from tradeoff.optimum import (best_feasible, feasible, hypervolume_curve, measured_in_order, measurement_seconds, pareto_front,
                               split_constraints, unmet)
 from tradeoff.plots import optimize as plots

@@ -14,7 +14,8 @@ import pytest
 from systems import get_system
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, aggregate
-from tradeoff.optimum import hypervolume, non_dominated, pareto_front, parse_bound, restricted, split_constraints
+from tradeoff.optimum import (best_feasible, hypervolume, non_dominated, pareto_front, parse_bound, restricted, split_constraints,
+                              unmet)
 from tradeoff.samplers._optimise import initial_size
 from tradeoff.samplers._pareto import offline
 from tradeoff.samplers.base import SAMPLERS, History
@@ -46,6 +47,9 @@ def test_the_front_is_the_feasible_non_dominated_measured_rows_in_both_direction
     front = pareto_front(frame, (("time", "min"), ("quality", "max")), [parse_bound("psnr >= 40")])
     # c2 and c3 miss the psnr bound, c5 failed, c4 (time 4, quality 4) loses to c1 (time 2, quality 9)
     assert front["config_id"].tolist() == ["c0", "c1"]
+    assert best_feasible(frame, "time", "min", [parse_bound("psnr >= 40")])["config_id"] == "c0"  # c3 is faster but misses it
+    assert unmet(frame, [parse_bound("psnr >= 40")]) is None
+    assert "the closest: psnr 50" in unmet(frame, [parse_bound("psnr > 50")])
 
 
 def test_constraints_split_into_option_and_metric_ones_and_narrow_a_recorded_population(datasets):

@@ -109,24 +109,6 @@ def measured_in_order(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     return table
 
 
-def best_measured(frame: pd.DataFrame, metric: str, goal: str) -> pd.Series:
-    """The aggregated row of the best successful configuration."""
-    table = measured_in_order(frame, metric)
-    values = table[METRIC_PREFIX + metric].where(table["status"] == "ok")
-    if values.notna().sum() == 0:
-        raise TradeoffError(f"no configuration was measured successfully for {metric!r}; see why with 'tradeoff show FOLDER'")
-    return table.loc[values.idxmin() if goal == "min" else values.idxmax()]
-
-
-def best_so_far(frame: pd.DataFrame, metric: str, goal: str) -> np.ndarray:
-    """The best value after each configuration, in the order measured (NaN until one succeeds)."""
-    table = measured_in_order(frame, metric)
-    values = table[METRIC_PREFIX + metric].where(table["status"] == "ok").to_numpy(float)
-    sign = 1.0 if goal == "min" else -1.0
-    best = np.fmin.accumulate(np.where(np.isnan(values), np.inf, sign * values)) * sign
-    return np.where(np.isinf(best), np.nan, best)
-
-
 def feasible(table: pd.DataFrame, bounds: list[Bound] | tuple[Bound, ...]) -> np.ndarray:
     """Which aggregated rows succeeded and meet every bound."""
     mask = np.array(table["status"] == "ok", dtype=bool)
