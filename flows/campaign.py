@@ -39,7 +39,9 @@ class Result:
 
 
 @flow(name="campaign")
-def campaign(settings: CampaignSettings, progress: bool = True) -> Result:
+def campaign(settings: CampaignSettings, progress: bool = True, objectives: tuple[tuple[str, str], ...] = (),
+             constraints: tuple[str, ...] = ()) -> Result:
+    """``objectives``/``constraints``: an optimisation's, passed to its sampler (see ``ask_sampler``)."""
     settings = settings.resolve()
     system, folder = settings.target.build(), Path(settings.out)
     tags = target_tags(system, settings.target.workload)
@@ -56,7 +58,7 @@ def campaign(settings: CampaignSettings, progress: bool = True) -> Result:
             workers = measurement_workers(settings) if adaptive else 1
             measured_now, rounds = 0, 0
             while True:
-                configs = ask_sampler(settings, workers)
+                configs = ask_sampler(settings, workers, objectives, constraints)
                 added = measure_configurations(settings, configs, progress)  # the stored ones too: a killed run may have left repetitions out
                 measured_now += added
                 if not added or not adaptive:
@@ -111,7 +113,7 @@ def campaign_note(settings: CampaignSettings, system, summary: Summary, measured
 
 
 def describe_folder(folder: Path, metric: str | None = None) -> list[str]:
-    """``tradeoff show``: counts by status, the metric's spread, the lowest configurations, the influential options."""
+    """``tradeoff show``: counts by status, the metric's spread, the lowest configurations, an optimisation's Pareto front, the influential options."""
     frame = MeasurementStore(folder).read()
     metrics = metric_names(frame)
     metric = metric or metrics[0]
@@ -130,6 +132,12 @@ def describe_folder(folder: Path, metric: str | None = None) -> list[str]:
             row = table.loc[index]
             config = " ".join(f"{c[len(OPTION_PREFIX):]}={row[c]}" for c in table.columns if c.startswith(OPTION_PREFIX))
             lines.append(f"  {row[METRIC_PREFIX + metric]:.4g}  {row['config_id']}  {config}")
+    front = Path(folder) / "front.csv"  # an optimisation of several objectives (flows/optimize.py)
+    if front.exists():
+        rows = pd.read_csv(front)
+        objectives = [c for c in rows.columns if c.startswith(METRIC_PREFIX)]
+        lines.append(f"Pareto front ({len(rows)} configurations):")
+        lines += ["  " + "  ".join(f"{c[len(METRIC_PREFIX):]} {r[c]:.4g}" for c in objectives) + f"  {r['config_id']}" for _, r in rows.iterrows()]
     influences = Path(folder) / "influences.csv"
     if influences.exists():
         shares = pd.read_csv(influences).head(5)

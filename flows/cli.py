@@ -249,32 +249,49 @@ def _tracked(outcome) -> None:
 @app.command()
 def optimize(
     system: SystemArg,
-    objective: Annotated[str, typer.Option(help="metric to optimise, in the direction the system declares (see 'tradeoff space SYSTEM')")],
-    method: Annotated[str, typer.Option(help=f"optimiser: {OPTIMISER_NAMES}")] = "bo",
+    objective: Annotated[list[str], typer.Option(help="metric to optimise, in the direction the system declares (see 'tradeoff space "
+                                                      "SYSTEM') or as given (accuracy:max); repeat for a Pareto front")],
+    constraint: Annotated[Optional[list[str]], typer.Option(help="a bound on a measured metric ('psnr >= 40') or a constraint on "
+                                                                 "options (\"synchronous != 'off'\"); repeat for several")] = None,
+    method: Annotated[Optional[str], typer.Option(help=f"optimiser: {OPTIMISER_NAMES} (default: bo for one objective, parego for several)")] = None,
     budget: Annotated[int, typer.Option(help="configurations to measure in all (a rerun continues up to it)")] = 30,
     environment: Environment = None, workload: Workload = None, reps: Reps = 1, seed: Seed = 0, timeout: Timeout = 60.0,
     learner: Learner = "log-forest", out_dir: Out = None, concurrency: Concurrency = None, cores_per_run: CoresPerRun = None,
     ray_address: RayAddress = None, tracking_uri: TrackingUri = None, experiment: Experiment = None,
 ) -> None:
-    """Find the configuration with the best objective in few measurements (BO4CO's GP, FLASH's CART, or random)."""
+    """Find the best configuration, or the Pareto front of several objectives, in few measurements (BO4CO's GP, FLASH, ParEGO, NSGA-II)."""
     from flows.optimize import optimize as optimize_flow
     from tasks.measure import connect
-    from tasks.settings import CampaignSettings, OptimizeSettings, Target, optimiser
+    from tasks.settings import CampaignSettings, OptimizeSettings, Target, default_method, optimiser, parse_objective
+    objectives = tuple(parse_objective(text) for text in objective)
     settings = OptimizeSettings(campaign=CampaignSettings(
-        target=Target(system=system, environment=environment, workload=workload), sampler=optimiser(method), budget=budget, seed=seed,
-        metric=objective, learner=learner, out=str(out_dir) if out_dir else None,
+        target=Target(system=system, environment=environment, workload=workload), sampler=optimiser(method or default_method(objective)),
+        budget=budget, seed=seed, metric=objectives[0][0], learner=learner, out=str(out_dir) if out_dir else None,
         execution=_execution(reps, timeout, ray_address, concurrency, cores_per_run),
-        tracking=_tracking(tracking_uri, experiment, "tradeoff-optimize"))).resolve()  # every check before Prefect and Ray start
+        tracking=_tracking(tracking_uri, experiment, "tradeoff-optimize")),
+        objectives=objectives, constraints=tuple(constraint or ())).resolve()  # every check before Prefect and Ray start
     if _deployed("optimize", settings):
         return
     connect(settings.campaign.execution.ray_address)
     optimum = optimize_flow(settings)
-    out.print(f"\n[bold]best {optimum.metric}[/] ({optimum.goal}) {optimum.value:.4g} measured, of {optimum.configurations} "
-              f"configurations ({optimum.campaign.measured_now} new measurements in this run)")
-    out.print(f"  {optimum.config_id}  " + " ".join(f"{k}={v}" for k, v in optimum.config.items()), markup=False)
-    out.print(f"data: {optimum.campaign.folder / 'measurements.parquet'}; best: {optimum.files[0]}; convergence: {optimum.files[1]}")
+    folder = optimum.campaign.folder
+    if optimum.value is not None:
+        out.print(f"\n[bold]best {optimum.metric}[/] ({optimum.goal}) {optimum.value:.4g} measured, of {optimum.configurations} "
+                  f"configurations ({optimum.campaign.measured_now} new measurements in this run)")
+        out.print(f"  {optimum.config_id}  " + " ".join(f"{k}={v}" for k, v in optimum.config.items()), markup=False)
+    if optimum.hypervolume is not None:
+        names = [m for m, _ in settings.goals()]
+        out.print(f"[bold]Pareto front[/]: {len(optimum.front)} of {optimum.configurations} configurations, hypervolume {optimum.hypervolume:.4g} "
+                  "(objectives normalised to the measured range)")
+        for row in optimum.front:
+            out.print("  " + "  ".join(f"{n} {row['metric.' + n]:.4g}" for n in names) + f"  {row['config_id']}", markup=False)
+    out.print(f"data: {folder / 'measurements.parquet'}; result: " + ", ".join(str(f) for f in optimum.files), markup=False)
+    if optimum.unmet:  # found by measurement: said plainly, after everything is stored and logged
+        out.print(f"[bold red]{optimum.unmet}[/]")
     _tracked(optimum)
     _print_run(optimum.tracking_uri, optimum.run_id, optimum.invocation_run_id)
+    if optimum.unmet:
+        raise typer.Exit(1)
 
 
 @app.command()

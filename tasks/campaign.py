@@ -10,16 +10,22 @@ from prefect.cache_policies import NONE
 from tasks import measure as ray_measure
 from tasks.settings import CampaignSettings, Execution, Target
 from tradeoff.measurements import MeasurementStore, schema_for
+from tradeoff.optimum import restricted, split_constraints
 from tradeoff.models.summary import Summary, summarise, write_report
 from tradeoff.samplers.base import SAMPLERS, History
 
 
 @task(cache_policy=NONE)
-def ask_sampler(settings: CampaignSettings, workers: int) -> list[dict]:
-    """The configurations the sampler wants measured, given what the folder holds so far."""
+def ask_sampler(settings: CampaignSettings, workers: int, objectives: tuple[tuple[str, str], ...] = (),
+                constraints: tuple[str, ...] = ()) -> list[dict]:
+    """The configurations the sampler wants measured, given what the folder holds so far (an
+    optimisation's objectives and constraints: the option ones narrow the space, the metric ones go to the sampler)."""
     system = settings.target.build()
     measurements = MeasurementStore(settings.out, schema_for(system.space, system.metric_names)).read()
-    history = History(system.space, measurements, settings.metric, system.metric(settings.metric).goal, workers=workers)
+    options, bounds = split_constraints(constraints, system.space, system.metric_names)
+    metric, goal = objectives[0] if objectives else (settings.metric, system.metric(settings.metric).goal)
+    history = History(restricted(system.space, options), measurements, metric, goal, workers=workers,
+                      objectives=tuple(objectives), constraints=tuple(b.text for b in bounds))
     return SAMPLERS.get(settings.sampler)(settings.seed).ask(history, settings.budget)
 
 

@@ -391,7 +391,8 @@ class EvaluateSettings:
             raise TradeoffError(f"--repeats must be at least 1, not {self.repeats}")
 
 
-OPTIMISERS = ("bo", "flash", "random")  # the samplers 'tradeoff optimize' runs: random is the baseline
+OPTIMISERS = ("bo", "flash", "random", "parego", "parego-cost", "nsga2")  # the samplers 'tradeoff optimize' runs: random is the baseline
+SINGLE_OBJECTIVE = ("bo", "flash")  # the rest optimise several objectives at once
 
 
 def optimiser(method: str) -> str:
@@ -401,36 +402,69 @@ def optimiser(method: str) -> str:
     return method
 
 
+def default_method(objectives: list[str] | tuple[str, ...]) -> str:
+    """bo for one objective, parego for several."""
+    return "parego" if len(objectives) > 1 else "bo"
+
+
+def parse_objective(text: str) -> tuple[str, str | None]:
+    """``time`` (its direction from the system) or ``accuracy:max`` (the direction given)."""
+    metric, _, goal = text.partition(":")
+    if not metric or (goal and goal not in ("min", "max")):
+        raise TradeoffError(f"--objective {text!r}: write METRIC or METRIC:min / METRIC:max, e.g. --objective accuracy:max")
+    return metric, goal or None
+
+
 @dataclass(frozen=True, kw_only=True)
 class OptimizeSettings:
-    """``tradeoff optimize``: a campaign whose sampler is the method and whose metric is the
-    objective, optimised in the direction the system declares; its result is the best measured
-    configuration."""
+    """``tradeoff optimize``: a campaign whose sampler is the method and whose metric is the first
+    objective; several objectives are optimised together (each in the direction the system declares
+    unless given), under output constraints on measured metrics and input constraints on options;
+    its result is the best measured configuration and, for several objectives, the Pareto front."""
 
     campaign: CampaignSettings
+    objectives: tuple[tuple[str, str | None], ...] = ()  # (metric, "min"/"max"/None: the system's); () : the campaign's metric
+    constraints: tuple[str, ...] = ()  # "psnr >= 40" (a measured metric) or "synchronous != 'off'" (an option)
     resolved: bool = False
 
     def __post_init__(self) -> None:
         optimiser(self.campaign.sampler)
         if self.campaign.configs:
             raise TradeoffError("an optimisation chooses its configurations; measure given ones with 'tradeoff campaign --config'")
-        if self.campaign.metric is None:
+        if self.campaign.metric is None and not self.objectives:
             raise TradeoffError("give --objective, a metric of the system (see 'tradeoff space SYSTEM')")
+        names = [m for m, _ in self.objectives]
+        if len(set(names)) < len(names):
+            raise TradeoffError(f"--objective {names[0]!r} is given twice; give each metric once")
+        if len(self.objectives) > 1 and self.campaign.sampler in SINGLE_OBJECTIVE:
+            raise TradeoffError(f"{self.campaign.sampler} optimises one objective; for {len(self.objectives)} give "
+                                f"--method {' or '.join(m for m in OPTIMISERS if m not in SINGLE_OBJECTIVE)}")
 
     def resolve(self) -> OptimizeSettings:
-        """Every check before anything is measured: the objective is a metric of the system, the
-        budget covers the method's initial design."""
+        """Every check before anything is measured: each objective and constrained metric is a metric
+        of the system, each constraint parses and leaves something to measure, the budget covers
+        the method's initial design."""
         if self.resolved:
             return self
-        campaign = self.campaign.resolve()
+        objectives = self.objectives or ((self.campaign.metric, None),)
+        campaign = replace(self.campaign, metric=objectives[0][0]).resolve()
+        from tradeoff.optimum import restricted, split_constraints
         from tradeoff.samplers._optimise import initial_size
         from tradeoff.samplers.base import SAMPLERS
+        system = campaign.target.build()
+        goals = tuple((system.metric(m).name, goal or system.metric(m).goal) for m, goal in objectives)
+        options, _ = split_constraints(self.constraints, system.space, system.metric_names)
+        restricted(system.space, options)
         if SAMPLERS.get(campaign.sampler).adaptive:
-            needed = initial_size(campaign.target.build().space)
+            needed = initial_size(system.space)
             if campaign.budget < needed:
                 raise TradeoffError(f"--budget {campaign.budget} is smaller than {campaign.sampler}'s initial design of "
                                     f"{needed} configurations; give --budget {needed} or more")
-        return replace(self, campaign=campaign, resolved=True)
+        return replace(self, campaign=campaign, objectives=goals, resolved=True)
+
+    def goals(self) -> tuple[tuple[str, str], ...]:
+        """The objectives with their directions (resolved settings)."""
+        return self.objectives
 
     def goal(self) -> str:
-        return self.campaign.target.build().metric(self.campaign.metric).goal
+        return self.goals()[0][1]

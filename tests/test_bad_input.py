@@ -252,6 +252,19 @@ ROWS = [
     # worker
     (["worker", "--pool", "my/pool"], "--pool 'my/pool' is not a work pool name"),
     (["worker"], "set PREFECT_API_URL"),
+    # optimize: several objectives and constraints (issue 13)
+    (["optimize", "sqlite", "--objective", "us_per_op", "--objective", "time", "--method", "bo"], "bo optimises one objective"),
+    (["optimize", "sqlite", "--objective", "us_per_op:up"], "METRIC:min / METRIC:max"),
+    (["optimize", "sqlite", "--objective", "us_per_op", "--objective", "us_per_op"], "given twice"),
+    (["optimize", "sqlite", "--objective", "us_per_op", "--objective", "nosuch"], "sqlite has no metric 'nosuch'"),
+    (["optimize", "sqlite", "--objective", "us_per_op", "--constraint", "psnr >= 40"], "'psnr' is neither a metric nor an option"),
+    (["optimize", "sqlite", "--objective", "us_per_op", "--constraint", "time => 3"], "write METRIC OP NUMBER"),
+    (["optimize", "sqlite", "--objective", "us_per_op", "--constraint", "time >= 3", "--constraint", "time <= 1"], "leave no value"),
+    (["optimize", "sqlite", "--objective", "us_per_op", "--constraint", "synchronous == 'nosuch'"], "'nosuch' is not allowed"),
+    (["optimize", "sqlite", "--objective", "us_per_op", "--constraint", "synchronous == 'off' and synchronous == 'full'"],
+     "no configuration (of 2000 drawn) meets"),
+    (["optimize", "flexibo", "--objective", "inference_time", "--objective", "power_consumption", "--constraint", "core_freq > 2035200"],
+     "no recorded configuration meets"),
 ]
 
 

@@ -33,6 +33,12 @@ class History:
     goal: str = "min"  # the metric's direction, as the system declares it: "min" or "max" (optimisers)
     sources: tuple[pd.DataFrame, ...] = ()  # measurements of other environments, the chosen one first (l2s)
     workers: int = 1  # measurements that run at once: an adaptive strategy's batch keeps them busy
+    objectives: tuple[tuple[str, str], ...] = ()  # (metric, "min"/"max") of a multi-objective optimiser; () : (metric, goal)
+    constraints: tuple[str, ...] = ()  # output constraints on measured metrics, e.g. "psnr >= 40" (tradeoff.optimum.Bound)
+
+    def goals(self) -> tuple[tuple[str, str], ...]:
+        """The objectives to optimise: the given ones, else the one metric in its direction."""
+        return self.objectives or (((self.metric, self.goal),) if self.metric else ())
 
 
 class Sampler:

@@ -1,0 +1,127 @@
+"""Several objectives and constraints (issue 13): the Pareto front and hypervolume of measured rows,
+the multi-objective optimisers (parego, parego-cost, nsga2) on the sampler contract, and live
+optimisations through the CLI on Ray whose reported front and best are measured rows that meet
+the constraints, with a rerun that measures nothing new."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from systems import get_system
+from tradeoff.errors import TradeoffError
+from tradeoff.measurements import METRIC_PREFIX, aggregate
+from tradeoff.optimum import (best_feasible, hypervolume, non_dominated, pareto_front, parse_bound, restricted, split_constraints,
+                              unmet)
+from tradeoff.samplers._optimise import initial_size
+from tradeoff.samplers._pareto import offline
+from tradeoff.samplers.base import SAMPLERS, History
+from tradeoff.space import config_id
+
+OBJECTIVES = (("inference_time", "min"), ("power_consumption", "min"))
+
+
+def test_non_dominated_keeps_exactly_the_rows_no_other_row_beats():
+    costs = np.array([[1, 5], [2, 2], [5, 1], [3, 3], [2, 2], [6, 6], [1, 6]])
+    assert non_dominated(costs).tolist() == [True, True, True, False, True, False, False]  # ties kept, [1, 6] loses to [1, 5]
+
+
+def test_hypervolume_is_pymoos_on_normalised_costs_with_reference_one():
+    lower, upper = np.array([0.0, 0.0]), np.array([10.0, 10.0])
+    assert hypervolume(np.array([[2.0, 5.0], [5.0, 2.0]]), lower, upper) == pytest.approx(0.8 * 0.5 + 0.5 * 0.3)
+    assert hypervolume(np.array([[10.0, 0.0], [12.0, 1.0]]), lower, upper) == 0.0  # on or beyond the reference: nothing
+    assert hypervolume(np.zeros((0, 2)), lower, upper) == 0.0
+
+
+def _rows(values: list[tuple[float, float, float]], status=None) -> pd.DataFrame:
+    return pd.DataFrame([{"system": "s", "environment": "e", "workload": "w", "config_id": f"c{i}", "repetition": 0,
+                          "status": (status or {}).get(i, "ok"), "started_at": pd.Timestamp(i, unit="s", tz="UTC"), "duration_s": 1.0,
+                          "metric.time": t, "metric.quality": q, "metric.psnr": p, "opt.a": i} for i, (t, q, p) in enumerate(values)])
+
+
+def test_the_front_is_the_feasible_non_dominated_measured_rows_in_both_directions():
+    frame = _rows([(1, 5, 41), (2, 9, 45), (3, 9, 39), (0.5, 1, 30), (4, 4, 50), (2, 8, 42)], status={5: "failed"})
+    front = pareto_front(frame, (("time", "min"), ("quality", "max")), [parse_bound("psnr >= 40")])
+    # c2 and c3 miss the psnr bound, c5 failed, c4 (time 4, quality 4) loses to c1 (time 2, quality 9)
+    assert front["config_id"].tolist() == ["c0", "c1"]
+    assert best_feasible(frame, "time", "min", [parse_bound("psnr >= 40")])["config_id"] == "c0"  # c3 is faster but misses it
+    assert unmet(frame, [parse_bound("psnr >= 40")]) is None
+    assert "the closest: psnr 50" in unmet(frame, [parse_bound("psnr > 50")])
+
+
+def test_constraints_split_into_option_and_metric_ones_and_narrow_a_recorded_population(datasets):
+    system = get_system("flexibo", "TX2", "xception-200x200")
+    options, bounds = split_constraints(["inference_time <= 0.2", "core_freq >= 1000000"], system.space, system.metric_names)
+    assert options == ["core_freq >= 1000000"] and bounds[0].text == "inference_time <= 0.2"
+    narrowed = restricted(system.space, options)
+    assert 0 < len(narrowed.population) < len(system.space.population) and (narrowed.population["core_freq"] >= 1e6).all()
+    with pytest.raises(TradeoffError, match="neither a metric nor an option"):
+        split_constraints(["psnr >= 40"], system.space, system.metric_names)
+
+
+def _table(workload: str):
+    system = get_system("flexibo", "TX2", workload)
+    return system, lambda config: system.run(config, workload, 1.0, [])
+
+
+@pytest.mark.parametrize("method", ["parego", "parego-cost", "nsga2"])
+def test_a_multi_objective_optimiser_asks_from_the_store_never_repeats_and_stops_at_the_budget(datasets, method):
+    system, measure = _table("xception-200x200")
+    runs = offline(SAMPLERS.get(method)(1), system.space, measure, OBJECTIVES, budget=14, workers=3,
+                   seconds=lambda c, m: m["inference_time"])
+    assert len(runs) == 14 == len({config_id(c) for c, _, _ in runs})
+    rows = pd.DataFrame([{"system": "s", "environment": "e", "workload": "w", "config_id": config_id(c), "repetition": 0,
+                          "status": "ok", "duration_s": s, **{METRIC_PREFIX + k: v for k, v in m.items()},
+                          **{"opt." + k: v for k, v in c.items()}} for c, m, s in runs[:10]])
+    history = History(system.space, rows, "inference_time", objectives=OBJECTIVES, workers=3)
+    asked = SAMPLERS.get(method)(1).ask(history, 14)
+    assert asked == SAMPLERS.get(method)(1).ask(history, 14)  # the same store, the same batch: a resumed run continues alike
+    assert len(asked) > 10 and not {config_id(c) for c in asked[10:]} & set(rows["config_id"])
+    assert SAMPLERS.get(method)(1).ask(history, 10) == asked[:10]  # the budget spent: only the stored
+
+
+def test_parego_under_a_constraint_measures_where_it_holds_and_beats_random(datasets):
+    system, measure = _table("inceptionv3-400x400")  # about a third of the table meets the bound
+    every = np.array([[measure(c)[m] for m, _ in OBJECTIVES] for c in system.space.population.to_dict("records")])
+    design = initial_size(system.space)
+
+    def run(method, seed):
+        runs = offline(SAMPLERS.get(method)(seed), system.space, measure, OBJECTIVES, ("power_consumption <= 3000",), budget=24)
+        costs = np.array([[m[k] for k, _ in OBJECTIVES] for _, m, _ in runs])
+        feasible = costs[costs[:, 1] <= 3000]
+        return hypervolume(feasible, every.min(axis=0), every.max(axis=0)), (costs[design:, 1] <= 3000).mean()
+    volume, share = run("parego", 0)
+    random = [run("random", seed) for seed in range(5)]
+    assert share >= 0.75 and share > 2 * max(s for _, s in random)  # after the design it measures where the bound holds
+    assert volume > np.mean([v for v, _ in random])
+
+
+def test_a_live_x264_optimisation_reports_a_measured_feasible_front_and_resumes(tmp_path):
+    from conftest import run_cli
+    out, uri = tmp_path / "x264", f"sqlite:///{tmp_path}/mlflow.db"
+    args = ["optimize", "x264", "--workload", "clip-176x144-8", "--objective", "time", "--objective", "size", "--objective", "psnr",
+            "--constraint", "psnr >= 38", "--budget", "26", "--out", str(out), "--tracking-uri", uri]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    table = aggregate(pd.read_parquet(out / "measurements.parquet")).set_index("config_id")
+    front = pd.read_csv(out / "front.csv")
+    assert len(front) and set(front["config_id"]) <= set(table.index)
+    for column in ("metric.time", "metric.size", "metric.psnr"):  # the measured medians, not predictions
+        assert np.allclose(front[column], table.loc[front["config_id"], column])
+    assert (front["metric.psnr"] >= 38).all()
+    ok = table[(table["status"] == "ok") & (table["metric.psnr"] >= 38)]
+    costs = np.column_stack([ok["metric.time"], ok["metric.size"], -ok["metric.psnr"]])
+    assert set(ok.index[non_dominated(costs)]) == set(front["config_id"])  # exactly the non-dominated feasible rows
+    optimum = json.loads((out / "optimum.json").read_text())
+    assert optimum["config_id"] == ok["metric.time"].idxmin() and optimum["value"] == ok["metric.time"].min()
+    assert f"Pareto front: {len(front)} of 26 configurations" in first.stdout
+    import mlflow
+    run_id = first.stdout.split("MLflow run ")[1].split()[0]
+    assert len(mlflow.MlflowClient(uri).get_metric_history(run_id, "hypervolume_so_far")) == 26
+    second = run_cli(*args)
+    assert second.returncode == 0 and "(0 new measurements in this run)" in second.stdout, second.stderr[-3000:]
+    shown = run_cli("show", str(out))
+    assert f"Pareto front ({len(front)} configurations)" in shown.stdout and front["config_id"][0] in shown.stdout
