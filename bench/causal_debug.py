@@ -143,10 +143,10 @@ def alternatives(option, value) -> list:
     return [v for v in dict.fromkeys((option.lower, option.default, option.upper)) if v != value]
 
 
-def verify(name: str, fault: dict, reps: int) -> pd.DataFrame:
-    """Measure the fault, every option alone at each alternative value, and each listed interacting
-    fix (with each of its options alone): which changes restore the goals. Measured by the system's
-    own driver, in this process, one core per run (the median of ``reps`` runs)."""
+def verify(name: str, fault: dict, reps: int, sweep: bool = True) -> pd.DataFrame:
+    """Measure the fault, each listed fix (with each of its options alone) and, with ``sweep``,
+    every option alone at each alternative value: which changes restore the goals. Measured by the
+    system's own driver, in this process, on the system's cores (the median of ``reps`` runs)."""
     system, workload, goals = get_system(fault["system"]), fault["workload"], parse_goals(fault["goals"])
     faulty = faulty_config(fault)
     cpus = list(range(system.cores_per_run))
@@ -162,9 +162,9 @@ def verify(name: str, fault: dict, reps: int) -> pd.DataFrame:
 
     trials = [("fault", {})]
     for fix in fault.get("fixes", []):
-        trials.append(("interacting fix", fix))
-        trials += [("one option of it", {o: v}) for o, v in fix.items()]
-    for option in system.space.options:
+        trials.append(("listed fix", fix))
+        trials += [("one option of it", {o: v}) for o, v in fix.items()] if len(fix) > 1 else []
+    for option in system.space.options if sweep else ():
         trials += [("one option", {option.name: v}) for v in alternatives(option, faulty[option.name])]
     rows = []
     for kind, changes in trials:
@@ -180,8 +180,8 @@ def verify(name: str, fault: dict, reps: int) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     single = table[(table["kind"] == "one option") & table["restores"]]
     restoring = sorted({c.split("=")[0] for c in single["changes"]})
-    fixes = table[table["kind"] == "interacting fix"]
-    print(f"{name}: options that restore the goals alone: {restoring or 'none'}; interacting fixes restore: "
+    fixes = table[table["kind"] == "listed fix"]
+    print(f"{name}: options that restore the goals alone: {restoring if sweep else 'not swept'}; listed fixes restore: "
           f"{list(fixes['restores']) or '-'}; listed root causes: {fault['root_causes']}", flush=True)
     return table
 
@@ -196,12 +196,13 @@ def causal_run(name: str, fault: dict, out: Path) -> dict:
     print("$ tradeoff " + " ".join(command[3:]), flush=True)
     clock = time.perf_counter()
     subprocess.run(command, check=True, env={**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", str(Path.cwd()))})
-    return {**json.loads((folder / "debug.json").read_text()), "wall_s": time.perf_counter() - clock}
+    summary = json.loads((folder / "debug.json").read_text())
+    return {**summary, "loop_s": summary["wall_s"], "command_s": time.perf_counter() - clock}
 
 
 def tree_run(name: str, fault: dict, out: Path, causal: dict) -> dict:
     """The tree loop on the causal run's initial sample, measuring through the same engine (Ray)
-    into its own folder, with the same budget."""
+    into its own folder, with the same budget; the faulty measurement is the causal run's (counted)."""
     from prefect import flow
 
     from flows.debug import _measurable
@@ -224,7 +225,7 @@ def tree_run(name: str, fault: dict, out: Path, causal: dict) -> dict:
         fixed, measurements, changes, metrics = tree_loop(data[[*variables.options, *variables.objectives]], variables, faulty,
                                                           causal["faulty_metrics"], goals, measure, fault["budget"], _measurable(system))
         return {"fixed": fixed, "measurements": measurements, "changes": changes, "best_metrics": metrics,
-                "wall_s": time.perf_counter() - clock}
+                "loop_s": time.perf_counter() - clock}
     return tree_flow()
 
 
@@ -241,7 +242,7 @@ def live(faults: dict[str, dict], out: Path) -> pd.DataFrame:
             row = {"fault": name, "method": method, "fixed": result["fixed"], "measurements": result["measurements"],
                    "changed": ", ".join(f"{k}={v}" for k, v in changed[method].items()) or "-",
                    "precision": len(options & truth) / len(options) if options else float("nan"),
-                   "recall": len(options & truth) / len(truth), "wall_s": result["wall_s"]}
+                   "recall": len(options & truth) / len(truth), "loop_s": result["loop_s"]}
             for goal in goals:
                 before, after = causal["faulty_metrics"][goal.metric], result["best_metrics"].get(goal.metric)
                 row[f"faulty {goal.metric}"], row[f"fixed {goal.metric}"] = before, after
@@ -259,13 +260,14 @@ def main() -> None:
     parser.add_argument("--live", metavar="FAULTS", help="comma-separated faults of bench/faults/faults.yaml, or 'all'")
     parser.add_argument("--verify", metavar="FAULTS", help="measure which changes restore these faults' goals")
     parser.add_argument("--reps", type=int, default=1, help="runs per measurement of --verify (their median)")
+    parser.add_argument("--no-sweep", action="store_true", help="--verify measures the listed fixes only (for slow systems)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/live-faults"), help="folder of the --live sessions")
     args = parser.parse_args()
     clock = time.perf_counter()
     pd.set_option("display.width", 250, "display.precision", 3, "display.max_columns", 30, "display.max_colwidth", 60)
     if args.verify:
         for name, fault in load_faults(args.verify).items():
-            verify(name, fault, args.reps)
+            verify(name, fault, args.reps, sweep=not args.no_sweep)
     elif args.live:
         table = live(load_faults(args.live), args.out)
         print(table.to_string(index=False))
