@@ -301,11 +301,13 @@ class DebugSettings:
     def resolve(self) -> DebugSettings:
         if self.resolved:
             return self
-        from tradeoff.causal.goals import parse_goals
+        from tradeoff.causal.goals import check_reachable, parse_goals
         self.tracking.check()
         system, target = self.target.resolve()
-        for goal in parse_goals(self.goals):
+        goals = parse_goals(self.goals)
+        for goal in goals:
             system.metric(goal.metric)
+        check_reachable(goals, {m.name: m.unit for m in system.metrics}, _recorded_metrics(system))
         for event in self.events:
             system.metric(event)
         if self.config is not None:
@@ -329,6 +331,18 @@ class DebugSettings:
     def name(self) -> str:
         key = json.dumps({k: v for k, v in asdict(self).items() if k not in ("out", "resolved")}, sort_keys=True, default=str)
         return _safe_name(f"debug-{Path(self.target.system).name}-{hashlib.sha1(key.encode()).hexdigest()[:8]}")
+
+
+def _recorded_metrics(system: System) -> pd.DataFrame | None:
+    """A replay's recorded metrics (one column each), None for a system that measures."""
+    import pandas as pd
+
+    from systems.replay import Replay, recorded_frame
+    from tradeoff.measurements import METRIC_PREFIX
+    if not isinstance(system, Replay):
+        return None
+    table = recorded_frame(system)
+    return pd.DataFrame({m: table[METRIC_PREFIX + m] for m in system.metric_names})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -59,6 +59,9 @@ def inputs(tmp_path, monkeypatch) -> dict[str, str]:
         "index_words.txt": "a,b\nc,d\n",
         "notes.txt": "hello\n",
         "faulty.yaml": "o1: true\n",
+        "faulty_outside.yaml": "o1: 7\n",
+        "faulty_empty.yaml": "{}\n",
+        "faulty_unknown.yaml": "nosuch: 1\n",
     }
     files.update({f"{name}.yaml": yaml.safe_dump(spec) for name, spec in SPECS.items()})
     for name, text in files.items():
@@ -208,6 +211,10 @@ ROWS = [
     (["debug", "synthetic", "--goal", "perf <= 1", "--row", "abc"], "--data"),
     (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{faulty}", "--out", "{file}"], "is a file"),
     (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{faulty}", "--tracking-uri", "notascheme://x/y"], "--tracking-uri"),
+    (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{faulty_outside}"], "option 'o1': value 7 is not allowed"),
+    (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{faulty_unknown}"], "nosuch"),
+    (["debug", "x264", "--goal", "cpu_time <= -1", "--config", "{faulty_empty}"], "can never hold: cpu_time (in s) is never negative"),
+    (["debug", "ase17-x264", "--goal", "time <= 0.001", "--config", "{faulty_empty}"], "no recorded configuration meets time <= 0.001"),
     # optimize: what a campaign refuses, and its own objective, method and initial design
     (["optimize", "nosuch", "--objective", "perf"], "unknown system 'nosuch'"),
     (["optimize", "synthetic", "--objective", "speed"], "synthetic has no metric 'speed'"),

@@ -6,7 +6,9 @@ together), which gives the fixes their probabilities. ``rank_paths``: every dire
 option -> ... -> objective, ranked by its average causal effect (ACE): the mean absolute change
 of the objective between the option's levels when the intervention ``do(option = level)`` is
 propagated along the path only (off-path parents keep their observed values), averaged over the
-data rows. The top K paths are kept.
+data rows. The top K paths are kept. A path is as strong as its weakest edge: one that FCI
+found at the configured significance level is ``causal``; the diagnosis's fallbacks (a possible
+ancestor in the PAG, an edge found only at a relaxed level, a bare association) label it weak.
 """
 
 from __future__ import annotations
@@ -118,18 +120,33 @@ class StructuralModel:
         return self._cache[targets]
 
 
+CAUSAL = "causal"
+STRONG_EDGES = ("knowledge", "fci", "entropy")  # how fit_graph orients the edges it finds at its level
+
+
 @dataclass
 class CausalPath:
     nodes: tuple[str, ...]
     ace: float
+    support: str = CAUSAL  # "causal", else the weak evidence of its weakest edge
+
+    @property
+    def weak(self) -> bool:
+        return self.support != CAUSAL
 
     def __str__(self) -> str:
-        return " -> ".join(self.nodes)
+        return " -> ".join(self.nodes) + ("" if not self.weak else f"  [weakly supported: {self.support}]")
+
+
+def path_support(graph: CausalGraph, nodes: tuple[str, ...]) -> str:
+    weak = [graph.directed[e] for e in zip(nodes, nodes[1:]) if graph.directed[e] not in STRONG_EDGES]
+    return weak[0] if weak else CAUSAL
 
 
 def rank_paths(model: StructuralModel, objective: str, top_k: int = 10, max_length: int = 5) -> list[CausalPath]:
-    paths = [CausalPath(p, model.path_effect(p)) for p in model.graph.causal_paths(objective, max_length)]
-    return sorted(paths, key=lambda p: -p.ace)[:top_k]
+    graph = model.graph
+    paths = [CausalPath(p, model.path_effect(p), path_support(graph, p)) for p in graph.causal_paths(objective, max_length)]
+    return sorted(paths, key=lambda p: (p.weak, -p.ace))[:top_k]
 
 
 def spread(column: pd.Series) -> float:

@@ -7,14 +7,15 @@ the faulty row keep their abducted noise (abduction-action-prediction); objectiv
 so Control is the chance that the fault is not reproducible under the model; the probability is
 over the structural model's replicates. Fixes are ranked by Potential - Control less 0.05 per
 extra changed option (a larger change must be clearly better to win), then by the predicted
-margin to the goals.
+margin to the goals. ``extra`` change sets (the loop's "move the top paths' options to the best
+measured configuration") are scored the same way beside them.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,8 @@ class Fix:
     control: float  # P(every goal holds without it)
     predicted: dict  # objective -> predicted value with the change (mean over replicates)
     margin: float = 0.0  # mean signed distance to the goals in standard deviations, lower is better (breaks ties)
+    support: str = "causal"  # "causal" where every changed option has a causal path, else the weak evidence
+    origin: str = "counterfactual"  # or "best measured": the top paths' options copied from the best measured configuration
 
     @property
     def effect(self) -> float:
@@ -43,12 +46,13 @@ class Fix:
         return self.effect - CHANGE_PENALTY * (len(self.changes) - 1)
 
     def describe(self) -> str:
-        return ", ".join(f"{k}={plain(v)}" for k, v in self.changes.items())
+        text = ", ".join(f"{k}={plain(v)}" for k, v in self.changes.items())
+        return text if self.support == "causal" else f"{text} (weakly supported: {self.support})"
 
 
 def counterfactual_fixes(model: StructuralModel, faulty: pd.Series, goals: list[Goal], paths: list[CausalPath],
                          data: pd.DataFrame, max_changes: int = 3, per_option: int = 2,
-                         recorded: list[dict] | None = None) -> list[Fix]:
+                         recorded: list[dict] | None = None, extra: list[dict] = ()) -> list[Fix]:
     """Candidate fixes on the options of the top paths, best first (module docstring). With
     ``recorded`` (a replay's configurations) the candidates are the recorded configurations
     that change an option of the top paths, the nearest 1000 of them."""
@@ -63,8 +67,10 @@ def counterfactual_fixes(model: StructuralModel, faulty: pd.Series, goals: list[
         return Fix(original_values(changes, data), _probability(frame, goals), control,
                    {g.metric: float(frame[g.metric].mean()) for g in goals}, _margin(frame, goals, data))
 
+    copies = [replace(evaluate(numeric_changes(changes, data)), origin="best measured") for changes in extra if changes]
     if recorded is not None:
-        return _recorded_fixes(recorded, faulty, options, evaluate, data, model.variables, goals)
+        return sorted(_recorded_fixes(recorded, faulty, options, evaluate, data, model.variables, goals) + copies,
+                      key=lambda f: _rank_key(f, goals))
     singles: dict[str, list[Fix]] = {}
     for option in options:
         current = numeric_faulty[option]
@@ -77,7 +83,7 @@ def counterfactual_fixes(model: StructuralModel, faulty: pd.Series, goals: list[
             for choice in itertools.product(*(singles[o] for o in combination)):
                 changes = {k: v for fix in choice for k, v in fix.changes.items()}
                 fixes.append(evaluate(numeric_changes(changes, data)))
-    return sorted(fixes, key=lambda f: _rank_key(f, goals))
+    return sorted(fixes + copies, key=lambda f: _rank_key(f, goals))
 
 
 def _recorded_fixes(recorded: list[dict], faulty: pd.Series, options: list[str], evaluate, data: pd.DataFrame,
@@ -88,8 +94,7 @@ def _recorded_fixes(recorded: list[dict], faulty: pd.Series, options: list[str],
         if changes and any(o in changes for o in options):
             change_sets.append(changes)
     change_sets = sorted(change_sets, key=len)[:1000]
-    fixes = [evaluate(numeric_changes(changes, data)) for changes in change_sets]
-    return sorted(fixes, key=lambda f: _rank_key(f, goals))
+    return [evaluate(numeric_changes(changes, data)) for changes in change_sets]
 
 
 def _same(a, b) -> bool:

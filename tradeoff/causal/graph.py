@@ -13,7 +13,10 @@ FCI leaves some edges partially directed; ``fit_graph`` resolves them by this do
   ``H(a | pa(a)) + H(b | pa(b), a) < H(b | pa(b)) + H(a | pa(a), b)``, with residual entropies of
   standardized variables estimated by Vasicek's m-spacing estimator (the entropic orientation of
   additive noise models, Kpotufe et al. 2014; the Unicorn paper proposes entropy but its code
-  does not apply it). A direction that would close a directed cycle is never chosen.
+  does not apply it). A direction that would close a directed cycle is never chosen. These
+  pairs stay recorded as ``undecided``: an option that reaches an objective only through one of
+  them, taken against its entropy direction, is a *possible* ancestor (``possible_ancestors``), a
+  weaker answer the diagnosis falls back on when no directed path exists.
 
 The data's numeric coding (bools as 0/1, categories as sorted codes) lives here too: the
 structural model, the fixes and the baseline all see the data through it.
@@ -132,6 +135,7 @@ class CausalGraph:
     nodes: list[str]
     directed: dict[tuple[str, str], str] = field(default_factory=dict)  # (cause, effect) -> how it was oriented
     bidirected: set[frozenset] = field(default_factory=set)
+    undecided: set[frozenset] = field(default_factory=set)  # pairs FCI left undirected (oriented by entropy above)
     dropped: list[str] = field(default_factory=list)  # constant or duplicate columns left out
 
     def parents(self, node: str) -> list[str]:
@@ -153,6 +157,18 @@ class CausalGraph:
             if option in graph:
                 paths += [tuple(p) for p in nx.all_simple_paths(graph, option, objective, cutoff=max_length)]
         return paths
+
+    def possible_ancestors(self, objective: str) -> list[str]:
+        """Options without a directed path to the objective that have a possibly directed one:
+        through the directed edges and the undecided pairs taken either way."""
+        graph = self.digraph()
+        for pair in self.undecided:
+            a, b = tuple(pair)
+            graph.add_edges_from([(a, b), (b, a)])
+        if objective not in graph:
+            return []
+        ancestors, directed = nx.ancestors(graph, objective), nx.ancestors(self.digraph(), objective)
+        return [o for o in self.variables.options if o in ancestors and o not in directed]
 
     def to_dot(self) -> str:
         shapes = {OPTION: "box", EVENT: "ellipse", OBJECTIVE: "doubleoctagon"}
@@ -234,6 +250,7 @@ def fit_graph(data: pd.DataFrame, variables: Variables, alpha: float = 0.05, dep
         else:
             undecided.append((a, b))
     for a, b in undecided:
+        graph.undecided.add(frozenset((a, b)))
         _orient_by_entropy(graph, numeric, a, b)
     return graph
 

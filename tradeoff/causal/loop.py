@@ -1,12 +1,20 @@
 """The debug loop: diagnose a faulty configuration, measure the best untried fix, learn from it, repeat.
 
-``explain`` fits the graph and its structural model and ranks the paths to each objective;
-``diagnose`` adds the counterfactual fixes of one faulty configuration; ``debug`` measures the
-best untried fix through a ``measure(configs) -> metrics`` callable, adds it to the data, refits
-and repeats until the goals hold or the budget is spent. A fix that fails hints at a cause the
-graph missed, so each failure (and each round without an untried fix) doubles FCI's
-significance level, up to 0.2, for the next round. ``DebugConfig`` holds the loop's settings,
-checked once.
+``explain`` fits the graph and its structural model and ranks the paths to each objective. It
+never leaves an objective without candidates: where FCI finds no directed path from an option,
+it falls back to the options that are possible ancestors in the PAG, then refits with a doubled
+significance level (up to 0.4) for that objective alone and keeps the edges of its new paths,
+and last to the options most associated with the objective; the paths and fixes of each
+fallback are labelled weakly supported. ``diagnose`` adds the counterfactual fixes of one
+configuration. ``debug`` measures the best untried fix through a ``measure(configs) -> metrics``
+callable, adds it to the data, relearns the graph and repeats until the goals hold or the budget
+is spent. Fixes accumulate: each round's fix is built on the best configuration measured so
+far (at most ``max_total`` options changed from the faulty one, and only a gain of more than 10%
+makes a trial the new base), and one candidate moves the
+options of the top paths to their values in the best configuration measured at all. A fix that
+fails hints at a cause the graph missed, so each failure (and each round without an untried
+fix) doubles FCI's significance level, up to 0.2, for the next round. ``DebugConfig`` holds the
+loop's settings, checked once.
 """
 
 from __future__ import annotations
@@ -14,22 +22,28 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 
-from tradeoff.causal.effects import CausalPath, StructuralModel, rank_paths, spread
+from tradeoff.causal.effects import CAUSAL, CausalPath, StructuralModel, rank_paths, spread
 from tradeoff.causal.fixes import Fix, counterfactual_fixes
 from tradeoff.causal.goals import Goal, goals_hold
-from tradeoff.causal.graph import CausalGraph, Variables, fit_graph, plain
+from tradeoff.causal.graph import CausalGraph, Variables, fit_graph, numeric_coding, plain
 from tradeoff.errors import TradeoffError
 from tradeoff.space import config_id
 
 log = logging.getLogger(__name__)
 
 MAX_ALPHA = 0.2  # the loop doubles FCI's significance level after each failed fix or a round without one, up to this
+WEAKEST_ALPHA = 0.4  # the most liberal level the diagnosis refits at for an objective without a path
+ASSOCIATED = 3  # options the last fallback offers: the most associated with the objective
+ASSOCIATION = "association only, no causal path"
+TOP_PATHS_COPIED = 3
+MIN_GAIN = 0.1  # the relative gain over the best so far for the loop to build its next fixes on a trial  # per objective: the paths whose options the "best measured" candidate copies
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,11 +54,12 @@ class DebugConfig:
     depth: int = 2  # FCI's largest conditioning set (-1: no limit)
     top_k: int = 10  # causal paths kept per objective
     max_changes: int = 3  # most options one fix may change
+    max_total: int = 4  # most options the accumulated fix may change from the faulty configuration
     budget: int = 10  # measurements the loop may spend (the faulty configuration's included when it is measured)
     seed: int = 0  # of the structural model's forests
 
     def __post_init__(self):
-        for name in ("depth", "top_k", "max_changes", "budget", "seed"):
+        for name in ("depth", "top_k", "max_changes", "max_total", "budget", "seed"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise TradeoffError(f"{name} must be a whole number, got {value!r}")
@@ -52,7 +67,7 @@ class DebugConfig:
             raise TradeoffError(f"alpha is FCI's significance level, between 0 and 1, got {self.alpha}; 0.05 is usual")
         if self.depth < -1:
             raise TradeoffError(f"depth must be -1 (no limit) or at least 0, got {self.depth}")
-        for name in ("top_k", "max_changes", "budget"):
+        for name in ("top_k", "max_changes", "max_total", "budget"):
             if getattr(self, name) < 1:
                 raise TradeoffError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.seed < 0:
@@ -65,6 +80,7 @@ class Diagnosis:
     root_causes: list[tuple[str, float]]  # options with a causal path to an objective, by total ACE
     paths: dict[str, list[CausalPath]]  # objective -> its top paths
     fixes: list[Fix]
+    support: dict[str, str] = field(default_factory=dict)  # objective -> "causal" or the fallback its paths come from
 
 
 @dataclass
@@ -75,6 +91,7 @@ class Explanation:
     model: StructuralModel
     root_causes: list[tuple[str, float]]  # options with a causal path to an objective, by total ACE (in std. dev.)
     paths: dict[str, list[CausalPath]]  # objective -> its top paths
+    support: dict[str, str] = field(default_factory=dict)  # objective -> "causal" or the fallback its paths come from
 
     @property
     def top_paths(self) -> list[CausalPath]:
@@ -82,21 +99,72 @@ class Explanation:
 
 
 def explain(data: pd.DataFrame, variables: Variables, objectives: Iterable[str],
-            config: DebugConfig = DebugConfig()) -> Explanation:
-    """The causal graph, its structural model, the root causes and the top paths to each objective."""
+            config: DebugConfig = DebugConfig(), associated: int = 0) -> Explanation:
+    """The causal graph, its structural model, the root causes and the top paths to each objective
+    (with the fallbacks of the module docstring where an objective has no directed path). With
+    ``associated``, that many of the options most associated with each objective that have no path
+    to it join as weakly supported candidates (the loop's way forward once the paths are spent)."""
     graph = fit_graph(data, variables, alpha=config.alpha, depth=config.depth)
+    objectives = list(objectives)
+    support = {objective: _ensure_paths(graph, data, variables, objective, config) for objective in objectives}
+    for objective in objectives:
+        if associated and objective not in graph.dropped:
+            on_paths = {p[0] for p in graph.causal_paths(objective)}
+            extra = [o for o in _most_associated(data, variables, objective) if o not in on_paths][:associated]
+            graph.directed.update({(o, objective): ASSOCIATION for o in extra})
     model = StructuralModel(graph, data, seed=config.seed)
     paths, causes = {}, {}
     for objective in objectives:
         paths[objective] = rank_paths(model, objective, config.top_k)
         for option in dict.fromkeys(p[0] for p in graph.causal_paths(objective)):
             causes[option] = max(causes.get(option, 0.0), model.total_effect(option, objective) / spread(data[objective]))
-    return Explanation(graph, model, sorted(causes.items(), key=lambda item: -item[1]), paths)
+    return Explanation(graph, model, sorted(causes.items(), key=lambda item: -item[1]), paths, support)
+
+
+def _ensure_paths(graph: CausalGraph, data: pd.DataFrame, variables: Variables, objective: str, config: DebugConfig) -> str:
+    """How the objective's paths are supported, adding fallback edges to ``graph`` where it has none."""
+    if objective in graph.dropped or graph.causal_paths(objective):
+        return CAUSAL
+    possible = graph.possible_ancestors(objective)
+    if possible:
+        label = "possible ancestor in the PAG"
+        log.info("no directed path to %s at FCI alpha %g: %s are %ss", objective, config.alpha, ", ".join(possible), label)
+        graph.directed.update({(o, objective): label for o in possible})
+        return label
+    level = config.alpha
+    while level < WEAKEST_ALPHA:
+        level = min(WEAKEST_ALPHA, 2 * level)
+        relaxed = fit_graph(data, variables, alpha=level, depth=config.depth)
+        label = f"found only at FCI alpha {level:g}"
+        digraph = graph.digraph()
+        for path in relaxed.causal_paths(objective):
+            for edge in zip(path, path[1:]):
+                if edge not in graph.directed and not nx.has_path(digraph, edge[1], edge[0]):
+                    graph.directed[edge] = label
+                    digraph.add_edge(*edge)
+        if graph.causal_paths(objective):
+            log.info("no path to %s at FCI alpha %g: using the paths %s", objective, config.alpha, label)
+            return label
+    chosen = _most_associated(data, variables, objective)[:ASSOCIATED]
+    log.info("no path to %s up to FCI alpha %g: offering the options most associated with it, %s",
+             objective, WEAKEST_ALPHA, ", ".join(chosen) or "none")
+    graph.directed.update({(o, objective): ASSOCIATION for o in chosen})
+    return ASSOCIATION
+
+
+def _most_associated(data: pd.DataFrame, variables: Variables, objective: str) -> list[str]:
+    """Options by |Spearman rho| with the objective, strongest first (constant ones left out)."""
+    numeric = numeric_coding(data[[*variables.options, objective]]).dropna()
+    rho = numeric[list(variables.options)].corrwith(numeric[objective], method="spearman").abs().dropna()
+    return rho[rho > 0].sort_values(ascending=False, kind="stable").index.tolist()
 
 
 def diagnose(data: pd.DataFrame, variables: Variables, faulty: dict | pd.Series, goals: list[Goal],
-             config: DebugConfig = DebugConfig(), recorded: list[dict] | None = None) -> Diagnosis:
-    """Why the faulty configuration misses its goals, and the changes most likely to fix it."""
+             config: DebugConfig = DebugConfig(), recorded: list[dict] | None = None,
+             best_measured: dict | None = None, associated: int = 0) -> Diagnosis:
+    """Why the faulty configuration misses its goals, and the changes most likely to fix it. With
+    ``best_measured`` (a configuration), one more candidate sets the options of the top paths to
+    its values; ``associated`` widens the candidates (``explain``)."""
     faulty = pd.Series(faulty)
     unknown = [g.metric for g in goals if g.metric not in variables.objectives]
     if unknown:
@@ -104,12 +172,27 @@ def diagnose(data: pd.DataFrame, variables: Variables, faulty: dict | pd.Series,
     lacking = [o for o in variables.options if o not in faulty]
     if lacking:
         raise TradeoffError(f"the faulty configuration lacks option {lacking[0]!r}; give every option")
-    explanation = explain(data, variables, dict.fromkeys(g.metric for g in goals), config)
+    explanation = explain(data, variables, dict.fromkeys(g.metric for g in goals), config, associated)
     top = explanation.top_paths
-    if not top:
-        log.info("no causal path from an option to %s at FCI alpha %g", ", ".join(explanation.paths), config.alpha)
-    fixes = counterfactual_fixes(explanation.model, faulty, goals, top, data, max_changes=config.max_changes, recorded=recorded) if top else []
-    return Diagnosis(explanation.graph, explanation.root_causes, explanation.paths, fixes)
+    extra = []
+    if best_measured is not None:
+        copied = dict.fromkeys(p.nodes[0] for ps in explanation.paths.values() for p in ps[:TOP_PATHS_COPIED])
+        extra = [{o: best_measured[o] for o in copied if str(best_measured[o]) != str(faulty[o])}]
+    fixes = counterfactual_fixes(explanation.model, faulty, goals, top, data, max_changes=config.max_changes,
+                                 recorded=recorded, extra=extra) if top else []
+    label_support(fixes, top)
+    return Diagnosis(explanation.graph, explanation.root_causes, explanation.paths, fixes, explanation.support)
+
+
+def label_support(fixes: list[Fix], paths: list[CausalPath]) -> None:
+    """Each fix's support: "causal" where every changed option starts a causal top path, else the
+    weak evidence of the first that does not."""
+    strength = {}  # option -> its strongest support over the paths
+    for path in paths:
+        strength[path.nodes[0]] = CAUSAL if not path.weak or strength.get(path.nodes[0]) == CAUSAL else path.support
+    for fix in fixes:
+        weak = [strength.get(o, "not on a top path") for o in fix.changes if strength.get(o) != CAUSAL]
+        fix.support = weak[0] if weak else CAUSAL
 
 
 @dataclass
@@ -138,11 +221,13 @@ def debug(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Go
           faulty_metrics: dict | None = None, valid: Callable[[dict], bool] = lambda config: True,
           recorded: list[dict] | None = None) -> DebugResult:
     """The debug loop: diagnose, measure the best untried fix, add it to the data, repeat until
-    every goal holds or ``config.budget`` measurements are spent. ``measure`` returns one metrics
-    dict per configuration (objectives and any events), or None for a failed run;
-    ``faulty_metrics`` spares measuring the faulty configuration; ``valid`` rules out
-    configurations that cannot be measured (a broken constraint, one a replay never recorded);
-    ``recorded`` makes a replay's recorded configurations the candidate fixes."""
+    every goal holds or ``config.budget`` measurements are spent. Each round's fix is built on the
+    best configuration measured in the loop so far, changing at most ``config.max_total`` options
+    of the faulty one. ``measure`` returns one metrics dict per configuration (objectives and any
+    events), or None for a failed run; ``faulty_metrics`` spares measuring the faulty
+    configuration; ``valid`` rules out configurations that cannot be measured (a broken
+    constraint, one a replay never recorded); ``recorded`` makes a replay's recorded
+    configurations the candidate fixes."""
     clock = time.perf_counter()
     faulty = {o: plain(faulty[o]) for o in variables.options}
     measurements = 0
@@ -155,23 +240,35 @@ def debug(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Go
     tried = {config_id(faulty)}
     best, best_metrics, steps, first = faulty, faulty_metrics, [], None
     fixed = goals_hold(faulty_metrics, goals)
-    level = config.alpha
+    level, associated = config.alpha, 0
+
+    def allowed(fix: Fix) -> bool:
+        trial = {**best, **fix.changes}
+        changed = sum(not _same(trial[o], faulty[o]) for o in faulty)
+        return config_id(trial) not in tried and 0 < changed <= config.max_total and valid(trial)
+
     while not fixed and measurements < config.budget:
-        diagnosis = diagnose(data, variables, {**faulty, **faulty_metrics}, goals, replace(config, alpha=level), recorded)
-        candidate = next((f for f in diagnosis.fixes if config_id({**faulty, **f.changes}) not in tried and valid({**faulty, **f.changes})), None)
+        diagnosis = diagnose(data, variables, {**best, **best_metrics}, goals, replace(config, alpha=level), recorded,
+                             best_measured=_best_row(data, variables, goals), associated=associated)
+        candidate = next((f for f in diagnosis.fixes if allowed(f)), None)
         if candidate is None:
-            if level >= MAX_ALPHA:
-                log.info("no untried fix at FCI alpha %g, the most the loop tests with: giving up after %d measurements", level, measurements)
+            if level < MAX_ALPHA:
+                # no untried fix on the paths found: look for more paths first
+                level = _relax(level, "no untried fix on the causal paths found")
+                continue
+            if associated >= len(variables.options):
+                log.info("no untried fix on any option at FCI alpha %g: giving up after %d measurements", level, measurements)
                 first = first or diagnosis
                 break
-            # no untried fix on the paths found: look for more paths before giving up
-            level = _relax(level, "no untried fix on the causal paths found")
+            associated += ASSOCIATED
+            log.info("no untried fix on the causal paths at FCI alpha %g, the most the loop tests with: adding the %d options "
+                     "most associated with each goal's metric as weakly supported candidates", level, associated)
             continue
         first = first or diagnosis
-        trial = {**faulty, **candidate.changes}
+        trial = {**best, **candidate.changes}
         tried.add(config_id(trial))
-        log.info("round %d: measuring %s (potential %.2f, control %.2f)", len(steps) + 1, candidate.describe(),
-                 candidate.potential, candidate.control)
+        log.info("round %d: measuring %s on the best so far (potential %.2f, control %.2f)", len(steps) + 1,
+                 candidate.describe(), candidate.potential, candidate.control)
         metrics = measure([trial])[0]
         measurements += 1
         fixed = metrics is not None and goals_hold(metrics, goals)
@@ -190,6 +287,23 @@ def debug(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Go
     return DebugResult(fixed, faulty, faulty_metrics, best, best_metrics, steps, first, measurements, time.perf_counter() - clock)
 
 
+def _same(a, b) -> bool:
+    try:
+        return math.isclose(float(a), float(b))
+    except (TypeError, ValueError):
+        return str(a) == str(b)
+
+
+def _best_row(data: pd.DataFrame, variables: Variables, goals: list[Goal]) -> dict | None:
+    """The options of the best measured configuration in the data (``_key``'s order)."""
+    rows = data.to_dict("records")
+    complete = [r for r in rows if all(pd.notna(r.get(g.metric)) for g in goals)]
+    if not complete:
+        return None
+    best = min(complete, key=lambda r: _key(r, goals))
+    return {o: plain(best[o]) for o in variables.options}
+
+
 def _relax(level: float, why: str) -> float:
     relaxed = min(MAX_ALPHA, 2 * level)
     if relaxed != level:
@@ -204,10 +318,15 @@ def _with_row(data: pd.DataFrame, variables: Variables, config: dict, metrics: d
     return pd.concat([data, new], ignore_index=True)
 
 
-def _better(metrics: dict, than: dict, goals: list[Goal]) -> bool:
+def _key(metrics: dict, goals: list[Goal]) -> tuple:
     """Fewer goals missed, then the first goal's metric better."""
-    def key(m: dict) -> tuple:
-        first = goals[0]
-        value = float(m[first.metric]) if m.get(first.metric) is not None else math.inf
-        return (sum(not goals_hold(m, [g]) for g in goals), value if first.minimize else -value)
-    return key(metrics) < key(than)
+    first = goals[0]
+    value = float(metrics[first.metric]) if metrics.get(first.metric) is not None and pd.notna(metrics.get(first.metric)) else math.inf
+    return (sum(not goals_hold(metrics, [g]) for g in goals), value if first.minimize else -value)
+
+
+def _better(metrics: dict, than: dict, goals: list[Goal]) -> bool:
+    """Fewer goals missed, or as many and the first goal's metric better by more than MIN_GAIN:
+    a fix is built on a configuration only for a gain that measurement noise does not explain."""
+    (missed, value), (than_missed, than_value) = _key(metrics, goals), _key(than, goals)
+    return missed < than_missed or missed == than_missed and value < than_value - MIN_GAIN * abs(than_value)
