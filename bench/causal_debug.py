@@ -233,7 +233,11 @@ def live(faults: dict[str, dict], out: Path) -> pd.DataFrame:
     rows = []
     for name, fault in faults.items():
         truth, goals = set(fault["root_causes"]), parse_goals(fault["goals"])
-        causal = causal_run(name, fault, out)
+        try:
+            causal = causal_run(name, fault, out)
+        except subprocess.CalledProcessError as error:  # kept as a row: the benchmark goes on
+            rows.append({"fault": name, "method": "causal", "fixed": False, "changed": f"tradeoff debug failed ({error.returncode})"})
+            continue
         tree = tree_run(name, fault, out, causal)
         faulty = causal["faulty"]
         changed = {"causal": {k: v for k, v in causal["best"].items() if v != faulty[k]}, "tree": tree["changes"]}
