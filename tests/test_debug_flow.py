@@ -72,7 +72,8 @@ def _assert_fixed_by_root_causes(fault: dict, folder: Path, summary: dict) -> No
     goals = parse_goals(fault["goals"])
     assert summary["fixed"] and not goals_hold(summary["faulty_metrics"], goals)
     changed = {k for k in summary["best"] if summary["best"][k] != summary["faulty"][k]}
-    assert changed and changed <= set(fault["root_causes"]), f"changed {changed}, root causes {fault['root_causes']}"
+    causes = {o for c in fault["root_causes"] for o in c}
+    assert changed and changed <= causes, f"changed {changed}, root causes {fault['root_causes']}"
     stored = aggregate(MeasurementStore(folder).read()).set_index("config_id")
     row = stored.loc[config_id(summary["best"])]
     assert row["status"] == "ok" and goals_hold({g.metric: row[f"metric.{g.metric}"] for g in goals}, goals)
