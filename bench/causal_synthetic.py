@@ -23,7 +23,9 @@ configuration per case. This generator keeps the shape of that data and knows th
 
 Protocol, every method on the same fault: 25 random measured configurations to learn from (the
 faulty one and its metrics given, as a user reports it), then at most 40 more measurements.
-"Measurements to fix" counts the 25. Methods: ``causal`` (``tradeoff.causal.loop.debug``),
+"Measurements to fix" counts the 25 and ends with the first measurement that meets the goal;
+"spent" adds the causal loop's simplification (reverting changed options that the fix does not
+need, one measurement each, inside the same budget). Methods: ``causal`` (``tradeoff.causal.loop.debug``),
 ``tree`` (``decision_tree_fix`` refitted on the grown data each round, applied to the fault),
 ``random`` (40 uniform configurations), ``flash`` (``tradeoff.samplers.flash`` through the offline
 loop of ``tradeoff.samplers._optimise``, its own 27-row initial design inside the same 65
@@ -251,13 +253,14 @@ def run_fault(generator: Generator, fault: Fault, methods: list[str], rng_seed: 
         noise = np.random.default_rng(rng_seed + 1)  # every method meets the same noise draws
         measure = lambda configs: generator.measure(configs, noise)  # noqa: E731
         clock = time.process_time()
-        fixed_at, best, top = None, None, None
+        fixed_at, best, top, spent = None, None, None, None
         if method == "causal":
             variables = Variables(tuple(OPTIONS), tuple(EVENTS), OBJECTIVES)
             result = debug(data, variables, fault.config, fault.goals, measure, DebugConfig(budget=BUDGET),
                            faulty_metrics=fault.metrics)
             best = result.best
-            fixed_at = INITIAL + result.measurements if result.fixed else None
+            fixed_at = INITIAL + result.fixed_after if result.fixed else None
+            spent = INITIAL + result.measurements
             causes = result.diagnosis.root_causes
             top = causes[0][0] if causes else (result.steps[0].fix.changes and next(iter(result.steps[0].fix.changes)) if result.steps else None)
             weak = bool(result.steps) and result.steps[0].fix.support != "causal"
@@ -280,7 +283,7 @@ def run_fault(generator: Generator, fault: Fault, methods: list[str], rng_seed: 
         changed = {o for o in OPTIONS if best is not None and best[o] != fault.config[o]} if fixed_at else set()
         after = measure([best])[0][goal.metric] if best is not None else fault.metrics[goal.metric]
         rows.append({"seed": fault.seed, "fault": fault.number, "objective": goal.metric, "method": method,
-                     "fixed": fixed_at is not None, "measurements": fixed_at, "changed": len(changed),
+                     "fixed": fixed_at is not None, "measurements": fixed_at, "spent": spent or fixed_at, "changed": len(changed),
                      "gain": 100 * (1 - after / fault.metrics[goal.metric]) if fixed_at else 0.0,
                      "hit@1": (top in union) if top is not None else np.nan, "n_truth": min(map(len, fault.truth)),
                      "truth_sets": len(fault.truth), "cpu_s": cpu, "weak": weak if method == "causal" else np.nan,
@@ -322,6 +325,7 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
         fixed = group[group["fixed"]]
         rows.append({"method": method, "faults": len(group), "fixed %": 100 * group["fixed"].mean(),
                      "median to fix": fixed["measurements"].median(), "mean to fix": fixed["measurements"].mean(),
+                     "mean spent": fixed["spent"].mean(),
                      "gain % (fixed)": fixed["gain"].mean(), "accuracy": fixed["accuracy"].mean(),
                      "precision": fixed["precision"].mean(), "recall": fixed["recall"].mean(),
                      "hit@1": group["hit@1"].mean(), "changed": fixed["changed"].mean(), "cpu s": group["cpu_s"].mean()})

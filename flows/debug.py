@@ -137,20 +137,22 @@ def _write(folder: Path, result: loop.DebugResult, baseline: dict, goals: list[G
     top = [p.nodes for ps in diagnosis.paths.values() for p in ps]
     causal_plots.graph(diagnosis.graph, picture, highlight=top)
     paths = folder / "paths.csv"
-    pd.DataFrame([{"objective": o, "path": str(p), "ace": p.ace} for o, ps in diagnosis.paths.items() for p in ps]).to_csv(paths, index=False)
+    pd.DataFrame([{"objective": o, "path": " -> ".join(p.nodes), "ace": p.ace, "support": p.support}
+                  for o, ps in diagnosis.paths.items() for p in ps]).to_csv(paths, index=False)
     fixes = folder / "fixes.csv"
-    pd.DataFrame([{"changes": f.describe(), "potential": f.potential, "control": f.control,
+    pd.DataFrame([{"changes": f.describe(), "potential": f.potential, "control": f.control, "support": f.support, "origin": f.origin,
                    **{f"predicted_{k}": v for k, v in f.predicted.items()}} for f in diagnosis.fixes[:20]]).to_csv(fixes, index=False)
     steps = folder / "steps.csv"
-    pd.DataFrame([{"step": i + 1, "changes": s.fix.describe(), "potential": s.fix.potential, "control": s.fix.control,
+    pd.DataFrame([{"step": i + 1, "changes": s.fix.describe(), "origin": s.fix.origin, "potential": s.fix.potential, "control": s.fix.control,
                    **{f"predicted_{k}": v for k, v in s.fix.predicted.items()},
                    **{f"measured_{g.metric}": (s.measured or {}).get(g.metric) for g in goals}, "fixed": s.fixed}
                   for i, s in enumerate(result.steps)]).to_csv(steps, index=False)
     summary = folder / "debug.json"
     summary.write_text(json.dumps({
-        "fixed": result.fixed, "measurements": result.measurements, "wall_s": result.wall_s,
+        "fixed": result.fixed, "measurements": result.measurements, "fixed_after": result.fixed_after, "wall_s": result.wall_s,
         "faulty": result.faulty, "faulty_metrics": result.faulty_metrics, "best": result.best, "best_metrics": result.best_metrics,
-        "root_causes": diagnosis.root_causes, "baseline": baseline, "goals": [str(g) for g in goals]}, indent=2, default=str))
+        "root_causes": diagnosis.root_causes, "support": diagnosis.support, "baseline": baseline,
+        "goals": [str(g) for g in goals]}, indent=2, default=str))
     return [dot, picture, paths, fixes, steps, summary]
 
 
@@ -161,6 +163,9 @@ def report_lines(outcome: DebugOutcome) -> list:
     lines: list = ["root causes (options by average causal effect, in standard deviations of the objective):"]
     lines += [f"  {option}  {effect:.2f}" for option, effect in diagnosis.root_causes[:8]]
     for metric, paths in diagnosis.paths.items():
+        support = diagnosis.support.get(metric, "causal")
+        if support != "causal":
+            lines.append(f"no causal path to {metric} at the configured FCI level: its candidates are weakly supported ({support})")
         lines.append(f"causal paths to {metric} (ACE):")
         lines += [f"  {path.ace:10.4g}  {path}" for path in paths[:5]]
     table = Table("step", Column("changes", overflow="fold", min_width=24), "potential", "control",
@@ -181,6 +186,7 @@ def report_lines(outcome: DebugOutcome) -> list:
                if measured else "not measured (it breaks a constraint or, on a replay, was never recorded)")
     lines.append(f"decision-tree baseline: {', '.join(f'{k}={v}' for k, v in base['changes'].items()) or 'no change'}; "
                  f"{verdict}; goal met: {'yes' if base.get('fixed') else 'no'}")
-    lines.append(f"{'FIXED' if result.fixed else 'NOT FIXED'} after {result.measurements} measurements in {result.wall_s:.1f} s; "
+    when = f"goals first met at measurement {result.fixed_after}, " if result.fixed else ""
+    lines.append(f"{'FIXED' if result.fixed else 'NOT FIXED'} ({when}{result.measurements} measurements in all) in {result.wall_s:.1f} s; "
                  f"files in {outcome.folder}; MLflow run {outcome.run_id}")
     return lines

@@ -54,7 +54,7 @@ def test_debug_flow_fixes_a_synthetic_fault_by_measuring(tmp_path):
     assert (outcome.folder / "causal_graph.png").stat().st_size > 1000
     assert "digraph" in (outcome.folder / "causal_graph.dot").read_text()
     steps = pd.read_csv(outcome.folder / "steps.csv")
-    assert steps["fixed"].iloc[-1]
+    assert steps[steps["origin"] != "simplify"]["fixed"].iloc[-1]  # the last fix met the goal; reverts may follow
     # every measurement of the session is in its Parquet store: the initial sample, the fault, the fixes, the baseline
     stored = pd.read_parquet(outcome.folder / "measurements.parquet")
     assert len(stored) >= 60 + result.measurements

@@ -35,7 +35,8 @@ class Fix:
     predicted: dict  # objective -> predicted value with the change (mean over replicates)
     margin: float = 0.0  # mean signed distance to the goals in standard deviations, lower is better (breaks ties)
     support: str = "causal"  # "causal" where every changed option has a causal path, else the weak evidence
-    origin: str = "counterfactual"  # or "best measured": the top paths' options copied from the best measured configuration
+    origin: str = "counterfactual"  # "best measured": the top paths' options copied from the best measured configuration;
+    # "simplify": a changed option set back once the goals held
 
     @property
     def effect(self) -> float:
@@ -47,6 +48,8 @@ class Fix:
 
     def describe(self) -> str:
         text = ", ".join(f"{k}={plain(v)}" for k, v in self.changes.items())
+        if self.origin == "simplify":
+            return f"{text} (back to the faulty value: is the change needed?)"
         return text if self.support == "causal" else f"{text} (weakly supported: {self.support})"
 
 

@@ -13,8 +13,11 @@ far (at most ``max_total`` options changed from the faulty one, and only a gain 
 makes a trial the new base), and one candidate moves the
 options of the top paths to their values in the best configuration measured at all. A fix that
 fails hints at a cause the graph missed, so each failure (and each round without an untried
-fix) doubles FCI's significance level, up to 0.2, for the next round. ``DebugConfig`` holds the
-loop's settings, checked once.
+fix) doubles FCI's significance level, up to 0.2, for the next round. Once the goals hold, the
+fix is simplified: each changed option, the least supported first, is reverted to its faulty
+value and kept reverted where the measurement still meets every goal, so the fix a user applies
+changes root causes only (accumulated changes that merely helped on the way are dropped).
+``DebugConfig`` holds the loop's settings, checked once.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class DebugConfig:
     max_total: int = 4  # most options the accumulated fix may change from the faulty configuration
     budget: int = 10  # measurements the loop may spend (the faulty configuration's included when it is measured)
     seed: int = 0  # of the structural model's forests
+    simplify: bool = True  # once fixed, revert each changed option whose revert keeps every goal (one measurement each)
 
     def __post_init__(self):
         for name in ("depth", "top_k", "max_changes", "max_total", "budget", "seed"):
@@ -212,8 +216,9 @@ class DebugResult:
     best_metrics: dict
     steps: list[Step]
     diagnosis: Diagnosis  # of the first round, what explains the fault
-    measurements: int
+    measurements: int  # in all, the simplification's included
     wall_s: float
+    fixed_after: int | None = None  # measurements when the goals first held
 
 
 def debug(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Goal],
@@ -240,7 +245,7 @@ def debug(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Go
     tried = {config_id(faulty)}
     best, best_metrics, steps, first = faulty, faulty_metrics, [], None
     fixed = goals_hold(faulty_metrics, goals)
-    level, associated = config.alpha, 0
+    level, associated, latest = config.alpha, 0, None
 
     def allowed(fix: Fix) -> bool:
         trial = {**best, **fix.changes}
@@ -248,7 +253,7 @@ def debug(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Go
         return config_id(trial) not in tried and 0 < changed <= config.max_total and valid(trial)
 
     while not fixed and measurements < config.budget:
-        diagnosis = diagnose(data, variables, {**best, **best_metrics}, goals, replace(config, alpha=level), recorded,
+        diagnosis = latest = diagnose(data, variables, {**best, **best_metrics}, goals, replace(config, alpha=level), recorded,
                              best_measured=_best_row(data, variables, goals), associated=associated)
         candidate = next((f for f in diagnosis.fixes if allowed(f)), None)
         if candidate is None:
@@ -284,7 +289,34 @@ def debug(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Go
                 best, best_metrics = trial, metrics
     if first is None:
         first = diagnose(data, variables, {**faulty, **faulty_metrics}, goals, config, recorded)
-    return DebugResult(fixed, faulty, faulty_metrics, best, best_metrics, steps, first, measurements, time.perf_counter() - clock)
+    fixed_after = measurements if fixed else None
+    if fixed and config.simplify:
+        best, best_metrics, measurements = _simplify(best, best_metrics, faulty, goals, measure, valid, tried, steps,
+                                                     measurements, config.budget, (latest or first).root_causes)
+    return DebugResult(fixed, faulty, faulty_metrics, best, best_metrics, steps, first, measurements, time.perf_counter() - clock,
+                       fixed_after)
+
+
+def _simplify(best: dict, best_metrics: dict, faulty: dict, goals: list[Goal], measure, valid, tried: set, steps: list,
+              measurements: int, budget: int, causes: list[tuple[str, float]]) -> tuple[dict, dict, int]:
+    """Revert the fix's changed options one by one (weakest cause first), keeping each revert whose
+    measurement still meets every goal, while the budget lasts."""
+    rank = {option: i for i, (option, _) in enumerate(causes)}
+    changed = [o for o in best if not _same(best[o], faulty[o])]
+    for option in sorted(changed, key=lambda o: -rank.get(o, len(rank))):
+        trial = {**best, option: faulty[option]}
+        still = sum(not _same(trial[o], faulty[o]) for o in trial)
+        if not still or measurements >= budget or config_id(trial) in tried or not valid(trial):
+            continue
+        tried.add(config_id(trial))
+        metrics = measure([trial])[0]
+        measurements += 1
+        holds = metrics is not None and goals_hold(metrics, goals)
+        log.info("simplifying: %s back to %s %s", option, plain(faulty[option]), "keeps every goal" if holds else "misses a goal: kept changed")
+        steps.append(Step(trial, Fix({option: faulty[option]}, math.nan, math.nan, {}, origin="simplify"), metrics, holds))
+        if holds:
+            best, best_metrics = trial, metrics
+    return best, best_metrics, measurements
 
 
 def _same(a, b) -> bool:
