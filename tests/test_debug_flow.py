@@ -111,7 +111,7 @@ def test_a_killed_debug_session_resumes_and_fixes_a_live_fault(tmp_path, cache):
     assert 0 < len(before) < fault["initial"], "the session should have been killed during its initial sample"
     second = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "FIXED after" in second.stdout
+    assert "\nFIXED (" in second.stdout
     _assert_fixed_by_root_causes(fault, out, json.loads((out / "debug.json").read_text()))
     after = pd.read_parquet(parts)
     assert not after.duplicated(["config_id", "repetition"]).any()
