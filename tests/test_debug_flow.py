@@ -1,13 +1,26 @@
-"""The 'debug' flow end to end on the causal-synthetic system (Ray + Prefect + MLflow), and its input checks."""
+"""The 'debug' flow end to end (Ray + Prefect + MLflow) on the causal-synthetic system and on live
+faults with known root causes, its input checks, and a killed session that resumes."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from flows.debug import debug
 from tasks.settings import DebugSettings, Target, Tracking
+from conftest import prefect_server
+from tradeoff.causal.goals import goals_hold, parse_goals
 from tradeoff.errors import TradeoffError
+from tradeoff.measurements import MeasurementStore, aggregate
+from tradeoff.space import config_id
+
+FAULTS = Path(__file__).parent.parent / "bench" / "faults"
 
 
 def test_bad_debug_input_is_refused_before_anything_runs(tmp_path):
@@ -46,3 +59,61 @@ def test_debug_flow_fixes_a_synthetic_fault_by_measuring(tmp_path):
     stored = pd.read_parquet(outcome.folder / "measurements.parquet")
     assert len(stored) >= 60 + result.measurements
     assert outcome.run_id
+
+
+def _fault(name: str) -> dict:
+    import yaml
+    return yaml.safe_load((FAULTS / "faults.yaml").read_text())[name]
+
+
+def _assert_fixed_by_root_causes(fault: dict, folder: Path, summary: dict) -> None:
+    """The fix is a configuration measured for real in the session that meets every goal (the
+    faulty one met none), and every option it changes is a true root cause."""
+    goals = parse_goals(fault["goals"])
+    assert summary["fixed"] and not goals_hold(summary["faulty_metrics"], goals)
+    changed = {k for k in summary["best"] if summary["best"][k] != summary["faulty"][k]}
+    causes = {o for c in fault["root_causes"] for o in c}
+    assert changed and changed <= causes, f"changed {changed}, root causes {fault['root_causes']}"
+    stored = aggregate(MeasurementStore(folder).read()).set_index("config_id")
+    row = stored.loc[config_id(summary["best"])]
+    assert row["status"] == "ok" and goals_hold({g.metric: row[f"metric.{g.metric}"] for g in goals}, goals)
+
+
+@pytest.mark.usefixtures("shared_prefect")
+def test_debug_fixes_a_live_fault_with_interacting_causes_by_changing_only_root_causes(tmp_path, cache):
+    """gcc with both unrolling flags on (bench/faults/gcc-double-unroll.yaml, root causes measured by
+    bench.causal_debug --verify): fixed in the flow, on Ray."""
+    fault = _fault("gcc-double-unroll")
+    settings = DebugSettings(target=Target(system=fault["system"], workload=fault["workload"]), goals=tuple(fault["goals"]),
+                             config=str(FAULTS / fault["config"]), initial=fault["initial"], budget=fault["budget"],
+                             out=str(tmp_path / "session"), tracking=Tracking(uri=f"sqlite:///{tmp_path / 'mlflow.db'}"))
+    _assert_fixed_by_root_causes(fault, tmp_path / "session", json.loads((debug(settings).folder / "debug.json").read_text()))
+
+
+def test_a_killed_debug_session_resumes_and_fixes_a_live_fault(tmp_path, cache):
+    """``tradeoff debug`` on CaDiCaL's pigeonhole fault (bench/faults/sat-php-shrink.yaml), killed
+    during its initial sample: the same command again keeps what was measured and fixes the fault
+    by its root cause."""
+    fault, out = _fault("sat-php-shrink"), tmp_path / "session"
+    args = [sys.executable, "-m", "flows.cli", "debug", fault["system"], "--workload", fault["workload"],
+            "--config", str(FAULTS / fault["config"]), *[a for g in fault["goals"] for a in ("--goal", g)],
+            "--initial", str(fault["initial"]), "--budget", str(fault["budget"]), "--out", str(out),
+            "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]
+    env = {**os.environ, "PREFECT_API_URL": prefect_server()}
+    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
+    parts = out / "measurements.parquet"
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(parts.glob("*.parquet")) if parts.exists() else []) < 3:
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)  # the whole session dies at once: driver, Ray and all
+    first.wait()
+    before = pd.read_parquet(parts)
+    assert 0 < len(before) < fault["initial"], "the session should have been killed during its initial sample"
+    second = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "\nFIXED (" in second.stdout
+    _assert_fixed_by_root_causes(fault, out, json.loads((out / "debug.json").read_text()))
+    after = pd.read_parquet(parts)
+    assert not after.duplicated(["config_id", "repetition"]).any()
+    kept = after.set_index("config_id").loc[before["config_id"], "started_at"]
+    assert (kept.to_numpy() == before["started_at"].to_numpy()).all(), "stored measurements were measured again"
