@@ -206,8 +206,11 @@ def _tracked(outcome) -> None:
 def optimize(
     system: SystemArg,
     objective: Annotated[str, typer.Option(help="metric to optimise, in the direction the system declares (see 'tradeoff space SYSTEM')")],
-    method: Annotated[str, typer.Option(help=f"optimiser: {OPTIMISER_NAMES}")] = "bo",
+    method: Annotated[str, typer.Option(help=f"optimiser: {OPTIMISER_NAMES} (auto: by the space, budget and warm start; says which)")] = "auto",
     budget: Annotated[int, typer.Option(help="configurations to measure in all (a rerun continues up to it)")] = 30,
+    warm_start: Annotated[Optional[list[str]], typer.Option(
+        help="another environment's measurements to start from (repeatable): a campaign folder, SYSTEM:ENVIRONMENT[:WORKLOAD] "
+             "of a replay, or runs:/RUN_ID; ignored where they mislead")] = None,
     environment: Environment = None, workload: Workload = None, reps: Reps = 1, seed: Seed = 0, timeout: Timeout = 60.0,
     learner: Learner = "log-forest", out_dir: Out = None, concurrency: Concurrency = None, cores_per_run: CoresPerRun = None,
     ray_address: RayAddress = None, tracking_uri: TrackingUri = None, experiment: Experiment = None,
@@ -217,13 +220,16 @@ def optimize(
     from tasks.measure import connect
     from tasks.settings import CampaignSettings, OptimizeSettings, Target, optimiser
     settings = OptimizeSettings(campaign=CampaignSettings(
-        target=Target(system=system, environment=environment, workload=workload), sampler=optimiser(method), budget=budget, seed=seed,
+        target=Target(system=system, environment=environment, workload=workload), budget=budget, seed=seed,
         metric=objective, learner=learner, out=str(out_dir) if out_dir else None,
         execution=_execution(reps, timeout, ray_address, concurrency, cores_per_run),
-        tracking=_tracking(tracking_uri, experiment, "tradeoff-optimize"))).resolve()  # every check before Prefect and Ray start
+        tracking=_tracking(tracking_uri, experiment, "tradeoff-optimize")), method=optimiser(method),
+        warm_start=tuple(warm_start or ())).resolve()  # every check before Prefect and Ray start
     connect(settings.campaign.execution.ray_address)
     optimum = optimize_flow(settings)
-    out.print(f"\n[bold]best {optimum.metric}[/] ({optimum.goal}) {optimum.value:.4g} measured, of {optimum.configurations} "
+    out.print(f"\nmethod {settings.campaign.sampler}" + (" (auto)" if method == "auto" else "")
+              + (f", warm-started from {', '.join(settings.warm_start)}" if settings.warm_start else ""), markup=False)
+    out.print(f"[bold]best {optimum.metric}[/] ({optimum.goal}) {optimum.value:.4g} measured, of {optimum.configurations} "
               f"configurations ({optimum.campaign.measured_now} new measurements in this run)")
     out.print(f"  {optimum.config_id}  " + " ".join(f"{k}={v}" for k, v in optimum.config.items()), markup=False)
     out.print(f"data: {optimum.campaign.folder / 'measurements.parquet'}; best: {optimum.files[0]}; convergence: {optimum.files[1]}")

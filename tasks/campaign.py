@@ -8,7 +8,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
 from tasks import measure as ray_measure
-from tasks.settings import CampaignSettings, Execution, Target
+from tasks.settings import CampaignSettings, Execution, Target, warm_source
 from tradeoff.measurements import MeasurementStore, schema_for
 from tradeoff.models.summary import Summary, summarise, write_report
 from tradeoff.samplers.base import SAMPLERS, History
@@ -19,7 +19,8 @@ def ask_sampler(settings: CampaignSettings, workers: int) -> list[dict]:
     """The configurations the sampler wants measured, given what the folder holds so far."""
     system = settings.target.build()
     measurements = MeasurementStore(settings.out, schema_for(system.space, system.metric_names)).read()
-    history = History(system.space, measurements, settings.metric, system.metric(settings.metric).goal, workers=workers)
+    warm = tuple(warm_source(spec, settings.tracking.uri) for spec in settings.warm_start)
+    history = History(system.space, measurements, settings.metric, system.metric(settings.metric).goal, workers=workers, warm=warm)
     return SAMPLERS.get(settings.sampler)(settings.seed).ask(history, settings.budget)
 
 
