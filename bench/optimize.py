@@ -1,7 +1,10 @@
-"""How few measurements each optimiser needs to find the lowest latency of the BO4CO Storm tables.
+"""How few measurements each optimiser needs to find the lowest latency of the BO4CO Storm tables,
+and how many fewer a warm start from another environment needs.
 
-    python -m bench.optimize [--environments wc-6d-c1,...] [--methods random,flash,bo,tpe] [--seeds 20]
-                             [--budget 50] [--json bench/results/optimize.json]
+    python -m bench.optimize [--environments wc-6d-c1,...] [--methods random,flash,bo,bo-ei,tpe] [--seeds 20]
+                             [--first-seed 0] [--budget 50] [--json bench/results/optimize.json]
+    python -m bench.optimize --transfer [--pairs storm-c1-c3,...] [--methods random,flash,tpe,bo,bo-warm] ...
+                             [--processes 2]
 
 Each table is a replay: an optimiser measures recorded configurations one at a time (one
 worker, as BO4CO did) through the sampler loop without Ray (``tradeoff.samplers._optimise.offline``),
@@ -12,6 +15,13 @@ best so far to the optimum after 20 and 50 measurements, and the slowest single 
 Optuna's TPE (``tpe``, when optuna is installed: the ``bench`` extra) proposes a recorded level
 of each option, snapped to the nearest recorded configuration not measured yet, and is told the
 snapped configuration's latency.
+
+``--transfer`` re-optimises after an environment change: each pair (``PAIRS``) names a source
+environment and a target of the same system (Storm across clusters, ASE'17 x264 across
+machines, FlexiBO's image size 200 -> 400), and ``bo-warm`` is ``bo`` warm-started from the
+source's whole recorded table (``History.warm``, as ``tradeoff optimize --warm-start`` gives it),
+beside the cold peers. Each pair's Spearman correlation between source and target is printed:
+it, not what a warm start achieves, tells the related pairs from the weakly related ones.
 """
 
 from __future__ import annotations
@@ -19,19 +29,31 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 
 from systems import get_system
 from systems.base import MeasurementFailed, load_spec
+from systems.replay import environment_frame
+from tradeoff.measurements import METRIC_PREFIX
 from tradeoff.samplers._optimise import features, offline
 from tradeoff.samplers.base import SAMPLERS
 from tradeoff.space import config_id
 
 METRIC = "latency"
 WITHIN = 0.05
+# Transfer pairs: name -> (system, source environment[:workload], target environment[:workload], metric).
+PAIRS = {
+    "storm-c1-c3": ("storm", "wc-c1-3d-c1", "wc-c3-3d-c1", "latency"),
+    "storm-c3-c1": ("storm", "wc-c3-3d-c1", "wc-c1-3d-c1", "latency"),
+    "x264-azure-nano": ("ase17-x264", "azure_2762_128", "amazon_nano_2762_128", "time"),
+    "x264-f9-f10": ("ase17-x264", "feature9_2389_8", "feature10_2744_128", "time"),
+    "flexibo-200-400": ("flexibo", "TX2:inceptionv3-200x200", "TX2:inceptionv3-400x400", "inference_time"),
+}
 # BO4CO's mean gap to the optimum after 50 measurements, read off the paper's figures (issue 13).
 BO4CO_GAP_50 = {"sol-6d-c2": 7.0, "rs-6d-c3": 4.1, "wc-3d-c4": 0.51, "wc-5d-c5": 1.4}
 
@@ -78,13 +100,17 @@ def tpe(space, measure, budget: int, seed: int) -> list[float | None]:
     return values
 
 
-def run(environment: str, methods: list[str], seeds: int, budget: int) -> pd.DataFrame:
-    system = get_system("storm", environment)
-    space = system.space
+def run(environment: str, methods: list[str], seeds: range, budget: int, system_name: str = "storm", metric: str = METRIC,
+        source: str | None = None, label: str | None = None) -> pd.DataFrame:
+    """Every method on one replayed table (``environment[:workload]``), ``bo-warm`` warm-started from ``source``."""
+    target, _, workload = environment.partition(":")
+    system = get_system(system_name, target, workload or None)
+    space, workload = system.space, system.default_workload if not workload else workload
+    warm = (environment_frame(f"{system_name}:{source}"),) if source else ()
 
     def measure(config: dict) -> float | None:
         try:
-            return system.run(config, system.default_workload, 1.0, [])[METRIC]
+            return system.run(config, workload, 1.0, [])[metric]
         except MeasurementFailed:
             return None
 
@@ -92,24 +118,36 @@ def run(environment: str, methods: list[str], seeds: int, budget: int) -> pd.Dat
     optimum = min(truth)
     rows = []
     for method in methods:
-        for seed in range(seeds):
+        for seed in seeds:
             started, slowest = time.perf_counter(), None
             if method == "tpe":
                 values = tpe(space, measure, budget, seed)
             else:
-                sampler = Timed(SAMPLERS.get(method)(seed))
-                measured = offline(sampler, space, measure, METRIC, "min", budget)
+                sampler = Timed(SAMPLERS.get(method.removesuffix("-warm"))(seed))
+                measured = offline(sampler, space, measure, metric, "min", budget, warm=warm if method.endswith("-warm") else ())
                 values, slowest = [v for _, v in measured], sampler.slowest
                 assert len({config_id(c) for c, _ in measured}) == len(measured), "a configuration measured twice"
             best = np.minimum.accumulate([np.inf if v is None else v for v in values])
             hit = np.flatnonzero(best <= optimum * (1 + WITHIN))
-            rows.append({"environment": environment, "method": method, "seed": seed, "configurations": len(space.population),
+            rows.append({"environment": label or environment, "method": method, "seed": seed, "configurations": len(space.population),
                          "within": len(np.flatnonzero(np.array(truth) <= optimum * (1 + WITHIN))),
                          "to_5pct": int(hit[0]) + 1 if len(hit) else np.inf,
                          "gap_20": 100 * (best[min(20, len(best)) - 1] / optimum - 1),
                          "gap_50": 100 * (best[min(50, len(best)) - 1] / optimum - 1),
                          "slowest_ask_s": slowest, "seconds": time.perf_counter() - started})
     return pd.DataFrame(rows)
+
+
+def correlation(system_name: str, source: str, target: str, metric: str) -> float:
+    """Spearman's rank correlation of the metric over the configurations both environments measured."""
+    frames = [environment_frame(f"{system_name}:{name}") for name in (source, target)]
+    ok = [f[f["status"] == "ok"].set_index("config_id")[METRIC_PREFIX + metric] for f in frames]
+    common = ok[0].index.intersection(ok[1].index)
+    return float(spearmanr(ok[0][common], ok[1][common]).statistic)
+
+
+def _run(kwargs: dict) -> pd.DataFrame:
+    return run(**kwargs)
 
 
 def summarise(results: pd.DataFrame, budget: int) -> pd.DataFrame:
@@ -126,12 +164,16 @@ def summarise(results: pd.DataFrame, budget: int) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--environments", default=",".join(load_spec("storm")["environments"]))
-    parser.add_argument("--methods", default="random,flash,bo,tpe")
+    parser.add_argument("--methods", default=None, help="default: random,flash,bo,tpe (--transfer: and bo-warm)")
+    parser.add_argument("--transfer", action="store_true", help="the transfer pairs, warm start against cold")
+    parser.add_argument("--pairs", default=",".join(PAIRS))
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--processes", type=int, default=1, help="jobs (a method on a table) run at once")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--budget", type=int, default=50)
     parser.add_argument("--json", type=Path, default=None, help="write every run and the summary here")
     args = parser.parse_args()
-    methods = args.methods.split(",")
+    methods = (args.methods or "random,flash,tpe,bo" + (",bo-warm" if args.transfer else "")).split(",")
     if "tpe" in methods:
         try:
             import optuna  # noqa: F401
@@ -139,10 +181,21 @@ def main() -> None:
             print("optuna is not installed (pip install '.[bench]'): tpe left out")
             methods.remove("tpe")
     started = time.perf_counter()
-    frames = []
-    for environment in args.environments.split(","):
-        frames.append(run(environment, methods, args.seeds, args.budget))
-        print(summarise(frames[-1], args.budget).to_string(index=False, float_format="%.3g"), flush=True)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    problems = []  # (label, run's arguments but the methods)
+    for pair in args.pairs.split(",") if args.transfer else []:
+        system_name, source, target, metric = PAIRS[pair]
+        print(f"{pair}: {system_name} {source} -> {target}, {metric}: Spearman {correlation(system_name, source, target, metric):.2f}")
+        problems.append((pair, dict(environment=target, seeds=seeds, budget=args.budget, system_name=system_name, metric=metric,
+                                    source=source, label=pair)))
+    for environment in [] if args.transfer else args.environments.split(","):
+        problems.append((environment, dict(environment=environment, seeds=seeds, budget=args.budget)))
+    jobs = [dict(kwargs, methods=[method]) for _, kwargs in problems for method in methods]
+    with ProcessPoolExecutor(args.processes) as pool:  # one method on one table per job
+        frames = list(pool.map(_run, jobs))
+    for label, _ in problems:
+        print(summarise(pd.concat(f for f in frames if f["environment"].iloc[0] == label), args.budget)
+              .to_string(index=False, float_format="%.3g"), flush=True)
     results = pd.concat(frames)
     summary = summarise(results, args.budget)
     print("\n" + summary.to_string(index=False, float_format="%.3g"))

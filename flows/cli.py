@@ -253,8 +253,11 @@ def optimize(
                                                       "SYSTEM') or as given (accuracy:max); repeat for a Pareto front")],
     constraint: Annotated[Optional[list[str]], typer.Option(help="a bound on a measured metric ('psnr >= 40') or a constraint on "
                                                                  "options (\"synchronous != 'off'\"); repeat for several")] = None,
-    method: Annotated[Optional[str], typer.Option(help=f"optimiser: {OPTIMISER_NAMES} (default: bo for one objective, parego for several)")] = None,
+    method: Annotated[str, typer.Option(help=f"optimiser: {OPTIMISER_NAMES} (auto: by the objectives, space, budget and warm start; says which)")] = "auto",
     budget: Annotated[int, typer.Option(help="configurations to measure in all (a rerun continues up to it)")] = 30,
+    warm_start: Annotated[Optional[list[str]], typer.Option(
+        help="another environment's measurements to start from (repeatable): a campaign folder, SYSTEM:ENVIRONMENT[:WORKLOAD] "
+             "of a replay, or runs:/RUN_ID; ignored where they mislead")] = None,
     environment: Environment = None, workload: Workload = None, reps: Reps = 1, seed: Seed = 0, timeout: Timeout = 60.0,
     learner: Learner = "log-forest", out_dir: Out = None, concurrency: Concurrency = None, cores_per_run: CoresPerRun = None,
     ray_address: RayAddress = None, tracking_uri: TrackingUri = None, experiment: Experiment = None,
@@ -262,21 +265,24 @@ def optimize(
     """Find the best configuration, or the Pareto front of several objectives, in few measurements (BO4CO's GP, FLASH, ParEGO, NSGA-II)."""
     from flows.optimize import optimize as optimize_flow
     from tasks.measure import connect
-    from tasks.settings import CampaignSettings, OptimizeSettings, Target, default_method, optimiser, parse_objective
+    from tasks.settings import CampaignSettings, OptimizeSettings, Target, optimiser, parse_objective
     objectives = tuple(parse_objective(text) for text in objective)
     settings = OptimizeSettings(campaign=CampaignSettings(
-        target=Target(system=system, environment=environment, workload=workload), sampler=optimiser(method or default_method(objective)),
-        budget=budget, seed=seed, metric=objectives[0][0], learner=learner, out=str(out_dir) if out_dir else None,
+        target=Target(system=system, environment=environment, workload=workload), budget=budget, seed=seed,
+        metric=objectives[0][0], learner=learner, out=str(out_dir) if out_dir else None,
         execution=_execution(reps, timeout, ray_address, concurrency, cores_per_run),
-        tracking=_tracking(tracking_uri, experiment, "tradeoff-optimize")),
-        objectives=objectives, constraints=tuple(constraint or ())).resolve()  # every check before Prefect and Ray start
+        tracking=_tracking(tracking_uri, experiment, "tradeoff-optimize")), method=optimiser(method),
+        objectives=objectives, constraints=tuple(constraint or ()),
+        warm_start=tuple(warm_start or ())).resolve()  # every check before Prefect and Ray start
     if _deployed("optimize", settings):
         return
     connect(settings.campaign.execution.ray_address)
     optimum = optimize_flow(settings)
     folder = optimum.campaign.folder
+    out.print(f"\nmethod {settings.campaign.sampler}" + (" (auto)" if method == "auto" else "")
+              + (f", warm-started from {', '.join(settings.warm_start)}" if settings.warm_start else ""), markup=False)
     if optimum.value is not None:
-        out.print(f"\n[bold]best {optimum.metric}[/] ({optimum.goal}) {optimum.value:.4g} measured, of {optimum.configurations} "
+        out.print(f"[bold]best {optimum.metric}[/] ({optimum.goal}) {optimum.value:.4g} measured, of {optimum.configurations} "
                   f"configurations ({optimum.campaign.measured_now} new measurements in this run)")
         out.print(f"  {optimum.config_id}  " + " ".join(f"{k}={v}" for k, v in optimum.config.items()), markup=False)
     if optimum.hypervolume is not None:

@@ -8,7 +8,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
 from tasks import measure as ray_measure
-from tasks.settings import CampaignSettings, Execution, Target
+from tasks.settings import CampaignSettings, Execution, Target, warm_source
 from tradeoff.measurements import MeasurementStore, schema_for
 from tradeoff.optimum import restricted, split_constraints
 from tradeoff.models.summary import Summary, summarise, write_report
@@ -24,8 +24,9 @@ def ask_sampler(settings: CampaignSettings, workers: int, objectives: tuple[tupl
     measurements = MeasurementStore(settings.out, schema_for(system.space, system.metric_names)).read()
     options, bounds = split_constraints(constraints, system.space, system.metric_names)
     metric, goal = objectives[0] if objectives else (settings.metric, system.metric(settings.metric).goal)
+    warm = tuple(warm_source(spec, settings.tracking.uri) for spec in settings.warm_start)
     history = History(restricted(system.space, options), measurements, metric, goal, workers=workers,
-                      objectives=tuple(objectives), constraints=tuple(b.text for b in bounds))
+                      objectives=tuple(objectives), constraints=tuple(b.text for b in bounds), warm=warm)
     return SAMPLERS.get(settings.sampler)(settings.seed).ask(history, settings.budget)
 
 

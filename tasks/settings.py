@@ -19,11 +19,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 import re
 import socket
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from systems import get_system
@@ -31,9 +33,14 @@ from systems.base import System
 from tradeoff.environment import usable_cores
 from tradeoff.errors import TradeoffError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 DEFAULT_RUNS = Path("tradeoff-runs")
 TRACKING_SCHEMES = ("file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "databricks-uc", "uc")
 CONNECT_S = 2.0  # how long a tracking server has to accept a connection before a command refuses it
+
+log = logging.getLogger(__name__)
 
 
 def _positive(value: float | None, flag: str, what: str) -> None:
@@ -139,6 +146,7 @@ class CampaignSettings:
     learner: str = "log-forest"
     out: str | None = None
     configs: str | None = None  # a YAML/JSON file, or a campaign folder, of configurations to measure instead of sampling
+    warm_start: tuple[str, ...] = ()  # sources of other environments an optimiser is warm-started from (OptimizeSettings checks them)
     execution: Execution = field(default_factory=Execution)
     tracking: Tracking = field(default_factory=Tracking)
     resolved: bool = False
@@ -171,12 +179,14 @@ class CampaignSettings:
     def name(self) -> str:
         """A readable, stable name: the same settings find the same folder, so a rerun resumes."""
         sampler = f"given-{Path(self.configs).stem}" if self.configs else self.sampler
+        if self.warm_start:  # a warm start is another campaign than the cold one
+            sampler += "-warm-" + hashlib.sha1("|".join(self.warm_start).encode()).hexdigest()[:8]
         t = self.target
         return _safe_name(f"{Path(t.system).name}-{t.environment}-{t.workload}-{sampler}-s{self.seed}")
 
     def campaign_id(self) -> str:
         t = self.target
-        key = "|".join(map(str, (t.system, t.environment, t.workload, self.sampler, self.seed, self.configs)))
+        key = "|".join(map(str, (t.system, t.environment, t.workload, self.sampler, self.seed, self.configs, *self.warm_start)))
         return hashlib.sha1(key.encode()).hexdigest()[:12]
 
     def params(self) -> dict:
@@ -391,8 +401,11 @@ class EvaluateSettings:
             raise TradeoffError(f"--repeats must be at least 1, not {self.repeats}")
 
 
-OPTIMISERS = ("bo", "flash", "random", "parego", "parego-cost", "nsga2")  # the samplers 'tradeoff optimize' runs: random is the baseline
-SINGLE_OBJECTIVE = ("bo", "flash")  # the rest optimise several objectives at once
+OPTIMISERS = ("auto", "bo", "bo-ei", "flash", "random", "parego", "parego-cost", "nsga2")  # the methods of 'tradeoff optimize': random is the baseline
+SINGLE_OBJECTIVE = ("bo", "bo-ei", "flash")  # the rest optimise several objectives at once
+TRANSFERS = ("bo", "bo-ei")  # the methods a warm start feeds (History.warm)
+GP_DIMENSIONS = 20  # auto: above this many encoded options, a GP's lengthscales are too many to fit on a few dozen rows
+GP_BUDGET = 300  # auto: above this many measurements, a GP's cubic fit per ask costs more than FLASH's tree
 
 
 def optimiser(method: str) -> str:
@@ -402,17 +415,58 @@ def optimiser(method: str) -> str:
     return method
 
 
-def default_method(objectives: list[str] | tuple[str, ...]) -> str:
-    """bo for one objective, parego for several."""
-    return "parego" if len(objectives) > 1 else "bo"
-
-
 def parse_objective(text: str) -> tuple[str, str | None]:
     """``time`` (its direction from the system) or ``accuracy:max`` (the direction given)."""
     metric, _, goal = text.partition(":")
     if not metric or (goal and goal not in ("min", "max")):
         raise TradeoffError(f"--objective {text!r}: write METRIC or METRIC:min / METRIC:max, e.g. --objective accuracy:max")
     return metric, goal or None
+def auto_method(system: System, budget: int, warm: bool, objectives: int = 1) -> tuple[str, str]:
+    """``--method auto``: the method for this problem, and why. A budget that measures the whole
+    finite space leaves nothing to model (random, exhaustive); several objectives are ParEGO's; a
+    warm start is bo's; a GP (BO4CO) on few dimensions and a budget of a few hundred, FLASH's tree
+    beyond (its point: it scales)."""
+    size, dimensions = system.space.count(), len(system.space.feature_names())
+    if size is not None and budget >= size:
+        return "random", f"the budget of {budget} measures all {size} configurations: nothing is left to model"
+    if objectives > 1:
+        return "parego", f"{objectives} objectives: ParEGO's scalarised GPs find a front in few measurements"
+    if warm:
+        return "bo", "a warm start feeds bo's GP prior and initial design"
+    if dimensions > GP_DIMENSIONS:
+        return "flash", f"{dimensions} encoded options are too many GP lengthscales for a few dozen measurements (more than {GP_DIMENSIONS})"
+    if budget > GP_BUDGET:
+        return "flash", f"a budget of {budget} makes a GP fit per ask slow (more than {GP_BUDGET} measurements); a tree is cheap"
+    kind = f"{size} configurations" if size is not None else "a continuous space"
+    return "bo", f"{dimensions} encoded options, {kind} and a budget of {budget}: BO4CO's GP"
+
+
+@functools.cache
+def warm_source(spec: str, tracking: str | None) -> pd.DataFrame:
+    """The measurements of a --warm-start source (read once per process: every ask reads them)."""
+    from tasks.transfer import read_source
+    return read_source(spec, tracking)
+
+
+def check_warm_source(spec: str, frame: pd.DataFrame, system: System, target: Target, metric: str) -> None:
+    """A source of the target's system and options, in another environment, with the objective measured."""
+    from tradeoff.measurements import METRIC_PREFIX, option_names
+    flag = f"--warm-start {spec}"
+    systems = sorted(set(frame["system"].dropna()))
+    if systems != [system.name]:
+        raise TradeoffError(f"{flag} measures {', '.join(systems) or 'nothing'}, not {system.name}; give a campaign of "
+                            f"{system.name} in another environment")
+    if set(option_names(frame)) != set(system.space.names):
+        raise TradeoffError(f"{flag} has options {', '.join(sorted(option_names(frame)))}, not {system.name}'s "
+                            f"{', '.join(sorted(system.space.names))}; give a source measured with the same options")
+    if set(zip(frame["environment"], frame["workload"])) == {(target.environment, target.workload)}:
+        raise TradeoffError(f"{flag} is the target environment itself ({target.environment}, {target.workload}); "
+                            "give another environment's measurements (a rerun of the same folder resumes it)")
+    column = METRIC_PREFIX + metric
+    ok = frame[(frame["status"] == "ok") & frame[column].notna()] if column in frame.columns else frame.iloc[:0]
+    if ok["config_id"].nunique() < 2:
+        raise TradeoffError(f"{flag} holds {ok['config_id'].nunique()} successful measurements of {metric}; "
+                            "a warm start needs at least 2, give a source that measured the objective")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -420,15 +474,19 @@ class OptimizeSettings:
     """``tradeoff optimize``: a campaign whose sampler is the method and whose metric is the first
     objective; several objectives are optimised together (each in the direction the system declares
     unless given), under output constraints on measured metrics and input constraints on options;
-    its result is the best measured configuration and, for several objectives, the Pareto front."""
+    its result is the best measured configuration and, for several objectives, the Pareto front.
+    ``method`` may be ``auto``: ``resolve()`` sets the campaign's sampler to the method it runs (the
+    campaign's own ``sampler`` is not read before), and hands the campaign the ``warm_start`` sources."""
 
     campaign: CampaignSettings
     objectives: tuple[tuple[str, str | None], ...] = ()  # (metric, "min"/"max"/None: the system's); () : the campaign's metric
     constraints: tuple[str, ...] = ()  # "psnr >= 40" (a measured metric) or "synchronous != 'off'" (an option)
+    method: str = "auto"
+    warm_start: tuple[str, ...] = ()  # campaign folders, SYSTEM:ENVIRONMENT[:WORKLOAD] of a replay, or runs:/RUN_ID
     resolved: bool = False
 
     def __post_init__(self) -> None:
-        optimiser(self.campaign.sampler)
+        optimiser(self.method)
         if self.campaign.configs:
             raise TradeoffError("an optimisation chooses its configurations; measure given ones with 'tradeoff campaign --config'")
         if self.campaign.metric is None and not self.objectives:
@@ -436,18 +494,27 @@ class OptimizeSettings:
         names = [m for m, _ in self.objectives]
         if len(set(names)) < len(names):
             raise TradeoffError(f"--objective {names[0]!r} is given twice; give each metric once")
-        if len(self.objectives) > 1 and self.campaign.sampler in SINGLE_OBJECTIVE:
-            raise TradeoffError(f"{self.campaign.sampler} optimises one objective; for {len(self.objectives)} give "
+        if len(self.objectives) > 1 and self.method in SINGLE_OBJECTIVE:
+            raise TradeoffError(f"{self.method} optimises one objective; for {len(self.objectives)} give "
                                 f"--method {' or '.join(m for m in OPTIMISERS if m not in SINGLE_OBJECTIVE)}")
+        if self.warm_start and self.method not in (*TRANSFERS, "auto"):
+            raise TradeoffError(f"--warm-start feeds {' or '.join(TRANSFERS)}, not {self.method}; give --method bo or auto")
+        if self.warm_start and len(self.objectives) > 1:
+            raise TradeoffError(f"--warm-start feeds {' or '.join(TRANSFERS)}, which optimise one objective; "
+                                "give one --objective, or no --warm-start")
 
     def resolve(self) -> OptimizeSettings:
         """Every check before anything is measured: each objective and constrained metric is a metric
-        of the system, each constraint parses and leaves something to measure, the budget covers
-        the method's initial design."""
+        of the system, each constraint parses and leaves something to measure, the warm-start sources
+        are of its system and options, the budget covers the method's initial design."""
         if self.resolved:
             return self
         objectives = self.objectives or ((self.campaign.metric, None),)
-        campaign = replace(self.campaign, metric=objectives[0][0]).resolve()
+        method = self.method
+        if method == "auto":
+            method, why = auto_method(self.campaign.target.build(), self.campaign.budget, bool(self.warm_start), len(objectives))
+            log.info("optimize: method auto chose %s: %s", method, why)
+        campaign = replace(self.campaign, metric=objectives[0][0], sampler=method, warm_start=tuple(self.warm_start)).resolve()
         from tradeoff.optimum import restricted, split_constraints
         from tradeoff.samplers._optimise import initial_size
         from tradeoff.samplers.base import SAMPLERS
@@ -460,7 +527,9 @@ class OptimizeSettings:
             if campaign.budget < needed:
                 raise TradeoffError(f"--budget {campaign.budget} is smaller than {campaign.sampler}'s initial design of "
                                     f"{needed} configurations; give --budget {needed} or more")
-        return replace(self, campaign=campaign, objectives=goals, resolved=True)
+        for spec in self.warm_start:
+            check_warm_source(spec, warm_source(spec, campaign.tracking.uri), system, campaign.target, campaign.metric)
+        return replace(self, campaign=campaign, objectives=goals, method=method, resolved=True)
 
     def goals(self) -> tuple[tuple[str, str], ...]:
         """The objectives with their directions (resolved settings)."""

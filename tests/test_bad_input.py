@@ -265,6 +265,16 @@ ROWS = [
      "no configuration (of 2000 drawn) meets"),
     (["optimize", "flexibo", "--objective", "inference_time", "--objective", "power_consumption", "--constraint", "core_freq > 2035200"],
      "no recorded configuration meets"),
+    # optimize --warm-start: a source that exists, of the same system and options, in another environment
+    (["optimize", "synthetic", "--objective", "perf", "--warm-start", "{tmp}/none"], "neither a campaign folder nor SYSTEM:ENVIRONMENT"),
+    (["optimize", "storm", "--environment", "wc-6d-c1", "--objective", "latency", "--warm-start", "ase17-x264:feature1_2762_8"],
+     "measures ase17-x264, not storm; give a campaign of storm"),
+    (["optimize", "storm", "--environment", "wc-6d-c1", "--objective", "latency", "--warm-start", "storm:wc-3d-c4"],
+     "give a source measured with the same options"),
+    (["optimize", "storm", "--environment", "wc-6d-c1", "--objective", "latency", "--warm-start", "storm:wc-6d-c1"],
+     "is the target environment itself"),
+    (["optimize", "storm", "--environment", "wc-3d-c4", "--objective", "latency", "--method", "flash", "--warm-start", "storm:wc+rs-3d-c4"],
+     "--warm-start feeds bo or bo-ei, not flash; give --method bo or auto"),
 ]
 
 

@@ -1,8 +1,11 @@
-"""The optimisers (bo, flash): they find a known optimum in few measurements, better than random,
-ask deterministically from the store, keep every worker busy and stop at the budget."""
+"""The optimisers (bo, bo-ei, flash): they find a known optimum in few measurements, better than random,
+ask deterministically from the store, keep every worker busy and stop at the budget; a warm start
+from another environment needs fewer measurements, its guard drops a misleading source, and
+``--method auto`` says what it chose and why."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -18,6 +21,8 @@ from tradeoff.space import config_id
 # One optimum (-22: every option on but o3), which o3's interaction with o7 hides from a linear view.
 MODEL = "30 - 1*o1 - 2*o2 - 3*o3 - 4*o4 - 5*o5 - 6*o6 - 7*o7 - 8*o8 - 9*o9 - 10*o10 + 12*o3*o7"
 OPTIMUM = -22.0
+WARM_TARGET = "wc+rs-3d-c4"  # Storm word count co-located with rolling sort, warm-started from word count alone (wc-3d-c4)
+WARM_BUDGET = 5
 
 
 def _perf(system, goal_sign: float = 1.0):
@@ -39,7 +44,7 @@ def test_optimisers_find_the_optimum_of_a_known_model_better_than_random(method)
     assert np.mean(best) < np.mean(random_best)
 
 
-@pytest.mark.parametrize("method", ["bo", "flash"])
+@pytest.mark.parametrize("method", ["bo", "bo-ei", "flash"])
 def test_optimisers_maximise_a_metric_declared_max(method):
     system = get_system("synthetic")
     measured = offline(SAMPLERS.get(method)(0), system.space, _perf(system, -1.0), "perf", "max", budget=40)
@@ -87,7 +92,7 @@ def test_a_bo_suggestion_on_a_4000_configuration_table_takes_at_most_half_a_seco
 @pytest.mark.parametrize("args, message", [
     (["--objective", "speed"], "storm has no metric 'speed'; its metrics: throughput, latency"),
     (["--objective", "latency", "--budget", "3"], "--budget 3 is smaller than bo's initial design of 7 configurations; give --budget 7 or more"),
-    (["--objective", "latency", "--method", "grid"], "unknown method 'grid'; use one of bo, flash, random, parego, parego-cost, nsga2"),
+    (["--objective", "latency", "--method", "grid"], "unknown method 'grid'; use one of auto, bo, bo-ei, flash, random, parego, parego-cost, nsga2"),
 ])
 def test_bad_optimisation_input_is_one_line_before_anything_is_measured(tradeoff, tmp_path, datasets, args, message):
     result = tradeoff("optimize", "storm", "--environment", "wc-6d-c1", "--out", str(tmp_path / "run"), *args)
@@ -120,3 +125,74 @@ def test_an_optimisation_through_the_cli_reports_a_measured_best_and_a_rerun_mea
     assert second.returncode == 0, second.stderr[-3000:]
     assert "(0 new measurements in this run)" in second.stdout
     assert len(pd.read_parquet(out / "measurements.parquet")) == len(stored)
+
+
+def _to_within(values: list[float | None], optimum: float) -> int:
+    """Measurements until one within 5% of the optimum (past the end: never)."""
+    best = np.minimum.accumulate([np.inf if v is None else v for v in values])
+    hit = np.flatnonzero(best <= optimum * 1.05)
+    return int(hit[0]) + 1 if len(hit) else len(values) + 1
+
+
+def _storm(environment: str):
+    system = get_system("storm", environment)
+    return system, lambda config: system.run(config, system.default_workload, 1.0, [])["latency"]
+
+
+def test_a_warm_start_from_a_stored_folder_through_the_cli_needs_fewer_measurements_than_a_cold_start(tmp_path, datasets):
+    from conftest import run_cli
+    from systems.replay import environment_frame
+    from tradeoff.measurements import MeasurementStore, schema_for
+    source = tmp_path / "wc-3d-c4"  # an earlier campaign of another cluster: 60 of its recorded configurations
+    other = get_system("storm", "wc-3d-c4")
+    rows = environment_frame("storm:wc-3d-c4").sample(60, random_state=0)
+    MeasurementStore(source, schema_for(other.space, other.metric_names)).append(rows.astype(object).where(rows.notna(), None).to_dict("records"))
+    target, measure = _storm(WARM_TARGET)
+    optimum = min(measure(c) for c in target.space.population.to_dict("records"))
+    cold = _to_within([v for _, v in offline(SAMPLERS.get("bo")(0), target.space, measure, "latency", "min", 50)], optimum)
+    out = tmp_path / "warm"
+    result = run_cli("-v", "optimize", "storm", "--environment", WARM_TARGET, "--objective", "latency", "--budget", str(WARM_BUDGET),
+                     "--warm-start", str(source), "--out", str(out), "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "method auto chose bo: a warm start feeds bo" in result.stderr and "method bo (auto), warm-started from" in result.stdout
+    stored = pd.read_parquet(out / "measurements.parquet")
+    assert len(stored) == WARM_BUDGET and stored["metric.latency"].min() <= optimum * 1.05  # found within the warm budget
+    assert cold > WARM_BUDGET, f"cold needs {cold} measurements to 5%, warm found it within {WARM_BUDGET}"
+
+
+def _inverted(frame: pd.DataFrame) -> pd.DataFrame:
+    """A misleading source: the target's own table, its latencies turned upside down, as another environment."""
+    return frame.assign(environment="inverted", **{"metric.latency": 1 / frame["metric.latency"]})
+
+
+def test_the_guard_falls_back_to_a_cold_start_when_the_source_misleads_and_keeps_a_related_one(datasets, caplog):
+    from systems.replay import environment_frame
+    target, measure = _storm(WARM_TARGET)
+    optimum = min(measure(c) for c in target.space.population.to_dict("records"))
+    misleading = (_inverted(environment_frame(f"storm:{WARM_TARGET}")),)
+    related = (environment_frame("storm:wc-3d-c4"),)
+    with caplog.at_level(logging.INFO, logger="tradeoff.samplers._warm"):
+        misled = offline(SAMPLERS.get("bo")(0), target.space, measure, "latency", "min", 30, warm=misleading)
+    decisions = [r.getMessage() for r in caplog.records]
+    assert decisions and all("warm start off, a cold start" in d and "storm:inverted" in d for d in decisions)  # every ask after the design
+    assert _to_within([v for _, v in misled], optimum) <= 30  # the cold start it fell back to still finds it
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tradeoff.samplers._warm"):
+        offline(SAMPLERS.get("bo")(0), target.space, measure, "latency", "min", initial_size(target.space) + 2, warm=related)
+    assert [r.getMessage() for r in caplog.records][-1].startswith("bo: warm start on from storm:wc-3d-c4")
+
+
+@pytest.mark.parametrize("system, environment, budget, chosen, why", [
+    ("storm", "wc-6d-c1", 50, "bo", "BO4CO's GP"),
+    ("storm", "wc+wc-3d-c4", 196, "random", "measures all 196 configurations"),
+    ("ase17-sac", None, 100, "flash", "too many GP lengthscales"),
+    ("storm", "wc-6d-c1", 400, "flash", "a tree is cheap"),
+])
+def test_auto_picks_a_method_per_problem_and_logs_why(datasets, caplog, system, environment, budget, chosen, why):
+    from tasks.settings import CampaignSettings, OptimizeSettings, Target
+    settings = OptimizeSettings(campaign=CampaignSettings(target=Target(system=system, environment=environment), budget=budget,
+                                                          metric=get_system(system, environment).metrics[0].name))
+    with caplog.at_level(logging.INFO, logger="tasks.settings"):
+        resolved = settings.resolve()
+    assert resolved.campaign.sampler == resolved.method == chosen
+    assert any(f"method auto chose {chosen}" in r.getMessage() and why in r.getMessage() for r in caplog.records)

@@ -8,7 +8,9 @@ are stored) the missing part of the initial design, else a batch chosen by the s
 many as there are workers. The metric is turned into a cost to minimise: its log where every
 stored value is positive (performance is multiplicative, and the log keeps a few very slow
 configurations from flattening the rest), negated where the system declares it a maximum.
-Failed configurations are stored (never asked again) but not modelled.
+Failed configurations are stored (never asked again) but not modelled. An optimiser that
+``transfers`` (``bo``) is warm-started by ``History.warm``: its initial design and its surrogate's
+prior come from the source environments (see ``_warm``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import functools
 import logging
 import math
 from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -127,6 +130,7 @@ class Optimiser(Sampler):
 
     adaptive = True
     name = "optimiser"
+    transfers: ClassVar[bool] = False  # True: warm-started by History.warm (choose_warm)
 
     def ask(self, history: History, budget: int) -> list[dict]:
         if history.metric is None:
@@ -138,7 +142,13 @@ class Optimiser(Sampler):
         if remaining <= 0:
             log.info("%s: %d stored, the budget of %d is spent", self.name, len(stored), budget)
             return stored
-        missing = [c for c in initial_design(space, self.seed) if config_id(c) not in done][:remaining]
+        warm = history.warm if self.transfers else ()
+        if warm:
+            from tradeoff.samplers import _warm
+            design = _warm.warm_design(space, warm, history.metric, history.goal, self.seed)
+        else:
+            design = initial_design(space, self.seed)
+        missing = [c for c in design if config_id(c) not in done][:remaining]
         if missing:
             log.info("%s: %d stored, %d of the initial design to measure", self.name, len(stored), len(missing))
             return stored + missing
@@ -149,7 +159,12 @@ class Optimiser(Sampler):
             log.info("%s: %d stored, %d successful, %d candidates left: stopping", self.name, len(stored), len(cost), len(pool))
             return stored
         batch = min(remaining, max(1, history.workers), len(pool))
-        chosen = self.choose(X, cost, features(space, space.to_frame(pool)), batch, len(stored))
+        encoded = features(space, space.to_frame(pool))
+        prior = _warm.prior(space, warm, history.metric, history.goal, X, cost, encoded, self.name) if warm else None
+        if prior is None:
+            chosen = self.choose(X, cost, encoded, batch, len(stored))
+        else:
+            chosen = self.choose_warm(X, cost, encoded, batch, len(stored), prior)
         values = ok[METRIC_PREFIX + history.metric]
         log.info("%s: %d stored, best %s so far %.4g, a batch of %d", self.name, len(stored), history.metric,
                  values.min() if history.goal == "min" else values.max(), len(chosen))
@@ -159,15 +174,19 @@ class Optimiser(Sampler):
         """Indices into ``pool`` of the next ``batch`` configurations, given the encoded successful ones and their costs."""
         raise NotImplementedError
 
+    def choose_warm(self, X: np.ndarray, cost: np.ndarray, pool: np.ndarray, batch: int, iteration: int, prior) -> list[int]:
+        """``choose`` given the source's predicted costs (``_warm.Prior``) at the measured and the pool's configurations."""
+        raise NotImplementedError
+
 
 def offline(sampler: Sampler, space: Space, measure: Callable[[dict], float | None], metric: str, goal: str = "min",
-            budget: int = 50, workers: int = 1) -> list[tuple[dict, float | None]]:
+            budget: int = 50, workers: int = 1, warm: tuple[pd.DataFrame, ...] = ()) -> list[tuple[dict, float | None]]:
     """The campaign loop without Ray or a store, for benchmarks and tests: ask, ``measure`` what is
     new (None: a failed measurement), repeat until nothing is new. Returns the measurements in order."""
     rows: list[dict] = []
     measured: list[tuple[dict, float | None]] = []
     while True:
-        history = History(space, pd.DataFrame(rows), metric, goal, workers=workers)
+        history = History(space, pd.DataFrame(rows), metric, goal, workers=workers, warm=warm)
         done = {row["config_id"] for row in rows}
         new = [c for c in sampler.ask(history, budget) if config_id(c) not in done]
         if not new:

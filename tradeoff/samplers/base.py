@@ -33,6 +33,7 @@ class History:
     goal: str = "min"  # the metric's direction, as the system declares it: "min" or "max" (optimisers)
     sources: tuple[pd.DataFrame, ...] = ()  # measurements of other environments, the chosen one first (l2s)
     workers: int = 1  # measurements that run at once: an adaptive strategy's batch keeps them busy
+    warm: tuple[pd.DataFrame, ...] = ()  # measurements of other environments of the system that warm-start an optimiser (bo)
     objectives: tuple[tuple[str, str], ...] = ()  # (metric, "min"/"max") of a multi-objective optimiser; () : (metric, goal)
     constraints: tuple[str, ...] = ()  # output constraints on measured metrics, e.g. "psnr >= 40" (tradeoff.optimum.Bound)
 

@@ -25,6 +25,7 @@ import math
 
 import GPy
 import numpy as np
+from scipy.stats import norm
 from threadpoolctl import threadpool_limits
 
 from tradeoff.samplers._optimise import Optimiser
@@ -56,18 +57,37 @@ def fit_gp(X: np.ndarray, y: np.ndarray) -> GPy.models.GPRegression:
 
 class BayesianOptimisation(Optimiser):
     name = "bo"
+    transfers = True
+    acquisition = "lcb"  # or "ei" (bo-ei)
 
     def choose(self, X: np.ndarray, cost: np.ndarray, pool: np.ndarray, batch: int, iteration: int) -> list[int]:
+        return self._acquire(X, cost, pool, batch, iteration, np.zeros(len(X)), np.zeros(len(pool)))
+
+    def choose_warm(self, X: np.ndarray, cost: np.ndarray, pool: np.ndarray, batch: int, iteration: int, prior) -> list[int]:
+        """The GP models the target's difference from the source's predictions, linearly shifted onto the target."""
+        y = np.minimum(cost, np.median(cost))
+        slope, offset = np.polyfit(prior.measured, y, 1)
+        return self._acquire(X, cost, pool, batch, iteration, offset + slope * prior.measured, offset + slope * prior.pool)
+
+    def _acquire(self, X, cost, pool, batch, iteration, prior_measured, prior_pool) -> list[int]:
+        """The batch by the acquisition on the GP of the (clipped) costs minus the prior mean, Kriging believer between picks."""
         weight = math.sqrt(beta(iteration, len(pool)))
+        y = np.minimum(cost, np.median(cost))
         picks: list[int] = []
         with threadpool_limits(1, "blas"):  # small matrices: one thread wins (see tradeoff.models.learners.gp)
-            model = fit_gp(X, np.minimum(cost, np.median(cost)))
+            model = fit_gp(X, y - prior_measured)
             for _ in range(batch):
                 mean, variance = model.predict(pool, include_likelihood=False)
-                bound = mean[:, 0] - weight * np.sqrt(np.clip(variance[:, 0], 0, None))
-                bound[picks] = np.inf
-                pick = int(np.argmin(bound))
+                mean, std = prior_pool + mean[:, 0], np.sqrt(np.clip(variance[:, 0], 1e-12, None))
+                if self.acquisition == "ei":  # minimised: the negative expected improvement over the best cost
+                    z = (y.min() - mean) / std
+                    score = -((y.min() - mean) * norm.cdf(z) + std * norm.pdf(z))
+                else:
+                    score = mean - weight * std
+                score[picks] = np.inf
+                pick = int(np.argmin(score))
                 picks.append(pick)
                 if len(picks) < batch:  # the believer: the pick's mean as if measured, hyper-parameters kept
-                    model.set_XY(np.vstack([model.X, pool[pick:pick + 1]]), np.vstack([model.Y, mean[pick:pick + 1]]))
+                    believed = mean[pick:pick + 1] - prior_pool[pick:pick + 1]
+                    model.set_XY(np.vstack([model.X, pool[pick:pick + 1]]), np.vstack([model.Y, believed[:, None]]))
         return picks
