@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow
 
-from tasks.campaign import ask_sampler, measure_configurations, measurement_workers, summarise_campaign
+from tasks.campaign import ask_sampler, holding, measure_configurations, measurement_workers, summarise_campaign
 from tasks.settings import CampaignSettings, given_configurations
 from tasks.tracking import track
 from tradeoff.errors import TradeoffError
@@ -40,20 +40,21 @@ class Result:
 def campaign(settings: CampaignSettings, progress: bool = True) -> Result:
     settings = settings.resolve()
     system, folder = settings.target.build(), Path(settings.out)
-    if settings.configs:
-        configs = given_configurations(settings.configs, system.space)
-        measured_now = measure_configurations(settings, configs, progress)
-    else:
-        adaptive = SAMPLERS.get(settings.sampler).adaptive
-        # Only a strategy that chooses from measurements sizes its batches to the workers (and starts Ray to count them).
-        workers = measurement_workers(settings) if adaptive else 1
-        measured_now = 0
-        while True:
-            configs = ask_sampler(settings, workers)
-            added = measure_configurations(settings, configs, progress)  # the stored ones too: a killed run may have left repetitions out
-            measured_now += added
-            if not added or not adaptive:
-                break
+    with holding(folder):  # one driver per folder; workers stay warm across rounds
+        if settings.configs:
+            configs = given_configurations(settings.configs, system.space)
+            measured_now = measure_configurations(settings, configs, progress)
+        else:
+            adaptive = SAMPLERS.get(settings.sampler).adaptive
+            # Only a strategy that chooses from measurements sizes its batches to the workers (and starts Ray to count them).
+            workers = measurement_workers(settings) if adaptive else 1
+            measured_now = 0
+            while True:
+                configs = ask_sampler(settings, workers)
+                added = measure_configurations(settings, configs, progress)  # the stored ones too: a killed run may have left repetitions out
+                measured_now += added
+                if not added or not adaptive:
+                    break
     summary, files = summarise_campaign(settings)
     params = {**settings.params(), "campaign": settings.campaign_id(), "configurations_sampled": len(configs),
               "program_version": system.program_version()}
