@@ -18,8 +18,9 @@ recorded as an attempt (``MeasurementStore.attempts``) and measured again on ano
 killed by what it ran: a ``failed`` row, as a crash is. The watchdog catches a hung worker (drivers
 enforce the timeout themselves): it counts from when the job could start — its worker is up and
 the call before it returned — so a replacement worker that waits to be placed times nothing out;
-a hung job becomes a ``timeout`` row and a fresh worker takes its place. Measurements in flight
-when the driver is interrupted are recorded as attempts too (``flush_pending``).
+a hung job becomes a ``timeout`` row and a fresh worker takes its place. The measurements in flight
+are named in the folder at each flush, so those of a driver that was killed or interrupted are
+recorded as lost attempts by the next (``MeasurementStore.note_in_flight``).
 
 Warm workers: inside ``keep_warm`` (a campaign's rounds), one pool serves every ``measure`` call of
 the same system, workload and settings, so an adaptive campaign pays worker start-up once.
@@ -273,9 +274,9 @@ class WorkerPool:
             raise TradeoffError(f"no alive Ray node has CPUs for {self.system.name}; start a worker node and rerun to resume")
         return rows
 
-    def in_flight(self) -> list[tuple[Job, dict]]:
-        """The jobs queued on workers now, with where each worker runs."""
-        return [(job, slot.where) for slot in self.slots for _, job in slot.queue]
+    def in_flight(self) -> list[dict]:
+        """The jobs running now (the heads of the queues), as attempts (``ATTEMPT_FIELDS``) without an end."""
+        return [self._attempt(slot.queue[0][1], slot.where) for slot in self.slots if slot.queue]
 
     def replace(self, index: int, why: str) -> _Slot:
         """A fresh worker for slot ``index``; the jobs queued behind the old one go back in line."""
@@ -293,9 +294,11 @@ class WorkerPool:
         """Record ``job``'s attempt as lost to the infrastructure."""
         log.info("lost attempt %d of %s repetition %d on %s: %s", job.attempt, config_id(job.config), job.repetition,
                  where and where["node"], why)
-        self.lost.append(dict(config_id=config_id(job.config), repetition=job.repetition, attempt=job.attempt,
-                              node=where and where["node"], node_id=where and where["node_id"], error=why[:2000],
-                              started=job.started, ended=dt.datetime.now(dt.timezone.utc)))
+        self.lost.append({**self._attempt(job, where), "error": why[:2000], "ended": dt.datetime.now(dt.timezone.utc)})
+
+    def _attempt(self, job: Job, where: dict | None) -> dict:
+        return dict(config_id=config_id(job.config), repetition=job.repetition, attempt=job.attempt,
+                    node=where and where["node"], node_id=where and where["node_id"], started=job.started)
 
     def _start(self) -> _Slot:
         actor = MeasurementWorker.options(**self._options).remote(*self._args)
@@ -304,8 +307,8 @@ class WorkerPool:
     def _started(self, index: int, slot: _Slot) -> None:
         try:
             slot.where = ray.get(slot.ready)
-        except ray.exceptions.RayActorError as error:
-            if error.actor_init_failed:  # e.g. no free cores: every replacement would fail alike
+        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnschedulableError) as error:
+            if getattr(error, "actor_init_failed", False):  # e.g. no free cores: every replacement would fail alike
                 raise TradeoffError(str(error.__cause__ or error).strip().splitlines()[-1]) from None
             self.replace(index, f"it did not start: {str(error).splitlines()[0]}")
 
@@ -354,17 +357,13 @@ def _mark_started(job: Job) -> None:
 
 
 _open_writers: set[_Writer] = set()  # writers of the measurements running now, for flush_pending
-_running: set[WorkerPool] = set()  # pools measuring now, for flush_pending
 _warm: dict = {}  # inside keep_warm: "depth", and "key"/"pool" of the pool kept for the next round
 
 
 def flush_pending() -> None:
-    """Store the rows that arrived but wait for their flush, and record the measurements in flight
-    as lost attempts: an interrupted command calls this before it exits (a flush cut short and
-    done again leaves duplicates, which reading drops)."""
-    for pool in list(_running):
-        for job, where in pool.in_flight():
-            pool.lose(job, where, "the driver was interrupted before its result")
+    """Store the rows that arrived but wait for their flush, and name the measurements in flight
+    (the next driver records them as lost): an interrupted command calls this before it exits (a
+    flush cut short and done again leaves duplicates, which reading drops)."""
     for writer in list(_open_writers):
         writer.flush()
 
@@ -387,6 +386,7 @@ class _Writer:
         self.buffer, self.last_flush = [], time.monotonic()
         lost, self.pool.lost = self.pool.lost, []
         self.store.record_attempts(lost)
+        self.store.note_in_flight(self.pool.in_flight())
 
 
 @contextmanager
@@ -430,7 +430,6 @@ def measure(system: System, jobs: list[Job], workload: str, timeout: float, stor
         pool = _pool(system, workload, timeout, campaign, workers, pinned_cores(system, cores_per_run), queue_depth)
         writer = _Writer(store, pool)
         _open_writers.add(writer)
-        _running.add(pool)
         bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                        TextColumn("eta"), TimeRemainingColumn(), disable=not progress, transient=False)
         with bar:
@@ -442,8 +441,7 @@ def measure(system: System, jobs: list[Job], workload: str, timeout: float, stor
                     writer.add(rows)
                     bar.advance(task, len(rows))
             finally:
-                _running.discard(pool)
-                writer.flush()  # whatever arrived is kept, also when a measurement raises
+                writer.flush()  # whatever arrived is kept, also when a measurement raises; what runs is named
                 _open_writers.discard(writer)
                 if _warm.get("pool") is not pool:
                     pool.close()

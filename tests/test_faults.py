@@ -8,6 +8,7 @@ would hide a duplicate, is left out), each fault is an attempt, and no measured 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -223,9 +224,11 @@ def test_a_program_killed_with_its_worker_leaves_no_orphan_and_fails_its_configu
 def test_a_second_driver_on_a_held_folder_gets_one_line_naming_the_holder(tmp_path):
     (tmp_path / "measurements.parquet").mkdir()
     stale = tmp_path / "measurements.parquet" / ".part-x.parquet.tmp"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from tradeoff.measurements import MeasurementStore\n"
-                               "with MeasurementStore(sys.argv[1]).lock():\n print('held', flush=True); time.sleep(60)",
-                               str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    running = dict(config_id="c1", repetition=0, attempt=1, node="a", node_id="n", started="2026-12-01 12:00:00+00:00")
+    holder = subprocess.Popen([sys.executable, "-c", "import json, sys, time; from tradeoff.measurements import MeasurementStore\n"
+                               "with MeasurementStore(sys.argv[1]).lock() as store:\n"
+                               " store.note_in_flight([json.loads(sys.argv[2])]); print('held', flush=True); time.sleep(60)",
+                               str(tmp_path), json.dumps(running)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         stale.touch()  # as a writer killed mid-part leaves it
@@ -234,7 +237,22 @@ def test_a_second_driver_on_a_held_folder_gets_one_line_naming_the_holder(tmp_pa
                 pass
         assert "\n" not in str(refused.value) and stale.exists()  # the holder's files are left alone
     finally:
-        holder.kill()
+        holder.kill()  # the driver killed mid-measurement
         holder.wait()
-    with MeasurementStore(tmp_path).lock():  # the kernel released a killed holder's lock
+    with MeasurementStore(tmp_path).lock() as store:  # the kernel released a killed holder's lock
         assert not stale.exists()
+        lost = store.attempts()
+        assert lost[["config_id", "repetition", "attempt", "node"]].values.tolist() == [["c1", 0, 1, "a"]]
+        assert f"its driver (pid {holder.pid} on " in lost.at[0, "error"]
+
+
+def test_workers_stay_warm_across_the_rounds_of_a_campaign(cluster, tmp_path, caplog):
+    system = marked(tmp_path, cost=0.1)
+    rounds = [sample(system.space, "random", 4, 5), sample(system.space, "random", 8, 6)[4:]]
+    store = store_for(system, tmp_path)
+    with caplog.at_level("INFO", logger=engine.__name__), engine.keep_warm():
+        for configs in rounds:
+            run(system, configs, store)
+    assert sum("started 2 measurement workers" in r.getMessage() for r in caplog.records) == 1
+    assert len({name.split("-")[1] for name in os.listdir(system.marks)}) <= 2  # the two worker processes did it all
+    assert "pool" not in engine._warm  # and were ended with the campaign

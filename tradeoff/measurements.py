@@ -55,7 +55,9 @@ a rerun measures them again and the new row supersedes them.
 
 One driver writes a folder at a time: ``lock`` holds ``FOLDER/.lock`` (an flock, released by the
 kernel however the holder ends) and names its holder in it; taking it removes the temporary
-files a killed writer left behind.
+files a killed writer left behind. The holder keeps ``FOLDER/.in-flight.json`` (``note_in_flight``)
+naming the measurements running now; a driver that finds it when it takes the lock records them
+as attempts lost with the driver before it (killed, or interrupted).
 """
 
 from __future__ import annotations
@@ -257,6 +259,8 @@ class MeasurementStore:
                 handle.close()
                 raise TradeoffError(f"{self.folder} is being measured by {holder}; wait for it to finish, or give "
                                     "another --out") from None
+            handle.seek(0)
+            self._recover_in_flight(handle.read().strip())
             handle.truncate(0)
             handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S} "
                          f"UTC ({' '.join(sys.argv)[:300]})\n")
@@ -272,6 +276,27 @@ class MeasurementStore:
                 handle = _held.pop(key)[0]
                 handle.truncate(0)
                 handle.close()
+
+    def note_in_flight(self, attempts: list[dict]) -> None:
+        """Name the measurements running now (``ATTEMPT_FIELDS`` but error and ended), replacing the last note."""
+        note = self.folder / IN_FLIGHT
+        if not attempts:
+            note.unlink(missing_ok=True)
+            return
+        hidden = self.folder / f"{IN_FLIGHT}.tmp"
+        hidden.write_text(json.dumps(attempts, default=str))
+        os.replace(hidden, note)
+
+    def _recover_in_flight(self, holder: str) -> None:
+        """The measurements a driver that ended without its results had running: lost attempts."""
+        note = self.folder / IN_FLIGHT
+        if not note.exists():
+            return
+        ended = dt.datetime.fromtimestamp(note.stat().st_mtime, dt.timezone.utc)
+        why = f"its driver ({holder or 'a process'}) ended before its result"
+        self.record_attempts([{**a, "started": a["started"] and dt.datetime.fromisoformat(a["started"]), "ended": ended,
+                               "error": why[:ERROR_CHARS]} for a in json.loads(note.read_text())])
+        note.unlink()
 
     def record_attempts(self, attempts: list[dict]) -> None:
         """Store measurements lost to the infrastructure (``ATTEMPT_FIELDS``), one part per call."""
@@ -365,6 +390,7 @@ class MeasurementStore:
         os.replace(hidden, folder / name)
 
 
+IN_FLIGHT = ".in-flight.json"
 ATTEMPT_SCHEMA = pa.schema([pa.field(name, kind) for name, kind in ATTEMPT_FIELDS])
 _held: dict[str, list] = {}  # folders this process holds: [lock file, depth]
 
