@@ -177,7 +177,7 @@ def test_an_environment_without_alive_nodes_stops_in_one_line_and_resumes_later(
     node = cluster.add_node(**node_args("s1", "solo"))
     configs = sample(system.space, "random", 8, 3)
     store = store_for(system, tmp_path / "solo")
-    killer = when_marked(Path(system.marks), "s1", lambda: cluster.remove_node(node, allow_graceful=False))
+    killer = when_marked(Path(system.marks), "s1", lambda: cluster.remove_node(node))
     with pytest.raises(TradeoffError, match="no alive Ray node is labelled tradeoff-environment=solo") as stopped:
         run(system, configs, store)
     killer.join()
