@@ -57,19 +57,17 @@ def node_args(name: str, environment: str = ENV) -> dict:
 def cluster():
     was_connected = ray.is_initialized()
     ray.shutdown()
-    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE",)}
-    os.environ["RAY_AUTH_MODE"] = "disabled"  # explicit: never the user's ~/.ray/auth_token
-    ray._private.ray_constants.ENABLE_RAY_CLUSTER = False  # every address on loopback
-    cluster = Cluster(initialize_head=True, head_node_args=dict(num_cpus=0, node_ip_address="127.0.0.1",
-                                                                include_dashboard=False))
-    cluster.nodes = {name: cluster.add_node(**node_args(name)) for name in ("a", "b")}
-    ray.init(address=cluster.address, logging_level="ERROR")
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import a test module
-    yield cluster
-    ray.shutdown()
-    cluster.shutdown()
-    for key, value in saved.items():
-        os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_AUTH_MODE", "disabled")  # explicit: never the user's ~/.ray/auth_token
+        patch.setattr(ray._private.ray_constants, "ENABLE_RAY_CLUSTER", False)  # every address on loopback
+        cluster = Cluster(initialize_head=True, head_node_args=dict(num_cpus=0, node_ip_address="127.0.0.1",
+                                                                    include_dashboard=False))
+        cluster.nodes = {name: cluster.add_node(**node_args(name)) for name in ("a", "b")}
+        ray.init(address=cluster.address, logging_level="ERROR")
+        ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import a test module
+        yield cluster
+        ray.shutdown()
+        cluster.shutdown()
     if was_connected:
         engine.connect()
 
