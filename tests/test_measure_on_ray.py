@@ -44,7 +44,8 @@ def test_concurrent_live_measurements_never_share_a_core(local_ray, tmp_path, ca
     engine.measure(x264, [engine.Job(c, 0) for c in configs], "clip-176x144-8", 60, store, "c2", concurrency=2, progress=False)
     frame = store.read()
     assert (frame["status"] == "ok").all(), frame["error"].tolist()
-    assert frame["cpus"].nunique() == 2  # two workers, each pinned to a core of its own
+    # Each worker pinned to one core of its own (a worker that starts late may find the work done: queued on ready workers only).
+    assert frame["cpus"].str.fullmatch(r"\d+").all() and 1 <= frame["cpus"].nunique() <= 2
     spans = [(row.started_at, row.started_at + pd.Timedelta(seconds=row.duration_s), row.cpus) for row in frame.itertuples()]
     for start, end, cpus in spans:
         for other_start, other_end, other_cpus in spans:
