@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow
 
-from tasks.campaign import ask_sampler, measure_configurations, measurement_workers, summarise_campaign
+from tasks.campaign import ask_sampler, holding, measure_configurations, measurement_workers, summarise_campaign
 from tasks.settings import CampaignSettings, given_configurations
 from tasks.tracking import accuracy_words, target_tags, tracked
 from tradeoff.errors import TradeoffError
@@ -45,34 +45,35 @@ def campaign(settings: CampaignSettings, progress: bool = True, objectives: tupl
     settings = settings.resolve()
     system, folder = settings.target.build(), Path(settings.out)
     tags = target_tags(system, settings.target.workload)
-    with tracked(settings.tracking, f"{folder.name} campaign", campaign=settings.campaign_id(), campaign_name=folder.name,
-                 params=settings.params(), tags=tags, campaign_params=identity(settings)) as run:
-        if settings.configs:
-            configs = given_configurations(settings.configs, system.space)
-            run.watch(folder, len(configs) * settings.execution.reps)
-            measured_now = measure_configurations(settings, configs, progress)
-        else:
-            adaptive = SAMPLERS.get(settings.sampler).adaptive
-            run.watch(folder, settings.budget * settings.execution.reps)
-            # Only a strategy that chooses from measurements sizes its batches to the workers (and starts Ray to count them).
-            workers = measurement_workers(settings) if adaptive else 1
-            measured_now, rounds = 0, 0
-            while True:
-                configs = ask_sampler(settings, workers, objectives, constraints)
-                added = measure_configurations(settings, configs, progress)  # the stored ones too: a killed run may have left repetitions out
-                measured_now += added
-                if not added or not adaptive:
-                    break
-                rounds += 1
-                run.step({"configurations": len(configs), "round_mape": round_error(settings)}, rounds)
-        summary, files = summarise_campaign(settings)
-        model = save_first_model(settings, summary)
-        metrics = {"measured": summary.measured, "failed": summary.failed, "configurations": summary.configurations,
-                   "mape": summary.mape}
-        run.metrics({"measured_this_run": measured_now}, campaign=False)
-        run.record(folder=folder, metric=settings.metric, metrics=metrics, files=files, model=model,
-                   folders={"measurements.parquet": folder / "measurements.parquet"},
-                   description=campaign_note(settings, system, summary, measured_now))
+    with holding(folder):  # one driver per folder (refused before a run opens); workers stay warm across rounds
+        with tracked(settings.tracking, f"{folder.name} campaign", campaign=settings.campaign_id(), campaign_name=folder.name,
+                     params=settings.params(), tags=tags, campaign_params=identity(settings)) as run:
+            if settings.configs:
+                configs = given_configurations(settings.configs, system.space)
+                run.watch(folder, len(configs) * settings.execution.reps)
+                measured_now = measure_configurations(settings, configs, progress)
+            else:
+                adaptive = SAMPLERS.get(settings.sampler).adaptive
+                run.watch(folder, settings.budget * settings.execution.reps)
+                # Only a strategy that chooses from measurements sizes its batches to the workers (and starts Ray to count them).
+                workers = measurement_workers(settings) if adaptive else 1
+                measured_now, rounds = 0, 0
+                while True:
+                    configs = ask_sampler(settings, workers, objectives, constraints)
+                    added = measure_configurations(settings, configs, progress)  # the stored ones too: a killed run may have left repetitions out
+                    measured_now += added
+                    if not added or not adaptive:
+                        break
+                    rounds += 1
+                    run.step({"configurations": len(configs), "round_mape": round_error(settings)}, rounds)
+            summary, files = summarise_campaign(settings)
+            model = save_first_model(settings, summary)
+            metrics = {"measured": summary.measured, "failed": summary.failed, "configurations": summary.configurations,
+                       "mape": summary.mape}
+            run.metrics({"measured_this_run": measured_now}, campaign=False)
+            run.record(folder=folder, metric=settings.metric, metrics=metrics, files=files, model=model,
+                       folders={"measurements.parquet": folder / "measurements.parquet"},
+                       description=campaign_note(settings, system, summary, measured_now))
     return Result(folder, summary, measured_now, run.uri, run.campaign_run_id, run.problem, run.run_id)
 
 

@@ -1,8 +1,14 @@
 """What every system provides: one constructor from its spec, one flag renderer, and how one measurement
-becomes one row of the table."""
+becomes one row of the table.
+
+A measured program dies with the worker that started it (``PR_SET_PDEATHSIG``), also when the
+worker is SIGKILLed or its node goes: an orphan would hold a core that the next measurement on
+that node is pinned to, and disturb its timing.
+"""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
 import os
@@ -24,6 +30,8 @@ from tradeoff.space import Option, Space
 
 SPEC_DIR = Path(__file__).parent
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 @dataclass(frozen=True)
@@ -197,6 +205,17 @@ def measure_once(system: System, config: dict, workload: str, repetition: int, t
     return row
 
 
+def _in_child(cpus: list[int], parent: int):
+    """What a measured program's process does before it execs: die with its parent, take its cores."""
+    def setup() -> None:
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os._exit(1)
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+    return setup
+
+
 @dataclass
 class ProcessResult:
     stdout: str
@@ -224,8 +243,7 @@ def run_process(command: list[str], timeout: float, cpus: list[int], cwd: str | 
     clock = time.perf_counter()
     try:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, start_new_session=True,
-                                   preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+                                   text=True, start_new_session=True, preexec_fn=_in_child(cpus, os.getpid()))
     except FileNotFoundError:
         raise MeasurementFailed(f"program not found: {command[0]}", exit_code=127) from None
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -30,17 +31,26 @@ def ask_sampler(settings: CampaignSettings, workers: int, objectives: tuple[tupl
     return SAMPLERS.get(settings.sampler)(settings.seed).ask(history, settings.budget)
 
 
+@contextmanager
+def holding(folder: str | Path):
+    """A campaign's hold on its folder, for all its rounds: the folder's lock (a second driver is
+    refused with one line) and warm measurement workers (started once, killed at the end)."""
+    with MeasurementStore(folder).lock(), ray_measure.keep_warm():
+        yield
+
+
 def measure_missing(target: Target, configs: list[dict], execution: Execution, folder: str | Path, campaign: str,
                     progress: bool = True) -> int:
     """Measure the (configuration, repetition) pairs the folder does not hold yet; returns how many ran now."""
     system = target.build()
     store = MeasurementStore(folder, schema_for(system.space, system.metric_names))
-    jobs = ray_measure.to_measure(store, system, target.workload, configs, execution.reps)
-    if jobs:
-        ray_measure.connect(execution.ray_address)
-        get_run_logger().info(f"Ray: {ray_measure.describe_cluster()}; {len(jobs)} measurements to run")
-        ray_measure.measure(system, jobs, target.workload, execution.timeout, store, campaign, execution.concurrency,
-                            execution.cores_per_run, progress)
+    with store.lock():  # before reading what is stored: what another driver adds meanwhile would be measured twice
+        jobs = ray_measure.to_measure(store, system, target.workload, configs, execution.reps)
+        if jobs:
+            ray_measure.connect(execution.ray_address)
+            get_run_logger().info(f"Ray: {ray_measure.describe_cluster()}; {len(jobs)} measurements to run")
+            ray_measure.measure(system, jobs, target.workload, execution.timeout, store, campaign, execution.concurrency,
+                                execution.cores_per_run, progress)
     return len(jobs)
 
 

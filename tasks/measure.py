@@ -2,21 +2,41 @@
 
 A worker claims its cores through per-core lock files on its node, so two measurements never
 share a core, even across campaigns. ``WorkerPool`` (shaped like Ray's ``ActorPool``) keeps two
-calls queued per worker, so a worker never waits for the driver, and a watchdog: drivers enforce
-the timeout themselves, so a worker that gives no result well past it is hung; its measurement
-becomes a ``timeout`` row and a fresh worker takes its place. Rows are flushed to the Parquet
+calls queued per worker, so a worker never waits for the driver. Rows are flushed to the Parquet
 store as they arrive: a killed campaign loses only the measurements in flight, and a rerun skips
 what is stored (``to_measure``).
+
+Where: a measurement means something only on the hardware it claims, so when any alive Ray node
+carries a ``tradeoff-environment`` label (``ray start --labels tradeoff-environment=E,
+tradeoff-node=NAME``), a campaign for environment E places its workers on nodes labelled E only
+(Ray's ``label_selector``), and refuses to start without one. Every row names its node.
+
+Faults: a measurement lost to the infrastructure — its worker unreachable (``ActorUnavailableError``:
+the node or the network went) or dead with its node — is no verdict on the configuration: it is
+recorded as an attempt (``MeasurementStore.attempts``) and measured again on another worker, up to
+``MAX_ATTEMPTS`` times; only then a ``failed`` row. A worker that dies while its node lives was
+killed by what it ran: a ``failed`` row, as a crash is. The watchdog catches a hung worker (drivers
+enforce the timeout themselves): it counts from when the job could start — its worker is up and
+the call before it returned — so a replacement worker that waits to be placed times nothing out;
+a hung job becomes a ``timeout`` row and a fresh worker takes its place. The measurements in flight
+are named in the folder at each flush, so those of a driver that was killed or interrupted are
+recorded as lost attempts by the next (``MeasurementStore.note_in_flight``).
+
+Warm workers: inside ``keep_warm`` (a campaign's rounds), one pool serves every ``measure`` call of
+the same system, workload and settings, so an adaptive campaign pays worker start-up once.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import logging
 import os
+import socket
 import tempfile
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +51,8 @@ from tradeoff.space import config_id
 
 CORE_LOCKS = Path(tempfile.gettempdir()) / f"tradeoff-cores-{os.getuid()}"
 WATCHDOG_GRACE_S = 30.0  # drivers enforce the timeout themselves; this catches a hung worker
+MAX_ATTEMPTS = 3  # tries of a measurement lost to the infrastructure, as Ray's and Optuna's retries
+ENVIRONMENT_LABEL, NODE_LABEL = "tradeoff-environment", "tradeoff-node"
 FLUSH_EVERY_S, FLUSH_ROWS = 1.0, 500
 log = logging.getLogger(__name__)
 
@@ -61,6 +83,34 @@ def describe_cluster() -> str:
     return f"{ray.get_runtime_context().gcs_address}, {cpus} CPUs on {len(nodes)} node{'s' * (len(nodes) != 1)}"
 
 
+def _labels(node: dict) -> dict:
+    return node.get("Labels") or {}
+
+
+def environment_nodes(system: System, alive: list[dict] | None = None) -> list[dict]:
+    """The alive nodes this system's workers may run on: those labelled with its environment where
+    the cluster labels environments (a replay claims no hardware), else every node with CPUs."""
+    alive = [n for n in ray.nodes() if n.get("Alive")] if alive is None else alive
+    if system.kind != "replay" and any(ENVIRONMENT_LABEL in _labels(n) for n in alive):
+        return [n for n in alive if _labels(n).get(ENVIRONMENT_LABEL) == system.environment]
+    return [n for n in alive if n.get("Resources", {}).get("CPU")]
+
+
+def placement(system: System) -> dict:
+    """Ray's options that keep workers on the environment's nodes (none on a cluster without
+    environment labels); a TradeoffError when labels exist but no alive node has this one."""
+    alive = [n for n in ray.nodes() if n.get("Alive")]
+    labelled = sorted({_labels(n)[ENVIRONMENT_LABEL] for n in alive if ENVIRONMENT_LABEL in _labels(n)})
+    if system.kind == "replay" or not labelled:
+        return {}
+    if not environment_nodes(system, alive):
+        raise TradeoffError(f"no alive Ray node is labelled {ENVIRONMENT_LABEL}={system.environment} (alive nodes "
+                            f"are labelled {', '.join(labelled)}); start one with 'ray start --address ... --labels "
+                            f"{ENVIRONMENT_LABEL}={system.environment},{NODE_LABEL}=NAME' and rerun, or measure "
+                            "another --environment")
+    return {"label_selector": {ENVIRONMENT_LABEL: system.environment}}
+
+
 def claim_cores(count: int) -> tuple[list[int], list]:
     """Lock ``count`` free cores of this node; the locks live as long as the returned handles."""
     CORE_LOCKS.mkdir(parents=True, exist_ok=True)
@@ -87,6 +137,14 @@ class MeasurementWorker:
         self.system, self.campaign, self.version = system, campaign, version
         self.cpus, self._locks = claim_cores(cores) if cores else ([], [])
 
+    def where(self) -> dict:
+        """The node this worker runs on, as rows record it."""
+        context = ray.get_runtime_context()
+        node_id = context.get_node_id()
+        cpus = next((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["NodeID"] == node_id), 0)
+        return dict(node=context.get_node_labels().get(NODE_LABEL) or socket.gethostname(), node_id=node_id,
+                    node_cpus=int(cpus), pid=os.getpid())
+
     def measure(self, config: dict, workload: str, repetition: int, timeout: float) -> dict:
         return measure_once(self.system, config, workload, repetition, timeout, self.cpus, self.campaign, self.version)
 
@@ -95,11 +153,15 @@ class MeasurementWorker:
 class Job:
     config: dict
     repetition: int
+    attempt: int = 1
+    started: dt.datetime | None = None  # when it could start running (its worker up, the call before it done)
+    started_clock: float = 0.0  # the same on the monotonic clock: the watchdog's
 
 
 def to_measure(store: MeasurementStore, system: System, workload: str, configs: list[dict], reps: int) -> list[Job]:
-    """The repetitions of ``configs`` the folder does not hold yet; a folder of another system,
-    environment, workload, options or metrics is refused before anything runs."""
+    """The repetitions of ``configs`` the folder does not hold yet, each numbered after the attempts
+    lost before; a folder of another system, environment, workload, options or metrics is refused
+    before anything runs."""
     store.check_compatible(system.name, system.environment, workload)
     done = store.done()
     key = dict(system=system.name, environment=system.environment, workload=workload)
@@ -108,16 +170,22 @@ def to_measure(store: MeasurementStore, system: System, workload: str, configs: 
     if len(jobs) < len(configs) * reps:
         log.info("%d of %d measurements skipped: %s holds them", len(configs) * reps - len(jobs), len(configs) * reps,
                  store.folder)
+    lost = store.attempts()
+    if len(lost) and jobs:
+        tried = lost.groupby(["config_id", "repetition"])["attempt"].max().to_dict()
+        for job in jobs:
+            job.attempt = int(tried.get((config_id(job.config), job.repetition), 0)) + 1
     return jobs
 
 
 def default_concurrency(system: System, cores_per_run: int) -> int:
-    """Timing-sensitive systems leave a core per node to Ray and the driver; others use all."""
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    nodes = max(1, len([n for n in ray.nodes() if n.get("Alive")]))
+    """Timing-sensitive systems leave a core per node to Ray and the driver; others use all
+    (of the environment's nodes)."""
+    nodes = environment_nodes(system)
+    cpus = int(sum(n["Resources"].get("CPU", 0) for n in nodes)) or 1
     if system.timing_sensitive:
-        return max(1, (cpus - nodes) // cores_per_run)
-    return max(1, cpus)
+        return max(1, (cpus - max(1, len(nodes))) // cores_per_run)
+    return cpus
 
 
 def pinned_cores(system: System, cores_per_run: int | None = None) -> int:
@@ -135,28 +203,38 @@ class _Slot:
     """One worker and the calls queued on it, oldest first."""
 
     actor: object
+    ready: object  # the ref of its ``where`` call: measurements are queued on it once that returns
+    where: dict | None = None
     queue: deque = field(default_factory=deque)  # (ref, job) in submission order
-    head_since: float = 0.0  # when the oldest queued call could start running
 
 
 class WorkerPool:
     """Measurement workers of one campaign, each with up to ``queue_depth`` calls queued.
 
     ``submit`` puts jobs in line; ``next_rows`` hands out the rows that are ready (a worker that
-    died or hung gives a failure row for its running job and is replaced); ``close`` kills them."""
+    died or hung gives a failure row for its running job, or a lost attempt, and is replaced);
+    ``lost`` collects the attempts lost to the infrastructure; ``close`` kills the workers."""
 
     def __init__(self, system: System, workload: str, timeout: float, campaign: str, workers: int, cores: int,
                  queue_depth: int = 2):
         self.system, self.workload, self.timeout, self.campaign = system, workload, timeout, campaign
         self.queue_depth = queue_depth
         self.pending: deque[Job] = deque()  # submitted, not yet queued on a worker
-        self.returned = 0  # rows handed out so far
-        # Pinned workers reserve their cores in Ray too, so Ray never places more of them on a node than fit.
-        self._worker = MeasurementWorker.options(num_cpus=cores, max_concurrency=1)
+        self.lost: list[dict] = []  # attempts lost to the infrastructure, for the store's attempts table
+        # Workers reserve CPUs in Ray, so Ray spreads them over the nodes and never places more on a
+        # node than fit: their pinned cores, else a share of the environment's CPUs.
+        cpus = sum(n["Resources"].get("CPU", 0) for n in environment_nodes(system)) or 1.0
+        self._options = dict(num_cpus=cores or min(1.0, cpus / workers), max_concurrency=1, max_restarts=0,
+                             **placement(system))
         self._args = (ray.put(system), cores, campaign, system.program_version())
-        self.slots = [self._start() for _ in range(workers)]
+        self.slots: list[_Slot] = []
+        self.grow(workers)
         log.info("started %d measurement workers for %s (%s)", workers, system.name,
                  f"{cores} pinned core{'s' * (cores != 1)} each" if cores else "not pinned")
+
+    def grow(self, workers: int) -> None:
+        """At least ``workers`` workers (a later round of a warm pool may need more)."""
+        self.slots += [self._start() for _ in range(workers - len(self.slots))]
 
     def submit(self, jobs: list[Job]) -> None:
         self.pending.extend(jobs)
@@ -168,30 +246,37 @@ class WorkerPool:
         """The rows ready now, else those ready within ``wait_s`` (possibly none)."""
         self._fill()
         # A worker runs its calls in order, so only the heads of the queues can be next.
-        heads = [slot.queue[0][0] for slot in self.slots if slot.queue]
+        heads = [s.queue[0][0] for s in self.slots if s.queue] + [s.ready for s in self.slots if s.where is None]
         ready, _ = ray.wait(heads, num_returns=len(heads), timeout=0)
         if not ready:
             ready, _ = ray.wait(heads, num_returns=1, timeout=wait_s)
         ready, rows = set(ready), []
         for index, slot in enumerate(self.slots):
-            if slot.queue and slot.queue[0][0] in ready:
+            if slot.where is None:
+                if slot.ready in ready:
+                    self._started(index, slot)
+            elif slot.queue and slot.queue[0][0] in ready:
                 ref, job = slot.queue.popleft()
-                slot.head_since = time.monotonic()
                 try:
-                    rows.append(ray.get(ref))
+                    rows.append(self._tagged(ray.get(ref), job, slot.where))
+                    if slot.queue:
+                        _mark_started(slot.queue[0][1])
                 except ray.exceptions.RayActorError as error:
-                    if not self.returned and not rows and "free cores" in str(error):
-                        raise TradeoffError(str(error.__cause__ or error).splitlines()[-1]) from None
-                    why = f"worker died: {error}".splitlines()[0]
-                    rows.append(self._failure(job, "failed", why))
-                    slot = self.replace(index, why)
-            if slot.queue and time.monotonic() - slot.head_since > self.timeout + WATCHDOG_GRACE_S:
+                    rows += self._worker_died(index, job, error)
+            elif slot.queue and time.monotonic() - slot.queue[0][1].started_clock > self.timeout + WATCHDOG_GRACE_S:
                 _, job = slot.queue.popleft()
-                rows.append(self._failure(job, "timeout", f"worker gave no result after {self.timeout:g} s; killed"))
+                rows.append(self._failure(job, slot.where, "timeout", f"measurement gave no result {self.timeout:g} s + "
+                                          f"{WATCHDOG_GRACE_S:g} s after it started; its worker was killed"))
                 ray.kill(slot.actor)
                 self.replace(index, f"it gave no result after {self.timeout:g} s + {WATCHDOG_GRACE_S:g} s grace")
-        self.returned += len(rows)
+        if not ready and self.pending and not any(s.where for s in self.slots) and not environment_nodes(self.system):
+            placement(self.system)  # every node of the environment is gone: one line (the rows so far are stored)
+            raise TradeoffError(f"no alive Ray node has CPUs for {self.system.name}; start a worker node and rerun to resume")
         return rows
+
+    def in_flight(self) -> list[dict]:
+        """The jobs running now (the heads of the queues), as attempts (``ATTEMPT_FIELDS``) without an end."""
+        return [self._attempt(slot.queue[0][1], slot.where) for slot in self.slots if slot.queue]
 
     def replace(self, index: int, why: str) -> _Slot:
         """A fresh worker for slot ``index``; the jobs queued behind the old one go back in line."""
@@ -205,75 +290,163 @@ class WorkerPool:
         for slot in self.slots:
             ray.kill(slot.actor)
 
+    def lose(self, job: Job, where: dict | None, why: str) -> None:
+        """Record ``job``'s attempt as lost to the infrastructure."""
+        log.info("lost attempt %d of %s repetition %d on %s: %s", job.attempt, config_id(job.config), job.repetition,
+                 where and where["node"], why)
+        self.lost.append({**self._attempt(job, where), "error": why[:2000], "ended": dt.datetime.now(dt.timezone.utc)})
+
+    def _attempt(self, job: Job, where: dict | None) -> dict:
+        return dict(config_id=config_id(job.config), repetition=job.repetition, attempt=job.attempt,
+                    node=where and where["node"], node_id=where and where["node_id"], started=job.started)
+
     def _start(self) -> _Slot:
-        return _Slot(self._worker.remote(*self._args))
+        actor = MeasurementWorker.options(**self._options).remote(*self._args)
+        return _Slot(actor, actor.where.remote())
+
+    def _started(self, index: int, slot: _Slot) -> None:
+        try:
+            slot.where = ray.get(slot.ready)
+        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnschedulableError) as error:
+            if getattr(error, "actor_init_failed", False):  # e.g. no free cores: every replacement would fail alike
+                raise TradeoffError(str(error.__cause__ or error).strip().splitlines()[-1]) from None
+            self.replace(index, f"it did not start: {str(error).splitlines()[0]}")
+
+    def _worker_died(self, index: int, job: Job, error: Exception) -> list[dict]:
+        """The running job's row, or none when the loss is the infrastructure's (recorded, retried)."""
+        where, rows = self.slots[index].where, []
+        node_alive = any(n["NodeID"] == where["node_id"] and n.get("Alive") for n in ray.nodes())
+        first_line = str(error).strip().splitlines()[0]
+        if isinstance(error, ray.exceptions.ActorUnavailableError) or not node_alive:
+            why = f"{'its node died' if not node_alive else 'its worker became unreachable'}: {first_line}"
+            self.lose(job, where, why)
+            if job.attempt < MAX_ATTEMPTS:
+                self.pending.appendleft(Job(job.config, job.repetition, job.attempt + 1))
+            else:
+                rows.append(self._failure(job, where, "failed", f"lost {MAX_ATTEMPTS} times to infrastructure faults; last: {why}"))
+        else:
+            rows.append(self._failure(job, where, "failed", "its worker died on a live node (the measured program killed "
+                                      f"it, or it crashed): {first_line}"))
+        self.replace(index, f"its worker died: {first_line}")  # the calls queued behind it never ran
+        return rows
 
     def _fill(self) -> None:
         for slot in self.slots:
-            while self.pending and len(slot.queue) < self.queue_depth:
+            while slot.where and self.pending and len(slot.queue) < self.queue_depth:
                 job = self.pending.popleft()
                 if not slot.queue:
-                    slot.head_since = time.monotonic()
+                    _mark_started(job)
                 ref = slot.actor.measure.remote(job.config, self.workload, job.repetition, self.timeout)
                 slot.queue.append((ref, job))
 
-    def _failure(self, job: Job, status: str, error: str) -> dict:
+    def _tagged(self, row: dict, job: Job, where: dict | None) -> dict:
+        row["attempt"] = job.attempt
+        if where:
+            row.update(node=where["node"], node_id=where["node_id"], node_cpus=where["node_cpus"])
+        return row
+
+    def _failure(self, job: Job, where: dict | None, status: str, error: str) -> dict:
         row = new_row(system=self.system.name, environment=self.system.environment, workload=self.workload,
                       config=job.config, repetition=job.repetition, campaign=self.campaign, cpus=[], version="",
                       host=host_facts())
-        return failed(row, status, error)
+        return self._tagged(failed(row, status, error), job, where)
+
+
+def _mark_started(job: Job) -> None:
+    job.started, job.started_clock = dt.datetime.now(dt.timezone.utc), time.monotonic()
 
 
 _open_writers: set[_Writer] = set()  # writers of the measurements running now, for flush_pending
+_warm: dict = {}  # inside keep_warm: "depth", and "key"/"pool" of the pool kept for the next round
 
 
 def flush_pending() -> None:
-    """Store the rows that arrived but wait for their flush: an interrupted command calls this
-    before it exits (a flush cut short and done again leaves duplicates, which reading drops)."""
+    """Store the rows that arrived but wait for their flush, and name the measurements in flight
+    (the next driver records them as lost): an interrupted command calls this before it exits (a
+    flush cut short and done again leaves duplicates, which reading drops)."""
     for writer in list(_open_writers):
         writer.flush()
 
 
 class _Writer:
-    """Rows on their way to the store, flushed every ``FLUSH_EVERY_S`` or ``FLUSH_ROWS`` rows."""
+    """Rows and lost attempts on their way to the store, rows flushed every ``FLUSH_EVERY_S`` or
+    ``FLUSH_ROWS`` rows, attempts as they come (they are rare)."""
 
-    def __init__(self, store: MeasurementStore):
-        self.store, self.buffer, self.written, self.last_flush = store, [], 0, time.monotonic()
+    def __init__(self, store: MeasurementStore, pool: WorkerPool):
+        self.store, self.pool, self.buffer, self.written, self.last_flush = store, pool, [], 0, time.monotonic()
 
     def add(self, rows: list[dict]) -> None:
         self.buffer += rows
-        if len(self.buffer) >= FLUSH_ROWS or (self.buffer and time.monotonic() - self.last_flush > FLUSH_EVERY_S):
+        if self.pool.lost or len(self.buffer) >= FLUSH_ROWS or (self.buffer and time.monotonic() - self.last_flush > FLUSH_EVERY_S):
             self.flush()
 
     def flush(self) -> None:
         self.store.append(self.buffer)
         self.written += len(self.buffer)
         self.buffer, self.last_flush = [], time.monotonic()
+        lost, self.pool.lost = self.pool.lost, []
+        self.store.record_attempts(lost)
+        self.store.note_in_flight(self.pool.in_flight())
+
+
+@contextmanager
+def keep_warm():
+    """Within it, ``measure`` keeps its workers for the next call of the same campaign (rounds of an
+    adaptive sampler); they are killed at its end."""
+    _warm["depth"] = _warm.get("depth", 0) + 1
+    try:
+        yield
+    finally:
+        _warm["depth"] -= 1
+        if not _warm["depth"] and "pool" in _warm:
+            _warm.pop("pool").close()
+            _warm.pop("key")
+
+
+def _pool(system: System, workload: str, timeout: float, campaign: str, workers: int, cores: int,
+          queue_depth: int) -> WorkerPool:
+    key = (type(system).__name__, system.name, system.environment, workload, timeout, campaign, cores, queue_depth)
+    if _warm.get("key") == key:
+        _warm["pool"].grow(workers)
+        return _warm["pool"]
+    if "pool" in _warm:
+        _warm.pop("pool").close()
+        _warm.pop("key")
+    pool = WorkerPool(system, workload, timeout, campaign, workers, cores, queue_depth)
+    if _warm.get("depth"):
+        _warm.update(key=key, pool=pool)
+    return pool
 
 
 def measure(system: System, jobs: list[Job], workload: str, timeout: float, store: MeasurementStore, campaign: str,
             concurrency: int | None = None, cores_per_run: int | None = None, progress: bool = True,
             queue_depth: int = 2) -> int:
-    """Measure every job on Ray workers and append each row to ``store``; returns rows written."""
+    """Measure every job on Ray workers and append each row to ``store``; returns rows written.
+    The caller holds the folder (``store.lock``); a lone call takes it itself."""
     if not jobs:
         return 0
     workers = min(worker_count(system, concurrency, cores_per_run), len(jobs))
-    pool = WorkerPool(system, workload, timeout, campaign, workers, pinned_cores(system, cores_per_run), queue_depth)
-    writer = _Writer(store)
-    _open_writers.add(writer)
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("eta"), TimeRemainingColumn(), disable=not progress, transient=False)
-    with bar:
-        task = bar.add_task(f"measuring {system.name}", total=len(jobs))
-        try:
-            pool.submit(jobs)
-            while pool.has_next():
-                rows = pool.next_rows()
-                writer.add(rows)
-                bar.advance(task, len(rows))
-        finally:
-            writer.flush()  # whatever arrived is kept, also when a measurement raises
-            _open_writers.discard(writer)
-            pool.close()
-    store.compact()
+    with store.lock():
+        pool = _pool(system, workload, timeout, campaign, workers, pinned_cores(system, cores_per_run), queue_depth)
+        writer = _Writer(store, pool)
+        _open_writers.add(writer)
+        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       TextColumn("eta"), TimeRemainingColumn(), disable=not progress, transient=False)
+        with bar:
+            task = bar.add_task(f"measuring {system.name}", total=len(jobs))
+            try:
+                pool.submit(jobs)
+                while pool.has_next():
+                    rows = pool.next_rows()
+                    writer.add(rows)
+                    bar.advance(task, len(rows))
+            finally:
+                writer.flush()  # whatever arrived is kept, also when a measurement raises; what runs is named
+                _open_writers.discard(writer)
+                if _warm.get("pool") is not pool:
+                    pool.close()
+                elif pool.has_next():  # stopped by an error: the next call starts afresh
+                    _warm.pop("pool"), _warm.pop("key")
+                    pool.close()
+        store.compact()
     return writer.written

@@ -10,7 +10,7 @@ import pytest
 from systems import get_system
 from systems.synthetic import Synthetic
 from tasks import measure as engine
-from tradeoff.measurements import MeasurementStore, measured, new_row, schema_for
+from tradeoff.measurements import MeasurementStore, failed, measured, new_row, schema_for
 from tradeoff.samplers.base import sample
 from tradeoff.space import config_id
 
@@ -44,7 +44,8 @@ def test_concurrent_live_measurements_never_share_a_core(local_ray, tmp_path, ca
     engine.measure(x264, [engine.Job(c, 0) for c in configs], "clip-176x144-8", 60, store, "c2", concurrency=2, progress=False)
     frame = store.read()
     assert (frame["status"] == "ok").all(), frame["error"].tolist()
-    assert frame["cpus"].nunique() == 2  # two workers, each pinned to a core of its own
+    # Each worker pinned to one core of its own (a worker that starts late may find the work done: queued on ready workers only).
+    assert frame["cpus"].str.fullmatch(r"\d+").all() and 1 <= frame["cpus"].nunique() <= 2
     spans = [(row.started_at, row.started_at + pd.Timedelta(seconds=row.duration_s), row.cpus) for row in frame.itertuples()]
     for start, end, cpus in spans:
         for other_start, other_end, other_cpus in spans:
@@ -114,3 +115,19 @@ def test_what_the_folder_holds_is_skipped_and_counted(tmp_path, caplog):
     assert "1 of 4 measurements skipped" in caplog.text
     with pytest.raises(engine.TradeoffError, match="holds measurements of synthetic / local / model"):
         engine.to_measure(store, system, "paper", [a, b], reps=2)
+
+
+def test_the_old_watchdogs_timeout_rows_are_measured_again_and_superseded(tmp_path):
+    system = Synthetic.variant(n_options=3, model="1 + o1")
+    store = store_for(system, tmp_path)
+    old, hung = {"o1": True, "o2": False, "o3": False}, {"o1": False, "o2": False, "o3": False}
+    row = lambda config, error: failed(new_row(system="synthetic", environment="local", workload="model", config=config,
+                                               repetition=0, campaign="c"), "timeout", error)
+    store.append([row(old, "worker gave no result after 30 s; killed"),  # the old engine's: perhaps a lost node
+                  row(hung, "measurement gave no result 30 s + 30 s after it started; its worker was killed")])
+    assert [config_id(j.config) for j in engine.to_measure(store, system, "model", [old, hung], 1)] == [config_id(old)]
+    store.append([measured(new_row(system="synthetic", environment="local", workload="model", config=old, repetition=0,
+                                   campaign="c"), {"perf": 2.0})])
+    assert engine.to_measure(store, system, "model", [old, hung], 1) == []
+    frame = store.read().set_index("config_id")
+    assert len(frame) == 2 and frame.at[config_id(old), "status"] == "ok"  # the new row stands for it

@@ -137,27 +137,27 @@ def test_started_at_is_utc(system):
 def test_a_new_nullable_base_column_leaves_old_folders_readable_appendable_and_compactable(system, tmp_path, monkeypatch):
     config = {"o1": True, "o2": False, "o3": False}
     store_of(system, tmp_path).append(rows(system, [(config, 1.0), (config, 1.5)]))  # an old part
-    monkeypatch.setattr(measurements, "BASE_FIELDS", [*measurements.BASE_FIELDS, ("node", pa.string())])
+    monkeypatch.setattr(measurements, "BASE_FIELDS", [*measurements.BASE_FIELDS, ("rack", pa.string())])
     store = store_of(system, tmp_path)
     store.check_compatible("synthetic", "local", "model")
     assert len(store.done()) == 2
-    assert store.read()["node"].isna().all()
-    new = rows(system, [({**config, "o1": False}, 3.0)])[0] | {"node": "n1"}
+    assert store.read()["rack"].isna().all()
+    new = rows(system, [({**config, "o1": False}, 3.0)])[0] | {"rack": "n1"}
     store.append([new])
-    nodes = lambda: store.read().sort_values("metric.perf")["node"].tolist()  # parts read in no set order
+    nodes = lambda: store.read().sort_values("metric.perf")["rack"].tolist()  # parts read in no set order
     assert nodes()[2] == "n1" and pd.isna(nodes()[:2]).all()
     store.compact()
     parts = list((tmp_path / "measurements.parquet").glob("*.parquet"))
-    assert len(parts) == 1 and "node" in pd.read_parquet(parts[0]).columns
+    assert len(parts) == 1 and "rack" in pd.read_parquet(parts[0]).columns
     assert nodes()[2] == "n1" and pd.isna(nodes()[:2]).all()
 
 
 def test_a_lone_old_part_is_compacted_into_the_current_schema(system, tmp_path, monkeypatch):
     store_of(system, tmp_path).append(rows(system, [({"o1": True, "o2": False, "o3": False}, 1.0)]))
-    monkeypatch.setattr(measurements, "BASE_FIELDS", [*measurements.BASE_FIELDS, ("attempt", pa.int64())])
+    monkeypatch.setattr(measurements, "BASE_FIELDS", [*measurements.BASE_FIELDS, ("rack_slot", pa.int64())])
     store_of(system, tmp_path).compact()
     frame = pd.read_parquet(tmp_path / "measurements.parquet")
-    assert "attempt" in frame.columns and frame["attempt"].isna().all()
+    assert "rack_slot" in frame.columns and frame["rack_slot"].isna().all()
 
 
 def test_an_old_campaign_folder_opens_resumes_and_takes_new_rows(tmp_path):

@@ -20,6 +20,10 @@ One row is one repetition of one configuration. Columns:
 | error             | string    | what went wrong (tail of stderr), null when ok              |
 | started_at        | timestamp | UTC start of the measurement                                |
 | duration_s        | float     | wall time of the whole measurement, overhead included       |
+| node, node_id     | string    | the Ray node it ran on: its ``tradeoff-node`` label (else   |
+|                   |           | its host name) and Ray's node id                            |
+| node_cpus         | int       | the CPUs that node gives Ray                                |
+| attempt           | int       | 1-based: attempts before it were lost to infrastructure     |
 | ``opt.<name>``    | typed     | one column per option (bool, int64, float64, string)        |
 | ``metric.<name>`` | float64   | one column per metric (null when the run failed)            |
 
@@ -37,18 +41,38 @@ and imports, so every writer fills the same columns and a status is one of ``STA
 
 On disk a campaign folder holds ``measurements.parquet/``, a folder of Parquet part files that
 ``pandas.read_parquet`` reads as one table. Each flush writes a new part atomically, so a killed
-campaign loses only the measurements in flight. The schema can grow: a part written before a base
-column existed reads with that column null, takes new parts beside it, and ``compact`` rewrites it
-into the current schema (base columns must therefore be nullable).
+campaign loses only the measurements in flight. Part names start with their write time, so the
+parts read in the order written and the last row of an identity is the newest (``_unique``). The
+schema can grow: a part written before a base column existed reads with that column null, takes
+new parts beside it, and ``compact`` rewrites it into the current schema (base columns must
+therefore be nullable).
+
+A measurement lost to the infrastructure (its node died, its worker became unreachable, the
+driver stopped) is no row: it is an attempt (``attempts/``, ``ATTEMPT_FIELDS``) and is measured
+again. Rows the engine wrote before it could tell such a loss from a hung measurement — ``timeout``
+rows whose error begins "worker gave no result after" (``RETRIED``) — are not counted as done, so
+a rerun measures them again and the new row supersedes them.
+
+One driver writes a folder at a time: ``lock`` holds ``FOLDER/.lock`` (an flock, released by the
+kernel however the holder ends) and names its holder in it; taking it removes the temporary
+files a killed writer left behind. The holder keeps ``FOLDER/.in-flight.json`` (``note_in_flight``)
+naming the measurements running now; a driver that finds it when it takes the lock records them
+as attempts lost with the driver before it (killed, or interrupted).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import json
 import math
 import os
+import socket
+import sys
 import tempfile
+import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -70,7 +94,14 @@ BASE_FIELDS = [
     ("os", pa.string()), ("program_version", pa.string()), ("cpus", pa.string()),
     ("config_id", pa.string()), ("repetition", pa.int64()), ("status", pa.string()), ("exit_code", pa.int64()),
     ("error", pa.string()), ("started_at", pa.timestamp("us", tz="UTC")), ("duration_s", pa.float64()),
+    ("node", pa.string()), ("node_id", pa.string()), ("node_cpus", pa.int64()), ("attempt", pa.int64()),
 ]
+ATTEMPT_FIELDS = [
+    ("config_id", pa.string()), ("repetition", pa.int64()), ("attempt", pa.int64()), ("node", pa.string()),
+    ("node_id", pa.string()), ("error", pa.string()), ("started", pa.timestamp("us", tz="UTC")),
+    ("ended", pa.timestamp("us", tz="UTC")),
+]
+RETRIED = ("timeout", "worker gave no result after")  # the old watchdog's rows: possibly a lost worker, not a hang
 IDENTITY = ("system", "environment", "workload", "config_id", "repetition")
 ERROR_CHARS = 2000  # the tail of an error kept in a row
 _ARROW_TYPES = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "categorical": pa.string()}
@@ -203,11 +234,81 @@ class MeasurementStore:
         return _unique(self._read()).to_pandas()
 
     def done(self) -> set[tuple]:
-        """The identity (``IDENTITY``) of every stored measurement, failed ones included."""
+        """The identity (``IDENTITY``) of every stored measurement, failed ones included, except
+        the old watchdog's ``timeout`` rows (``RETRIED``): a rerun measures those again."""
         if not self.exists():
             return set()
-        table = self._read(columns=list(IDENTITY))
-        return set(zip(*(table.column(name).to_pylist() for name in IDENTITY)))
+        frame = _unique(self._read(columns=[*IDENTITY, "status", "error"])).to_pandas()
+        retried = (frame["status"] == RETRIED[0]) & frame["error"].fillna("").str.startswith(RETRIED[1])
+        return set(map(tuple, frame.loc[~retried, list(IDENTITY)].itertuples(index=False, name=None)))
+
+    @contextmanager
+    def lock(self):
+        """Hold the folder for this process (re-entrant); a second driver gets one line naming the holder."""
+        key = str(self.folder.resolve())
+        if key in _held:
+            _held[key][1] += 1
+        else:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            handle = open(self.folder / ".lock", "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                handle.close()
+                raise TradeoffError(f"{self.folder} is being measured by {holder}; wait for it to finish, or give "
+                                    "another --out") from None
+            handle.seek(0)
+            self._recover_in_flight(handle.read().strip())
+            handle.truncate(0)
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S} "
+                         f"UTC ({' '.join(sys.argv)[:300]})\n")
+            handle.flush()
+            for stale in [*self.path.glob(".*.tmp"), *(self.folder / "attempts").glob(".*.tmp")]:
+                stale.unlink()  # a killed writer's half-written part: only the holder writes
+            _held[key] = [handle, 1]
+        try:
+            yield self
+        finally:
+            _held[key][1] -= 1
+            if not _held[key][1]:
+                handle = _held.pop(key)[0]
+                handle.truncate(0)
+                handle.close()
+
+    def note_in_flight(self, attempts: list[dict]) -> None:
+        """Name the measurements running now (``ATTEMPT_FIELDS`` but error and ended), replacing the last note."""
+        note = self.folder / IN_FLIGHT
+        if not attempts:
+            note.unlink(missing_ok=True)
+            return
+        hidden = self.folder / f"{IN_FLIGHT}.tmp"
+        hidden.write_text(json.dumps(attempts, default=str))
+        os.replace(hidden, note)
+
+    def _recover_in_flight(self, holder: str) -> None:
+        """The measurements a driver that ended without its results had running: lost attempts."""
+        note = self.folder / IN_FLIGHT
+        if not note.exists():
+            return
+        ended = dt.datetime.fromtimestamp(note.stat().st_mtime, dt.timezone.utc)
+        why = f"its driver ({holder or 'a process'}) ended before its result"
+        self.record_attempts([{**a, "started": a["started"] and dt.datetime.fromisoformat(a["started"]), "ended": ended,
+                               "error": why[:ERROR_CHARS]} for a in json.loads(note.read_text())])
+        note.unlink()
+
+    def record_attempts(self, attempts: list[dict]) -> None:
+        """Store measurements lost to the infrastructure (``ATTEMPT_FIELDS``), one part per call."""
+        if attempts:
+            self._write(pa.Table.from_pylist(attempts, schema=ATTEMPT_SCHEMA), _part_name(), self.folder / "attempts")
+
+    def attempts(self) -> pd.DataFrame:
+        """Every lost attempt, oldest first (empty where none was lost)."""
+        folder = self.folder / "attempts"
+        if not any(folder.glob("*.parquet")):
+            return ATTEMPT_SCHEMA.empty_table().to_pandas()
+        return pq.read_table(folder, schema=ATTEMPT_SCHEMA).to_pandas().sort_values("ended", kind="stable", ignore_index=True)
 
     def check_compatible(self, system: str, environment: str, workload: str) -> None:
         """Refuse, before anything is measured, a folder of other options or metrics, or one that
@@ -261,7 +362,7 @@ class MeasurementStore:
         if unknown:
             raise ValueError(f"status {sorted(unknown)[0]!r} is none of {', '.join(STATUSES)}")
         table = pa.Table.from_pylist(rows, schema=self.schema)
-        self._write(table, f"part-{uuid.uuid4().hex}.parquet")
+        self._write(table, _part_name())
 
     def compact(self) -> None:
         """Merge the part files into one in the current schema, so that reading a large campaign
@@ -270,7 +371,7 @@ class MeasurementStore:
         schema = self._stored_schema() if parts else None
         if len(parts) == 0 or len(parts) == 1 and pq.read_schema(parts[0]).remove_metadata().equals(schema):
             return
-        self._write(_unique(self._read(schema=schema)), f"part-{uuid.uuid4().hex}.parquet")
+        self._write(_unique(self._read(schema=schema)), _part_name())
         for part in parts:
             part.unlink()
 
@@ -281,11 +382,22 @@ class MeasurementStore:
         except Exception as error:
             raise TradeoffError(f"cannot read {self.path}: {error}".splitlines()[0]) from None
 
-    def _write(self, table: pa.Table, name: str) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        hidden = self.path / f".{name}.tmp"  # pyarrow skips dot-files while we write
+    def _write(self, table: pa.Table, name: str, folder: Path | None = None) -> None:
+        folder = folder or self.path
+        folder.mkdir(parents=True, exist_ok=True)
+        hidden = folder / f".{name}.tmp"  # pyarrow skips dot-files while we write
         pq.write_table(table, hidden)
-        os.replace(hidden, self.path / name)
+        os.replace(hidden, folder / name)
+
+
+IN_FLIGHT = ".in-flight.json"
+ATTEMPT_SCHEMA = pa.schema([pa.field(name, kind) for name, kind in ATTEMPT_FIELDS])
+_held: dict[str, list] = {}  # folders this process holds: [lock file, depth]
+
+
+def _part_name() -> str:
+    """A new part's name, in write order (the clock first, then a random tail)."""
+    return f"part-t{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"  # "t": after the random hex names of old parts
 
 
 def _unique(table: pa.Table) -> pa.Table:
