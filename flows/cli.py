@@ -24,11 +24,10 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from tasks.settings import OPTIMISERS
 from tradeoff.errors import TradeoffError
 from tradeoff.models.learners.base import LEARNERS
-from tradeoff.samplers.base import SAMPLERS
-from tradeoff.transfer.study import METHODS
+from tradeoff.samplers.base import OPTIMISERS, SAMPLERS
+from tradeoff.transfer.methods.base import STUDY_METHODS as METHODS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Learn how configuration drives performance: measure, model, transfer, debug.")

@@ -32,6 +32,7 @@ from systems import get_system
 from systems.base import System
 from tradeoff.environment import usable_cores
 from tradeoff.errors import TradeoffError
+from tradeoff.samplers.base import OPTIMISERS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -401,7 +402,6 @@ class EvaluateSettings:
             raise TradeoffError(f"--repeats must be at least 1, not {self.repeats}")
 
 
-OPTIMISERS = ("auto", "bo", "bo-ei", "flash", "random", "parego", "parego-cost", "nsga2")  # the methods of 'tradeoff optimize': random is the baseline
 SINGLE_OBJECTIVE = ("bo", "bo-ei", "flash")  # the rest optimise several objectives at once
 TRANSFERS = ("bo", "bo-ei")  # the methods a warm start feeds (History.warm)
 GP_DIMENSIONS = 20  # auto: above this many encoded options, a GP's lengthscales are too many to fit on a few dozen rows

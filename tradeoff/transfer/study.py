@@ -27,10 +27,9 @@ from tradeoff.plots import transfer as plots
 from tradeoff.space import Space
 from tradeoff.transfer.bellwether import Bellwether, choose_source
 from tradeoff.transfer.compare import encoded
-from tradeoff.transfer.methods.base import METHODS as TRANSFER_METHODS
+from tradeoff.transfer.methods.base import STUDY_METHODS as METHODS
 from tradeoff.transfer.methods.base import Source, make_transfer
 
-METHODS = (*TRANSFER_METHODS.names(), "l2s")
 L2S_MODEL = "stack"  # the model L2S's sample is learned with: the source data is reused
 
 

@@ -17,6 +17,7 @@ from tradeoff.models.learners.base import make_learner
 from tradeoff.registry import Registry
 
 METHODS = Registry("transfer method", "tradeoff.transfer.methods", "tradeoff.transfer.methods.base:TransferMethod")
+STUDY_METHODS = (*METHODS.names(), "l2s")  # what a transfer study runs: the members, and L2S (a sampler, tradeoff.samplers.l2s)
 
 
 class Source:
