@@ -72,17 +72,25 @@ class Timed:
 
 
 def tpe(space, measure, budget: int, seed: int) -> list[float | None]:
-    """Optuna's TPE over each option's recorded levels (numbers by the index of their level, the
-    ranks the other surrogates see), each suggestion snapped to the nearest recorded configuration
-    not measured yet."""
+    """Optuna's TPE, snapped to the recorded configurations (``optuna_snapped``)."""
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+    return optuna_snapped(space, measure, budget, study, lambda value: None if value is None else [value])
+
+
+def optuna_snapped(space, measure, budget: int, study, objective_values) -> list:
+    """An Optuna study over each option's recorded levels (numbers by the index of their level, the
+    ranks the other surrogates see), each suggestion snapped to the nearest recorded configuration
+    not measured yet, and that configuration told to the study (what was measured). Returns what
+    ``measure`` returned, in order; ``objective_values(result)`` is the study's values of one
+    (None: a failed measurement)."""
+    import optuna
     population = space.population
     levels = {o.name: (list(o.domain) if o.type in ("bool", "categorical") else np.sort(population[o.name].unique()).tolist())
               for o in space.options}
     distributions = {name: optuna.distributions.IntDistribution(0, len(values) - 1) for name, values in levels.items()}
-    recorded, taken, values = features(space, population), np.zeros(len(population), dtype=bool), []
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+    recorded, taken, results = features(space, population), np.zeros(len(population), dtype=bool), []
     for _ in range(min(budget, len(population))):
         trial = study.ask(distributions)
         wanted = {name: levels[name][index] for name, index in trial.params.items()}
@@ -91,13 +99,13 @@ def tpe(space, measure, budget: int, seed: int) -> list[float | None]:
         index = int(np.argmin(distance))
         taken[index] = True
         config = population.iloc[index].to_dict()
-        value = measure(config)
-        values.append(value)
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)  # TPE learns from the snapped configuration instead
+        results.append(measure(config))
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)  # it learns from the snapped configuration instead
         snapped = {name: levels[name].index(config[name]) for name in levels}
-        study.add_trial(optuna.trial.create_trial(params=snapped, distributions=distributions, value=value,
-                                                  state=optuna.trial.TrialState.COMPLETE if value is not None else optuna.trial.TrialState.FAIL))
-    return values
+        values = objective_values(results[-1])
+        study.add_trial(optuna.trial.create_trial(params=snapped, distributions=distributions, values=values,
+                                                  state=optuna.trial.TrialState.COMPLETE if values is not None else optuna.trial.TrialState.FAIL))
+    return results
 
 
 def run(environment: str, methods: list[str], seeds: range, budget: int, system_name: str = "storm", metric: str = METRIC,

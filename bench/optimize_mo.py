@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.optimize import optuna_snapped
 from systems import get_system
 from systems.base import load_spec
 from tradeoff.optimum import hypervolume, non_dominated
-from tradeoff.samplers._optimise import features
 from tradeoff.samplers._pareto import offline
 from tradeoff.samplers.base import SAMPLERS
 from tradeoff.space import config_id
@@ -41,31 +41,12 @@ COST = "inference_time"
 
 
 def optuna_run(space, measure, budget: int, seed: int, kind: str) -> list[dict]:
-    """Optuna's multi-objective TPE or NSGA-II over each option's recorded levels, snapped as in bench.optimize."""
+    """Optuna's multi-objective TPE or NSGA-II, snapped to the recorded configurations (``bench.optimize.optuna_snapped``)."""
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    population = space.population
-    levels = {o.name: (list(o.domain) if o.type in ("bool", "categorical") else np.sort(population[o.name].unique()).tolist())
-              for o in space.options}
-    distributions = {name: optuna.distributions.IntDistribution(0, len(values) - 1) for name, values in levels.items()}
     sampler = optuna.samplers.TPESampler(seed=seed) if kind == "optuna-tpe" else optuna.samplers.NSGAIISampler(seed=seed)
     study = optuna.create_study(directions=["minimize"] * len(OBJECTIVES), sampler=sampler)
-    recorded, taken, measured = features(space, population), np.zeros(len(population), dtype=bool), []
-    for _ in range(min(budget, len(population))):
-        trial = study.ask(distributions)
-        wanted = {name: levels[name][index] for name, index in trial.params.items()}
-        distance = np.abs(recorded - features(space, space.to_frame([wanted]))[0]).sum(axis=1)
-        distance[taken] = np.inf
-        index = int(np.argmin(distance))
-        taken[index] = True
-        config = population.iloc[index].to_dict()
-        metrics = measure(config)
-        measured.append(metrics)
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)  # it learns from the snapped configuration instead
-        snapped = {name: levels[name].index(config[name]) for name in levels}
-        study.add_trial(optuna.trial.create_trial(params=snapped, distributions=distributions,
-                                                  values=[metrics[m] for m, _ in OBJECTIVES]))
-    return measured
+    return optuna_snapped(space, measure, budget, study, lambda metrics: [metrics[m] for m, _ in OBJECTIVES])
 
 
 def one_run(workload: str, method: str, seed: int, budget: int) -> dict:

@@ -103,6 +103,17 @@ def shared_prefect():
         yield
 
 
+def kill_when_stored(args: list[str], parts: Path, env: dict, count: int = 3, seconds: float = 240) -> None:
+    """Start the command ``args`` in a session of its own and SIGKILL the whole session at once
+    (driver, Ray and all) as soon as ``parts`` holds ``count`` Parquet parts."""
+    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
+    deadline = time.time() + seconds
+    while time.time() < deadline and len(list(parts.glob("*.parquet")) if parts.exists() else []) < count:
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600,
             ephemeral_prefect: bool = False) -> subprocess.CompletedProcess:
     """The installed ``tradeoff`` command, as a user runs it."""

@@ -1,18 +1,16 @@
 """The tradeoff command as a user runs it: real x264, Ray, Prefect (ephemeral) and MLflow (sqlite)."""
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import prefect_server, run_cli
+from conftest import kill_when_stored, prefect_server, run_cli
 from systems.synthetic import Synthetic
 from tradeoff.models.accuracy import mape
 from tradeoff.models.learners.base import make_learner
@@ -97,13 +95,8 @@ def test_killed_campaign_resumes_without_measuring_again(tmp_path, cache):
     args = [sys.executable, "-m", "flows.cli", "campaign", "x264", "--budget", "30", "--workload", "clip-352x288-8",
             "--out", str(out), "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]
     env = {**os.environ, "PREFECT_API_URL": prefect_server()}
-    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
     parts = out / "measurements.parquet"
-    deadline = time.time() + 240
-    while time.time() < deadline and len(list(parts.glob("*.parquet")) if parts.exists() else []) < 3:
-        time.sleep(0.2)
-    os.killpg(first.pid, signal.SIGKILL)  # the whole campaign dies at once: driver, Ray and all
-    first.wait()
+    kill_when_stored(args, parts, env)
     before = pd.read_parquet(parts)
     assert 0 < len(before) < 30, "the campaign should have been killed half-way"
     second = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)

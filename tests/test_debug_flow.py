@@ -3,10 +3,8 @@ faults with known root causes, its input checks, and a killed session that resum
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +12,7 @@ import pytest
 
 from flows.debug import debug
 from tasks.settings import DebugSettings, Target, Tracking
-from conftest import prefect_server
+from conftest import kill_when_stored, prefect_server
 from tradeoff.causal.goals import goals_hold, parse_goals
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import MeasurementStore, aggregate
@@ -100,13 +98,8 @@ def test_a_killed_debug_session_resumes_and_fixes_a_live_fault(tmp_path, cache):
             "--initial", str(fault["initial"]), "--budget", str(fault["budget"]), "--out", str(out),
             "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]
     env = {**os.environ, "PREFECT_API_URL": prefect_server()}
-    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
     parts = out / "measurements.parquet"
-    deadline = time.time() + 240
-    while time.time() < deadline and len(list(parts.glob("*.parquet")) if parts.exists() else []) < 3:
-        time.sleep(0.2)
-    os.killpg(first.pid, signal.SIGKILL)  # the whole session dies at once: driver, Ray and all
-    first.wait()
+    kill_when_stored(args, parts, env)
     before = pd.read_parquet(parts)
     assert 0 < len(before) < fault["initial"], "the session should have been killed during its initial sample"
     second = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
