@@ -76,10 +76,21 @@ def tracking_uri(uri: str | None = None) -> str:
     return f"sqlite:///{(DEFAULT_ROOT / 'mlflow.db').resolve()}"
 
 
+def point_mlflow_at(uri: str) -> None:
+    """``mlflow.set_tracking_uri`` without its export of $MLFLOW_TRACKING_URI, so the next command
+    in this process (a test, a notebook, a worker) still reads the user's own setting or the default."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 def use_experiment(name: str, uri: str | None = None) -> str:
     """Point MLflow at the store and experiment, shown as model development; a new local
     experiment keeps artifacts beside the store. Returns the experiment id."""
-    mlflow.set_tracking_uri(tracking_uri(uri))
+    point_mlflow_at(tracking_uri(uri))
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
         location = None
@@ -559,7 +570,7 @@ def load_run_model(model_uri: str, uri: str | None = None) -> dict:
     """``runs:/RUN_ID/model``: download the logged bundle, check it against the run's recorded digest
     and its own, then load it (no MLflow pickle is loaded: only the bundle, once checked)."""
     run_id, _, path = model_uri.removeprefix("runs:/").partition("/")
-    mlflow.set_tracking_uri(tracking_uri(uri))
+    point_mlflow_at(tracking_uri(uri))
     try:
         local = Path(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/{path or MODEL_PATH}"))
     except Exception as error:

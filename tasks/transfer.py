@@ -12,7 +12,7 @@ from prefect.cache_policies import NONE
 
 from systems.replay import Replay, environment_frame, recorded_frame
 from tasks.settings import CampaignSettings, Target, TransferSettings
-from tasks.tracking import tracking_uri
+from tasks.tracking import point_mlflow_at, tracking_uri
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import MeasurementStore
 from tradeoff.plots import transfer as plots
@@ -30,7 +30,7 @@ def read_source(spec: str, tracking: str | None = None) -> pd.DataFrame:
     if not spec.startswith(MLFLOW_PREFIX):
         return environment_frame(spec)
     run_id = spec[len(MLFLOW_PREFIX):].strip("/")
-    mlflow.set_tracking_uri(tracking_uri(tracking))
+    point_mlflow_at(tracking_uri(tracking))
     folder = Path(tempfile.mkdtemp(prefix="tradeoff-source-"))
     try:
         mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="measurements.parquet", dst_path=str(folder))

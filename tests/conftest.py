@@ -20,6 +20,18 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
+@pytest.fixture(autouse=True)
+def _own_tracking_uri():
+    """MLflow's set_tracking_uri exports $MLFLOW_TRACKING_URI; a test that points it at its own store
+    or server must not hand that to the next test."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 @pytest.fixture(scope="session")
 def datasets() -> Path:
     from systems.replay import datasets_dir

@@ -29,7 +29,7 @@ def assert_one_line_error(result, text):
     (["campaign", "nope"], "unknown system 'nope'"),
     (["campaign", "x264", "--budget", "0"], "--budget must be a positive number"),
     (["campaign", "x264", "--reps", "0"], "--reps must be at least 1"),
-    (["campaign", "x264", "--sampler", "magic"], "unknown sampler 'magic'; use one of active, bo, box-behnken"),
+    (["campaign", "x264", "--sampler", "magic"], "unknown sampler 'magic'; use one of active, bo, bo-ei, box-behnken"),
     (["sample", "synthetic", "--sampler", "active"], "cannot print configurations without measuring; run 'tradeoff campaign"),
     (["campaign", "x264", "--metric", "fps"], "x264 has no metric 'fps'"),
     (["campaign", "x264", "--workload", "clip-9"], "x264 has no workload 'clip-9'"),

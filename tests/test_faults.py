@@ -261,12 +261,13 @@ def test_workers_stay_warm_across_the_rounds_of_a_campaign(cluster, tmp_path, ca
 
 def test_the_cases_in_a_process_of_their_own():
     """In a whole-suite run an earlier test has started a local Ray in this process, after which
-    Ray's in-process cluster hangs (cause not found): the cases then run in a fresh pytest here."""
+    Ray's in-process cluster hangs (cause not found): the cases then run in a fresh pytest here,
+    without the Ray settings this process gathered (an inherited RAY_AUTH_MODE=token hangs it too)."""
     if not _elsewhere:
         pytest.skip("the cases ran in this process")
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
                             capture_output=True, text=True, timeout=900, cwd=Path(__file__).parents[1],
-                            env=os.environ)
+                            env={k: v for k, v in os.environ.items() if not k.startswith("RAY_") or k == "RAY_USAGE_STATS_ENABLED"})
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     assert result.returncode == 0 and " passed" in summary and "skipped" not in summary.replace("1 skipped", ""), \
         result.stdout[-4000:] + result.stderr[-2000:]
