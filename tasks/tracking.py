@@ -198,13 +198,20 @@ class Run:
         self._lock = threading.Lock()
 
     # --- the retry that keeps tracking from costing the work ---
-    def _call(self, what: str, fn: Callable, *args, **kwargs):
+    def _call(self, what: str, fn: Callable, *args, optional: bool = False, **kwargs):
+        """``optional``: progress that the run's final record makes whole (step metrics while measuring):
+        failing, it is skipped with a warning and the run goes on logging, so a server that is down for
+        a while costs those steps only."""
         if self.problem:
             return None
         for wait in (*BACKOFF_S, None):
             try:
                 return fn(*args, **kwargs)
             except Exception as error:  # MLflow raises many kinds (HTTP, SQL, OS): each means the same here
+                if wait is None and optional:
+                    log.warning("MLflow at %s did not take %s (%s); skipped, the final record logs the whole state",
+                                self.uri, what, _one_line(error))
+                    return None
                 if wait is None:
                     self.problem = (f"logging to MLflow at {self.uri} failed ({what}: {_one_line(error)}); the measurements "
                                     "and files are kept: rerun the same command to log them")
@@ -278,7 +285,7 @@ class Run:
         """Metrics of this invocation at a step (measurements so far, a round): MLflow plots their history."""
         if self.run_id:
             stamp = int(time.time() * 1000)
-            self._call("step metrics", self.client.log_batch, self.run_id, metrics=[
+            self._call("step metrics", self.client.log_batch, self.run_id, optional=True, metrics=[
                 mlflow.entities.Metric(k, float(v), stamp, step) for k, v in metrics.items() if v is not None and v == v])
 
     def curve(self, name: str, values: list[float]) -> None:
