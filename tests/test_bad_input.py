@@ -9,6 +9,7 @@ the files ``inputs`` writes.
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 
@@ -286,9 +287,11 @@ def _id(row) -> str:
 def test_bad_input_is_one_line_exit_2_and_measures_nothing(tradeoff, inputs, monkeypatch, args, words):
     def started(*_args, **_kwargs):
         raise AssertionError("the input was not refused: Ray or a flow was started")
-    for module, name in (("tasks.measure", "connect"), ("flows.campaign", "campaign"), ("flows.transfer", "transfer"),
-                         ("flows.debug", "debug"), ("flows.optimize", "optimize")):
-        monkeypatch.setattr(f"{module}.{name}", started)
+    targets = [(importlib.import_module(module), name) for module, name in (
+        ("tasks.measure", "connect"), ("flows.campaign", "campaign"), ("flows.transfer", "transfer"), ("flows.debug", "debug"),
+        ("flows.optimize", "optimize"))]
+    for module, name in targets:  # every module imported first: one imported while another's name is fake keeps the fake
+        monkeypatch.setattr(module, name, started)
     args = [a.format(**inputs) for a in args]
     measures = args[0] in ("campaign", "demo", "transfer", "debug", "optimize")
     if measures and "--out" not in args:
