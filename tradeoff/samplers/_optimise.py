@@ -19,6 +19,7 @@ import functools
 import logging
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -125,6 +126,37 @@ def every_configuration(space: Space) -> list[dict] | None:
     return space.enumerate()
 
 
+@dataclass
+class Opening:
+    """Where an optimiser's ask starts: the stored configurations and either ``answer``, the ask's
+    answer without a model (the budget is spent, or the initial design is not all measured yet), or
+    the unmeasured ``pool`` to choose ``batch`` configurations from (``remaining`` the budget left)."""
+
+    stored: list[dict]
+    answer: list[dict] | None = None
+    pool: list[dict] = field(default_factory=list)
+    batch: int = 0
+    remaining: int = 0
+
+
+def opening(name: str, history: History, budget: int, design: Callable[[], list[dict]], seed: int) -> Opening:
+    """The start every optimiser's ask shares, given its initial ``design`` (made only when needed)."""
+    space = history.space
+    stored = stored_configurations(history.measurements, space)
+    done = {config_id(c) for c in stored}
+    remaining = budget - len(stored)
+    if remaining <= 0:
+        log.info("%s: %d stored, the budget of %d is spent", name, len(stored), budget)
+        return Opening(stored, stored)
+    missing = [c for c in design() if config_id(c) not in done][:remaining]
+    if missing:
+        log.info("%s: %d stored, %d of the initial design to measure", name, len(stored), len(missing))
+        return Opening(stored, stored + missing)
+    # The seed follows the store: the same stored measurements give the same batch, resumed or not.
+    pool = candidates(space, done, seed + len(stored))
+    return Opening(stored, None, pool, min(remaining, max(1, history.workers), len(pool)), remaining)
+
+
 class Optimiser(Sampler):
     """An adaptive sampler that minimises the history's metric within ``budget`` configurations."""
 
@@ -136,29 +168,20 @@ class Optimiser(Sampler):
         if history.metric is None:
             raise TradeoffError(f"the {self.name} optimiser needs the metric to optimise; give --objective")
         space = history.space
-        stored = stored_configurations(history.measurements, space)
-        done = {config_id(c) for c in stored}
-        remaining = budget - len(stored)
-        if remaining <= 0:
-            log.info("%s: %d stored, the budget of %d is spent", self.name, len(stored), budget)
-            return stored
         warm = history.warm if self.transfers else ()
         if warm:
             from tradeoff.samplers import _warm
-            design = _warm.warm_design(space, warm, history.metric, history.goal, self.seed)
+            design = functools.partial(_warm.warm_design, space, warm, history.metric, history.goal, self.seed)
         else:
-            design = initial_design(space, self.seed)
-        missing = [c for c in design if config_id(c) not in done][:remaining]
-        if missing:
-            log.info("%s: %d stored, %d of the initial design to measure", self.name, len(stored), len(missing))
-            return stored + missing
+            design = functools.partial(initial_design, space, self.seed)
+        start = opening(self.name, history, budget, design, self.seed)
+        if start.answer is not None:
+            return start.answer
+        stored, pool, batch = start.stored, start.pool, start.batch
         X, cost, ok = observed(history.measurements, space, history.metric, history.goal)
-        # The seed follows the store: the same stored measurements give the same batch, resumed or not.
-        pool = candidates(space, done, self.seed + len(stored))
         if len(cost) < 2 or not pool:
             log.info("%s: %d stored, %d successful, %d candidates left: stopping", self.name, len(stored), len(cost), len(pool))
             return stored
-        batch = min(remaining, max(1, history.workers), len(pool))
         encoded = features(space, space.to_frame(pool))
         prior = _warm.prior(space, warm, history.metric, history.goal, X, cost, encoded, self.name) if warm else None
         if prior is None:

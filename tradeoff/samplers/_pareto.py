@@ -21,8 +21,7 @@ import pandas as pd
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, aggregate, options_of
 from tradeoff.optimum import parse_bound
-from tradeoff.samplers._optimise import candidates, features, initial_design
-from tradeoff.samplers.active import stored_configurations
+from tradeoff.samplers._optimise import features, initial_design, opening
 from tradeoff.samplers.base import History, Sampler
 from tradeoff.space import Space, config_id
 
@@ -73,22 +72,15 @@ class MultiObjective(Sampler):
         if not history.goals():
             raise TradeoffError(f"the {self.name} optimiser needs the metrics to optimise; give --objective")
         space = history.space
-        stored = stored_configurations(history.measurements, space)
-        done = {config_id(c) for c in stored}
-        remaining = budget - len(stored)
-        if remaining <= 0:
-            return stored
-        missing = [c for c in initial_design(space, self.seed) if config_id(c) not in done][:remaining]
-        if missing:
-            log.info("%s: %d stored, %d of the initial design to measure", self.name, len(stored), len(missing))
-            return stored + missing
+        start = opening(self.name, history, budget, lambda: initial_design(space, self.seed), self.seed)
+        if start.answer is not None:
+            return start.answer
+        stored, pool, batch = start.stored, start.pool, start.batch
         observed = Observed(history)
-        pool = candidates(space, done, self.seed + len(stored))  # the seed follows the store (see _optimise)
         if len(observed.Y) < 2 or not pool:
             log.info("%s: %d stored, %d successful, %d candidates left: stopping", self.name, len(stored), len(observed.Y), len(pool))
             return stored
-        batch = min(remaining, max(1, history.workers), len(pool))
-        chosen = self.choose(observed, features(space, space.to_frame(pool)), batch, len(stored), remaining / budget)
+        chosen = self.choose(observed, features(space, space.to_frame(pool)), batch, len(stored), start.remaining / budget)
         log.info("%s: %d stored (%d feasible), a batch of %d", self.name, len(stored), int(observed.feasible().sum()), len(chosen))
         return stored + [pool[i] for i in chosen]
 
