@@ -23,7 +23,7 @@ from tasks.tracking import accuracy_words, target_tags, tracked
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, aggregate, metric_names
 from tradeoff.models.persist import save_model
-from tradeoff.models.summary import Summary, relative_spread, summarise
+from tradeoff.models.summary import Summary, cross_validated_error, relative_spread
 from tradeoff.samplers.base import SAMPLERS
 
 
@@ -47,7 +47,7 @@ def campaign(settings: CampaignSettings, progress: bool = True, objectives: tupl
     tags = target_tags(system, settings.target.workload)
     with holding(folder):  # one driver per folder (refused before a run opens); workers stay warm across rounds
         with tracked(settings.tracking, f"{folder.name} campaign", campaign=settings.campaign_id(), campaign_name=folder.name,
-                     params=settings.params(), tags=tags, campaign_params=identity(settings)) as run:
+                     params=settings.params(), tags=tags, campaign_params=settings.identity()) as run:
             if settings.configs:
                 configs = given_configurations(settings.configs, system.space)
                 run.watch(folder, len(configs) * settings.execution.reps)
@@ -77,18 +77,10 @@ def campaign(settings: CampaignSettings, progress: bool = True, objectives: tupl
     return Result(folder, summary, measured_now, run.uri, run.campaign_run_id, run.problem, run.run_id)
 
 
-def identity(settings: CampaignSettings) -> dict:
-    """What makes a campaign this campaign (``campaign_id``'s fields): parameters of its MLflow run."""
-    t = settings.target
-    return {"system": t.system, "environment": t.environment, "workload": t.workload, "sampler": settings.sampler,
-            "seed": settings.seed, "configs": settings.configs}
-
-
 def round_error(settings: CampaignSettings) -> float | None:
     """An adaptive campaign's model error after a round: cross-validated MAPE of its learner on what is stored."""
-    system = settings.target.build()
     frame = MeasurementStore(settings.out).read()
-    return summarise(frame, system.space, settings.metric, system.metric(settings.metric).goal, settings.learner, settings.seed).mape
+    return cross_validated_error(frame, settings.target.build().space, settings.metric, settings.learner, settings.seed)
 
 
 def save_first_model(settings: CampaignSettings, summary: Summary) -> Path | None:

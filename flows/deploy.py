@@ -99,15 +99,12 @@ class DeploySettings:
         if self.name is not None and not POOL_NAME.match(self.name):
             raise TradeoffError(f"--name {self.name!r} is not a deployment name; use letters, digits, '.', '_' and '-'")
 
-    def campaign(self):
-        """The campaign the study measures into (its folder names the deployment)."""
-        return self.study.campaign if self.kind == "optimize" else self.study.campaign() if self.kind == "transfer" else self.study
-
     def deployment_name(self) -> str:
         return self.name or Path(self.folder()).name
 
     def folder(self) -> str:
-        return self.study.out if self.kind == "transfer" else self.campaign().out
+        """The folder the study measures into (it names the deployment)."""
+        return (self.study.campaign if self.kind == "optimize" else self.study).out
 
     def parameters(self) -> dict:
         """The flow's parameters: the settings as plain values, left unresolved so each run checks them again
@@ -134,8 +131,9 @@ def _absolute(settings):
     for name in ("configs", "holdout"):
         if hasattr(settings, name):
             changes[name] = _path(getattr(settings, name))
-    if hasattr(settings, "sources"):
-        changes["sources"] = tuple(_path(source) for source in settings.sources)
+    for name in ("sources", "warm_start"):
+        if hasattr(settings, name):
+            changes[name] = tuple(_path(source) for source in getattr(settings, name))
     return replace(settings, **changes)
 
 

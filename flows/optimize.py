@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 from prefect import flow
 
-from flows.campaign import Result, campaign, identity
+from flows.campaign import Result, campaign
 from tasks.settings import OptimizeSettings
 from tasks.tracking import target_tags, tracked
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore
-from tradeoff.optimum import (best_feasible, feasible, hypervolume_curve, measured_in_order, measurement_seconds, pareto_front,
+from tradeoff.optimum import (best_feasible, best_so_far, feasible, hypervolume_curve, measured_in_order, measurement_seconds, pareto_front,
                               split_constraints, unmet)
 from tradeoff.plots import optimize as plots
 
@@ -74,14 +74,14 @@ def optimize(settings: OptimizeSettings, progress: bool = True) -> Optimum:
               "constraints": "; ".join(settings.constraints)}
     with tracked(c.tracking, f"{folder.name} optimize", campaign=c.campaign_id(), campaign_name=folder.name,
                  params={k: v for k, v in params.items() if v not in (None, "")}, tags=target_tags(system, c.target.workload),
-                 campaign_params=identity(c)) as run:
+                 campaign_params=c.identity()) as run:
         run.watch(folder, c.budget * c.execution.reps, lambda frame: _best(frame, metric, goal, bounds))
         result = campaign(c, progress, goals, settings.constraints)  # logs into this run: one invocation, one run
         frame = MeasurementStore(folder).read()
         table = measured_in_order(frame, metric)
         meets = feasible(table, bounds)
         values = table[METRIC_PREFIX + metric].where(meets).to_numpy(float)
-        curve = _best_so_far(values, goal)
+        curve = best_so_far(values, goal)
         best = best_feasible(frame, metric, goal, bounds)
         files = [plots.convergence(curve, values, metric, goal, method, folder / "convergence.png")]
         report = {"objectives": [list(g) for g in goals], "constraints": list(settings.constraints), "method": method,
@@ -119,23 +119,15 @@ def optimize(settings: OptimizeSettings, progress: bool = True) -> Optimum:
                    run.campaign_run_id, result.tracking_problem or run.problem, front_rows, volume, problem, run.run_id)
 
 
-def _best_so_far(values: np.ndarray, goal: str) -> np.ndarray:
-    """The best feasible value after each configuration (NaN until one is feasible)."""
-    sign = 1.0 if goal == "min" else -1.0
-    curve = sign * np.fmin.accumulate(np.where(np.isnan(values), np.inf, sign * values))
-    return np.where(np.isinf(curve), np.nan, curve)
-
-
 def _best(frame, metric: str, goal: str, bounds) -> dict:
     """The best so far while measuring (the run's watcher logs it)."""
     table = measured_in_order(frame, metric)
-    curve = _best_so_far(table[METRIC_PREFIX + metric].where(feasible(table, bounds)).to_numpy(float), goal)
+    curve = best_so_far(table[METRIC_PREFIX + metric].where(feasible(table, bounds)).to_numpy(float), goal)
     return {"best": float(curve[-1])} if len(curve) and curve[-1] == curve[-1] else {}
 
 
 def result_note(run, report: dict, front_size: int, volume: float | None) -> str:
-    """The description: the campaign's, then the optimum (and front) and how it was found."""
-    campaign = run.client.get_run(run.campaign_run_id).data.tags.get("mlflow.note.content", "") if run.campaign_run_id and not run.problem else ""
+    """The description: the campaign's (``run.note``: the campaign flow ran in this run), then the optimum (and front) and how it was found."""
     metric, goal, method = report["metric"], report["goal"], report["method"]
     if report["value"] is None:
         found = f"**No measured configuration meets the constraints** ({report['unmet']})"
@@ -146,4 +138,4 @@ def result_note(run, report: dict, front_size: int, volume: float | None) -> str
         found += f"\n\n**Pareto front**: {front_size} configurations, hypervolume {volume:.4g} (objectives normalised to the measured range)"
     if report["constraints"]:
         found += "\n\nConstraints: " + "; ".join(f"`{c}`" for c in report["constraints"])
-    return f"{campaign}\n\n### Optimum\n{found}"
+    return f"{run.note}\n\n### Optimum\n{found}"

@@ -24,7 +24,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from tasks.settings import Tracking
-from tasks.tracking import DEFAULT_ROOT, tracking_uri
+from tasks.tracking import CAMPAIGN_TAG, DEFAULT_ROOT, tracking_uri
 from tradeoff import report as page
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import MeasurementStore
@@ -32,7 +32,6 @@ from tradeoff.models.learners.base import LEARNERS
 
 log = logging.getLogger(__name__)
 RUNS = "runs:/"
-CAMPAIGN_TAG = "tradeoff.campaign"
 SQLITE = "sqlite:///"
 
 

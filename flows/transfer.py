@@ -12,7 +12,6 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.campaign import identity
 from systems.replay import environment_frame
 from tasks.campaign import measure_configurations
 from tasks.settings import TransferSettings
@@ -47,7 +46,7 @@ def transfer(settings: TransferSettings, progress: bool = True) -> TransferOutco
               "metric": settings.metric, "sampler": campaign.sampler, "learner": settings.learner, "seed": settings.seed,
               "reps": settings.execution.reps, **({"holdout": settings.holdout} if settings.holdout else {})}
     with tracked(settings.tracking, f"{folder.name} transfer", campaign=campaign.campaign_id(), campaign_name=folder.name,
-                 params=params, tags=target_tags(system, settings.target.workload), campaign_params=identity(campaign)) as run:
+                 params=params, tags=target_tags(system, settings.target.workload), campaign_params=campaign.identity()) as run:
         sources = load_sources(list(settings.sources), settings.tracking.uri)
         chosen = pick_source(sources, settings.target, settings.metric, settings.learner, settings.seed)
         configs = sample_target(campaign, sources[chosen.choice])

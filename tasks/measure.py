@@ -143,7 +143,7 @@ class MeasurementWorker:
         node_id = context.get_node_id()
         cpus = next((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["NodeID"] == node_id), 0)
         return dict(node=context.get_node_labels().get(NODE_LABEL) or socket.gethostname(), node_id=node_id,
-                    node_cpus=int(cpus), pid=os.getpid())
+                    node_cpus=int(cpus))
 
     def measure(self, config: dict, workload: str, repetition: int, timeout: float) -> dict:
         return measure_once(self.system, config, workload, repetition, timeout, self.cpus, self.campaign, self.version)
@@ -398,9 +398,15 @@ def keep_warm():
         yield
     finally:
         _warm["depth"] -= 1
-        if not _warm["depth"] and "pool" in _warm:
-            _warm.pop("pool").close()
-            _warm.pop("key")
+        if not _warm["depth"]:
+            _drop_warm()
+
+
+def _drop_warm() -> None:
+    """Kill the pool kept warm, if any."""
+    if "pool" in _warm:
+        _warm.pop("key")
+        _warm.pop("pool").close()
 
 
 def _pool(system: System, workload: str, timeout: float, campaign: str, workers: int, cores: int,
@@ -409,9 +415,7 @@ def _pool(system: System, workload: str, timeout: float, campaign: str, workers:
     if _warm.get("key") == key:
         _warm["pool"].grow(workers)
         return _warm["pool"]
-    if "pool" in _warm:
-        _warm.pop("pool").close()
-        _warm.pop("key")
+    _drop_warm()
     pool = WorkerPool(system, workload, timeout, campaign, workers, cores, queue_depth)
     if _warm.get("depth"):
         _warm.update(key=key, pool=pool)
@@ -446,7 +450,6 @@ def measure(system: System, jobs: list[Job], workload: str, timeout: float, stor
                 if _warm.get("pool") is not pool:
                     pool.close()
                 elif pool.has_next():  # stopped by an error: the next call starts afresh
-                    _warm.pop("pool"), _warm.pop("key")
-                    pool.close()
+                    _drop_warm()
         store.compact()
     return writer.written

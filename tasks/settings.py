@@ -185,9 +185,15 @@ class CampaignSettings:
         t = self.target
         return _safe_name(f"{Path(t.system).name}-{t.environment}-{t.workload}-{sampler}-s{self.seed}")
 
-    def campaign_id(self) -> str:
+    def identity(self) -> dict:
+        """What makes a campaign this campaign, with its warm-start sources (``campaign_id``): the
+        parameters of its MLflow run, the same every invocation."""
         t = self.target
-        key = "|".join(map(str, (t.system, t.environment, t.workload, self.sampler, self.seed, self.configs, *self.warm_start)))
+        return {"system": t.system, "environment": t.environment, "workload": t.workload, "sampler": self.sampler,
+                "seed": self.seed, "configs": self.configs}
+
+    def campaign_id(self) -> str:
+        key = "|".join(map(str, (*self.identity().values(), *self.warm_start)))
         return hashlib.sha1(key.encode()).hexdigest()[:12]
 
     def params(self) -> dict:

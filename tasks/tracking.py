@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import hashlib
 import importlib.metadata
 import logging
 import os
@@ -49,7 +48,7 @@ from tasks.settings import Tracking
 from tradeoff.errors import TradeoffError
 from tradeoff.importing import read_any
 from tradeoff.measurements import OPTION_PREFIX, MeasurementStore
-from tradeoff.models.persist import DIGEST_SUFFIX, MODEL_FILE, load_model, predict_table
+from tradeoff.models.persist import DIGEST_SUFFIX, MODEL_FILE, file_digest, load_model, predict_table
 
 DEFAULT_ROOT = Path("tradeoff-runs")
 CAMPAIGN_TAG, ROLE_TAG, INVOCATION_TAG = "tradeoff.campaign", "tradeoff.role", "tradeoff.invocation"
@@ -195,6 +194,8 @@ class Run:
         self._watch: threading.Thread | None = None
         self._stop = threading.Event()
         self._progress_id = None
+        self._seen: pd.DataFrame | None = None  # the rows the watcher read last
+        self.note = ""  # the description logged last
         self._lock = threading.Lock()
 
     # --- the retry that keeps tracking from costing the work ---
@@ -278,15 +279,14 @@ class Run:
             self._call("params", self.client.log_batch, self.run_id, params=_params(params))
 
     def describe(self, markdown: str) -> None:
-        """The description both runs show (MLflow's note)."""
+        """The description both runs show (MLflow's note); ``note`` keeps it for a flow that extends it."""
+        self.note = markdown
         self.tags({NOTE_TAG: markdown})
 
     def step(self, metrics: dict, step: int) -> None:
         """Metrics of this invocation at a step (measurements so far, a round): MLflow plots their history."""
         if self.run_id:
-            stamp = int(time.time() * 1000)
-            self._call("step metrics", self.client.log_batch, self.run_id, optional=True, metrics=[
-                mlflow.entities.Metric(k, float(v), stamp, step) for k, v in metrics.items() if v is not None and v == v])
+            self._call("step metrics", self.client.log_batch, self.run_id, optional=True, metrics=_metrics(metrics, step))
 
     def curve(self, name: str, values: list[float]) -> None:
         """A whole-state series (one value per configuration, say): every step on this invocation, and on the
@@ -305,8 +305,7 @@ class Run:
 
     def metrics(self, metrics: dict, campaign: bool = True) -> None:
         """Final metrics of the invocation and (``campaign``) the campaign run; None and NaN left out."""
-        stamp = int(time.time() * 1000)
-        values = [mlflow.entities.Metric(k, float(v), stamp, 0) for k, v in metrics.items() if v is not None and v == v]
+        values = _metrics(metrics, 0)
         for run_id in {self.run_id, self.campaign_run_id if campaign else ""} - {""}:
             self._call("metrics", self.client.log_batch, run_id, metrics=values)
 
@@ -321,14 +320,15 @@ class Run:
             if Path(path).is_file():
                 self._call(f"artifact {Path(path).name}", self.client.log_artifact, self.campaign_run_id, str(path))
 
-    def dataset(self, folder: Path, metric: str | None = None, context: str = "measurements") -> None:
-        """The folder's measurements (or a table's rows) as a dataset input of both runs: its source the Parquet store,
-        its digest the data's, so two runs of the same data show the same dataset."""
+    def dataset(self, folder: Path, metric: str | None = None, context: str = "measurements",
+                frame: pd.DataFrame | None = None) -> None:
+        """The folder's measurements (``frame``, if read already; or a table's rows) as a dataset input of both runs:
+        its source the Parquet store, its digest the data's, so two runs of the same data show the same dataset."""
         if not self.run_id:
             return
         folder = Path(folder)
         if folder.is_dir():
-            frame, source = MeasurementStore(folder).read(), folder / "measurements.parquet"
+            frame, source = MeasurementStore(folder).read() if frame is None else frame, folder / "measurements.parquet"
             target = f"metric.{metric}" if metric and f"metric.{metric}" in frame else None
         else:  # a table given to learn or evaluate
             frame, source = read_any(folder), folder
@@ -410,6 +410,7 @@ class Run:
                 return last
             if frame is None or len(frame) == last:
                 return last
+            self._seen = frame
             failed = int((frame["status"] != "ok").sum())
             self.step({"measured": len(frame), "failed": failed, **(extra(frame) if extra else {})}, len(frame))
             _prefect_progress(self._progress_id, min(100.0, 100.0 * len(frame) / total))
@@ -420,13 +421,13 @@ class Run:
                model: Path | None = None) -> str | None:
         """The whole state, re-logged by every invocation: the folder's dataset and nodes, metrics, files,
         the model bundle in ``model`` and the description. Returns the model's URI (None: none logged)."""
-        stored = folder is not None and MeasurementStore(folder).exists()
-        if stored:
-            self.dataset(folder, metric)
-            self.tags(nodes_tag(folder))
+        frame = MeasurementStore(folder).read() if folder is not None and MeasurementStore(folder).exists() else None
+        if frame is not None:
+            self.dataset(folder, metric, frame=frame)
+            self.tags(nodes_tag(frame))
         self.metrics(metrics or {})
         self.files(files, folders)
-        model_uri = self.model(model, MeasurementStore(folder).read()) if stored and model and (model / MODEL_FILE).is_file() else None
+        model_uri = self.model(model, frame) if frame is not None and model and (model / MODEL_FILE).is_file() else None
         if description:
             self.describe(description)
         return model_uri
@@ -436,9 +437,8 @@ class Run:
             self._stop.set()
             self._watch.join(timeout=WATCH_EVERY_S + 60)
             self.poll()
-            folder = self._watched[0]
-            if MeasurementStore(folder).exists():
-                _prefect_table(MeasurementStore(folder).read())
+            if self._seen is not None:
+                _prefect_table(self._seen)
         if error is not None and self.run_id:
             self._call("error tag", self.client.set_tag, self.run_id, "tradeoff.error", _one_line(error))
         for run_id in dict.fromkeys([self.run_id, self.campaign_run_id]):
@@ -454,6 +454,12 @@ def _on_run(run_id: str) -> Iterator[None]:
         yield
     finally:
         mlflow.end_run(RunStatus.to_string(RunStatus.RUNNING))
+
+
+def _metrics(metrics: dict, step: int) -> list:
+    """MLflow metrics at ``step``, None and NaN left out."""
+    stamp = int(time.time() * 1000)
+    return [mlflow.entities.Metric(k, float(v), stamp, step) for k, v in metrics.items() if v is not None and v == v]
 
 
 def _params(params: dict) -> list:
@@ -556,10 +562,9 @@ def _prefect_table(frame: pd.DataFrame) -> None:
         log.warning("Prefect: cannot publish the table of rows (%s)", _one_line(error))
 
 
-def nodes_tag(folder: Path) -> dict:
-    """The nodes that measured the folder's rows (the ``node`` column, where the rows carry it)."""
-    frame = MeasurementStore(folder).read() if MeasurementStore(folder).exists() else None
-    if frame is None or "node" not in frame or not frame["node"].notna().any():
+def nodes_tag(frame: pd.DataFrame) -> dict:
+    """The nodes that measured the rows (the ``node`` column, where the rows carry it)."""
+    if "node" not in frame or not frame["node"].notna().any():
         return {}
     return {"nodes": ", ".join(sorted(frame["node"].dropna().astype(str).unique()))}
 
@@ -567,7 +572,7 @@ def nodes_tag(folder: Path) -> dict:
 def model_digest_matches(run_id: str, folder: Path, uri: str | None = None) -> None:
     """Refuse a downloaded model bundle whose digest is not the one its run recorded when it was logged."""
     recorded = MlflowClient(tracking_uri(uri)).get_run(run_id).data.tags.get(MODEL_DIGEST_TAG)
-    actual = hashlib.sha256((folder / MODEL_FILE).read_bytes()).hexdigest()
+    actual = file_digest(folder / MODEL_FILE)
     if recorded != actual:
         raise TradeoffError(f"the model of MLflow run {run_id} does not match the digest the run recorded ({MODEL_DIGEST_TAG}); "
                             "it changed after it was logged: log it again with the command that made it")

@@ -118,6 +118,14 @@ def feasible(table: pd.DataFrame, bounds: list[Bound] | tuple[Bound, ...]) -> np
     return mask
 
 
+def best_so_far(values: np.ndarray, goal: str) -> np.ndarray:
+    """The best value after each configuration (``values`` in measuring order, NaN where a row failed or
+    misses a constraint), NaN until one counts."""
+    sign = 1.0 if goal == "min" else -1.0
+    curve = sign * np.fmin.accumulate(np.where(np.isnan(values), np.inf, sign * values))
+    return np.where(np.isinf(curve), np.nan, curve)
+
+
 def best_feasible(frame: pd.DataFrame, metric: str, goal: str, bounds: list[Bound] | tuple[Bound, ...]) -> pd.Series | None:
     """The aggregated row of the best configuration meeting every bound; None where none does."""
     table = measured_in_order(frame, metric)

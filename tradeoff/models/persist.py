@@ -25,7 +25,8 @@ MODEL_FILE = "model.joblib"
 DIGEST_SUFFIX = ".sha256"
 
 
-def _digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
+    """The SHA-256 a bundle is checked against before it is unpickled."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -35,7 +36,7 @@ def save_model(folder: str | Path, model, space: Space, metric: str, learner: st
     path = folder / MODEL_FILE
     joblib.dump({"model": model, "options": space.options, "constraints": [c.text for c in space.constraints],
                  "metric": metric, "learner": learner}, path)
-    path.with_name(path.name + DIGEST_SUFFIX).write_text(_digest(path) + "\n")
+    path.with_name(path.name + DIGEST_SUFFIX).write_text(file_digest(path) + "\n")
     return path
 
 
@@ -47,7 +48,7 @@ def _check_digest(path: Path) -> None:
     if not digest.is_file():
         raise TradeoffError(f"{path} has no digest {digest.name}, so it cannot be checked before it is loaded "
                             "(loading runs code); refit it with 'tradeoff learn'")
-    if digest.read_text().strip() != _digest(path):
+    if digest.read_text().strip() != file_digest(path):
         raise TradeoffError(f"{path} does not match its digest {digest.name}: it changed after 'tradeoff learn' "
                             "wrote it; refit it rather than load it (loading runs code)")
 

@@ -31,14 +31,26 @@ class Summary:
     model: object | None = None  # the fitted model (None: too few configurations)
 
 
-def summarise(frame: pd.DataFrame, space: Space, metric: str, goal: str = "min", learner: str = "cart",
-              seed: int = 0) -> Summary:
+def _training(frame: pd.DataFrame, space: Space, metric: str) -> tuple[pd.DataFrame, np.ndarray | None, np.ndarray | None]:
+    """The successful configurations, and (when there are enough for a model) their encoding and metric."""
     table = aggregate(frame)
     ok = table[(table["status"] == "ok") & table[METRIC_PREFIX + metric].notna()] if len(table) else table
+    if len(ok) < MIN_ROWS_FOR_MODEL:
+        return ok, None, None
+    return ok, space.encode(ok.rename(columns=lambda c: c.removeprefix(OPTION_PREFIX))), ok[METRIC_PREFIX + metric].to_numpy(float)
+
+
+def cross_validated_error(frame: pd.DataFrame, space: Space, metric: str, learner: str = "cart", seed: int = 0) -> float | None:
+    """The summary's MAPE alone (None: too few configurations), without the fit and influences a summary adds."""
+    _, X, y = _training(frame, space, metric)
+    return None if X is None else mean_error(y, cross_validated(make_learner(learner, seed), X, y, seed=seed))
+
+
+def summarise(frame: pd.DataFrame, space: Space, metric: str, goal: str = "min", learner: str = "cart",
+              seed: int = 0) -> Summary:
+    ok, X, y = _training(frame, space, metric)
     mape, spearman, influences, model = None, None, None, None
-    if len(ok) >= MIN_ROWS_FOR_MODEL:
-        X = space.encode(ok.rename(columns=lambda c: c.removeprefix(OPTION_PREFIX)))
-        y = ok[METRIC_PREFIX + metric].to_numpy(float)
+    if X is not None:
         predicted = cross_validated(make_learner(learner, seed), X, y, seed=seed)
         mape, spearman = mean_error(y, predicted), rank_correlation(y, predicted)
         model = make_learner(learner, seed).fit(X, y)

@@ -48,7 +48,6 @@ class Observed:
                 raise TradeoffError(f"the store has no metric {metric!r}; give --objective one of the system's metrics")
         ok = table[(table["status"] == "ok")]
         ok = ok[ok[[METRIC_PREFIX + m for m, _ in goals]].notna().all(axis=1)]
-        self.table = ok
         self.X = features(history.space, options_of(ok, history.space.names))
         self.Y = np.column_stack([as_costs(ok[METRIC_PREFIX + m].to_numpy(float), g) for m, g in goals]) if len(ok) else np.zeros((0, len(goals)))
         bounds = [parse_bound(text) for text in history.constraints]

@@ -26,13 +26,14 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.neighbors import KNeighborsRegressor
 
+from tradeoff.measurements import options_of
 from tradeoff.samplers._optimise import features, initial_design, initial_size, observed
 from tradeoff.samplers._valid import unique, valid_or_snapped
 from tradeoff.space import Space, config_id
@@ -70,7 +71,7 @@ def source_costs(frame: pd.DataFrame, space: Space, metric: str, goal: str) -> t
             _COSTS.clear()
         X, cost, ok = observed(frame, space, metric, goal)
         model = KNeighborsRegressor(min(NEIGHBOURS, len(cost)), weights="distance").fit(X, cost)
-        _COSTS[key] = (frame, (space, metric, goal), (cost, options_of_ok(ok, space), model))
+        _COSTS[key] = (frame, (space, metric, goal), (cost, options_of(ok, space.names).to_dict("records"), model))
     return _COSTS[key][2]
 
 
@@ -97,11 +98,6 @@ def warm_design(space: Space, sources: tuple[pd.DataFrame, ...], metric: str, go
         if len(best) >= wanted:
             break
     return unique(best + initial_design(space, seed))[:size]
-
-
-def options_of_ok(ok: pd.DataFrame, space: Space) -> list[dict]:
-    from tradeoff.measurements import options_of
-    return options_of(ok, space.names).to_dict("records")
 
 
 def _in_target(space: Space, configs: list[dict], taken: set[str]) -> list[dict]:
@@ -132,11 +128,11 @@ def prior(space: Space, sources: tuple[pd.DataFrame, ...], metric: str, goal: st
         rho = float(spearmanr(at_measured, cost).statistic) if np.ptp(at_measured) > 0 and np.ptp(cost) > 0 else 0.0
         rho = 0.0 if math.isnan(rho) else rho
         if best is None or rho > best.rho:
-            best = Prior(source_name(frame), rho, at_measured, model.predict(pool))
+            best, best_model = Prior(source_name(frame), rho, at_measured, np.empty(0)), model
     if best is None or best.rho < MIN_RHO:
         log.info("%s: warm start off, a cold start on %d target measurements: the source %s ranks them with Spearman "
                  "%.2f < %.2f", optimiser, len(cost), best.name if best else "(none)", best.rho if best else 0.0, MIN_RHO)
         return None
     log.info("%s: warm start on from %s: its predictions rank the %d target measurements with Spearman %.2f >= %.2f",
              optimiser, best.name, len(cost), best.rho, MIN_RHO)
-    return best
+    return replace(best, pool=best_model.predict(pool))  # the pool predicted only for the source that passed

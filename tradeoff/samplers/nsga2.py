@@ -20,7 +20,7 @@ from pymoo.problems.static import StaticProblem
 
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, aggregate
-from tradeoff.optimum import parse_bound
+from tradeoff.optimum import minimised, parse_bound
 from tradeoff.samplers._optimise import candidates, features, initial_size
 from tradeoff.samplers.active import stored_configurations
 from tradeoff.samplers.base import History, Sampler
@@ -66,7 +66,7 @@ class NSGA2Sampler(Sampler):
             used += len(picks)
             rows = table.loc[ids]
             ok = (rows["status"] == "ok").to_numpy()
-            F = np.column_stack([(1.0 if g == "min" else -1.0) * rows[METRIC_PREFIX + m].to_numpy(float) for m, g in goals])
+            F = minimised(rows, goals)
             F[~ok | np.isnan(F).any(axis=1)] = 1e300  # a failed configuration: the worst of every objective
             G = np.column_stack([-np.nan_to_num(b.slack(rows[METRIC_PREFIX + b.metric].to_numpy(float)), nan=-1e300) for b in bounds]) \
                 if bounds else None
