@@ -469,7 +469,7 @@ def transfer(
         out.print(line, markup=False)
     out.print(f"data and report: {outcome.folder}")
     _tracked(outcome)
-    out.print(f"MLflow run {outcome.run_id} in {outcome.tracking_uri}")
+    out.print(f"MLflow run {outcome.run_id} in {outcome.tracking_uri}" + (f": its model is {outcome.model_uri}" if outcome.model_uri else ""))
 
 
 # Scheduling: deployments and workers ---------------------------------------------------------

@@ -18,7 +18,7 @@ from tasks.settings import TransferSettings
 from tasks.tracking import target_tags, tracked
 from tasks.transfer import evaluate_transfer, load_sources, pick_source, sample_target
 from tradeoff.errors import TradeoffError
-from tradeoff.measurements import metric_names
+from tradeoff.measurements import MeasurementStore, metric_names
 from tradeoff.plots import transfer as plots
 from tradeoff.transfer.compare import PAIRINGS, compare
 from tradeoff.transfer.study import StudyResult
@@ -33,6 +33,7 @@ class TransferOutcome:
     tracking_uri: str = ""
     run_id: str = ""
     tracking_problem: str | None = None  # why logging to MLflow failed, where it did (the data are kept)
+    model_uri: str | None = None  # runs:/ID/model: the study's model, logged on the campaign run
 
 
 @flow(name="transfer")
@@ -52,10 +53,12 @@ def transfer(settings: TransferSettings, progress: bool = True) -> TransferOutco
         configs = sample_target(campaign, sources[chosen.choice])
         run.watch(folder, len(configs) * settings.execution.reps)
         measured_now = measure_configurations(campaign, configs, progress)
-        result, files, comparison = evaluate_transfer(settings, sources, chosen)
-        for method, error in result.errors.items():  # one nested run per method: its error beside the others'
+        result, files, comparison, models = evaluate_transfer(settings, sources, chosen)
+        target = MeasurementStore(folder).read()
+        for method, error in result.errors.items():  # one nested run per method: its error and fitted model beside the others'
             run.child(f"{folder.name} {method}", params={"method": method, "source": result.source},
-                      metrics={"mape": error, "cv_mape": result.cv_errors.get(method)}, tags={"chosen": method == result.chosen})
+                      metrics={"mape": error, "cv_mape": result.cv_errors.get(method)}, tags={"chosen": method == result.chosen},
+                      model=models.get(method), example=target)
         for method in set(result.cv_errors) - set(result.errors):
             run.child(f"{folder.name} {method} (candidate)", params={"method": method, "source": result.source},
                       metrics={"cv_mape": result.cv_errors[method]}, tags={"chosen": method == result.chosen})
@@ -64,21 +67,25 @@ def transfer(settings: TransferSettings, progress: bool = True) -> TransferOutco
                 run.dataset(Path(spec), settings.metric, context="source")
         run.tags({"chosen": result.chosen, "source": result.source, "reason": result.reason[:5000]})
         run.metrics({"measured_this_run": measured_now}, campaign=False)
-        run.record(folder=folder, metric=settings.metric, files=files, folders={"measurements.parquet": folder / "measurements.parquet"},
-                   metrics={f"mape_{name}": value for name, value in result.errors.items()} | {
-                       "target_measurements": result.target_measurements, "bellwether_confidence": result.bellwether_confidence},
-                   description=transfer_note(settings, system, result))
-    return TransferOutcome(folder, result, comparison, measured_now, run.uri, run.campaign_run_id, run.problem)
+        model_uri = run.record(
+            folder=folder, metric=settings.metric, files=files, folders={"measurements.parquet": folder / "measurements.parquet"},
+            metrics={f"mape_{name}": value for name, value in result.errors.items()} | {
+                "target_measurements": result.target_measurements, "bellwether_confidence": result.bellwether_confidence},
+            model=models[result.method], description=transfer_note(settings, system, result))
+    return TransferOutcome(folder, result, comparison, measured_now, run.uri, run.campaign_run_id, run.problem, model_uri)
 
 
 def transfer_note(settings: TransferSettings, system, result: StudyResult) -> str:
     """The description: target, sources, the bellwether, each method's error and the decision."""
     errors = "\n".join(f"| `{name}` | {value:.2f} |" for name, value in sorted(result.errors.items(), key=lambda kv: kv[1]))
+    using = f" (it predicts with `{result.chosen}`)" if result.chosen != result.method else ""
     return (f"### Transfer to `{system.name}` {system.program_version()}, environment `{system.environment}`\n"
             f"{result.target_measurements} target configurations measured; evaluated on {result.evaluation}.\n\n"
             f"**Bellwether**: `{result.source}` ({result.bellwether}; confidence {result.bellwether_confidence:.2f}) of "
             f"{', '.join(f'`{s}`' for s in settings.sources)}\n\n| method | MAPE % |\n|---|---|\n{errors}\n\n"
-            f"**Decision** (`{result.method}`): `{result.chosen}`; {result.reason}")
+            f"**Decision** (`{result.method}`): `{result.chosen}`; {result.reason}\n\n"
+            f"**Model** (`model`, loadable with `tradeoff predict runs:/RUN_ID/model`): the fitted `{result.method}`{using}, "
+            f"MAPE {result.errors[result.method]:.1f}% on {result.evaluation}; each method's nested run holds its own.")
 
 
 def compare_environments(source: str, target: str, metric: str | None, top_k: int, pairing: str, out: Path) -> list[str]:

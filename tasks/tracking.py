@@ -338,10 +338,11 @@ class Run:
         for run_id in {self.run_id, self.campaign_run_id}:
             self._call("dataset", self.client.log_inputs, run_id, datasets=[entity])
 
-    def model(self, bundle_folder: Path, example: pd.DataFrame) -> str | None:
-        """The model bundle saved in ``bundle_folder`` as the campaign run's pyfunc ``model``, with its
-        signature (``example``: option columns) and the bundle's digest as a run tag; returns its URI."""
-        if not self.campaign_run_id or self.problem:
+    def model(self, bundle_folder: Path, example: pd.DataFrame, run_id: str | None = None) -> str | None:
+        """The model bundle saved in ``bundle_folder`` as the pyfunc ``model`` of ``run_id`` (the campaign run unless
+        given), with its signature (``example``: option columns) and the bundle's digest as a run tag; returns its URI."""
+        run_id = run_id or self.campaign_run_id
+        if not run_id or self.problem:
             return None
         bundle = load_model(bundle_folder)
         example = example.rename(columns=lambda c: str(c).removeprefix(OPTION_PREFIX))[bundle["space"].names].head(5)
@@ -354,22 +355,24 @@ class Run:
         digest = (Path(bundle_folder) / (MODEL_FILE + DIGEST_SUFFIX)).read_text().strip()
 
         def log_model():
-            with _on_run(self.campaign_run_id), warnings.catch_warnings():
+            with _on_run(run_id), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # its advice on input examples: the signature says what goes in
                 mlflow.pyfunc.log_model(name=MODEL_PATH, python_model=str(Path(__file__).with_name("mlflow_model.py")),
                                         artifacts={"bundle": str(bundle_folder)}, signature=signature, tags={MODEL_DIGEST_TAG: digest},
                                         pip_requirements=requirements())
-            self.client.set_tag(self.campaign_run_id, MODEL_DIGEST_TAG, digest)
+            self.client.set_tag(run_id, MODEL_DIGEST_TAG, digest)
         self._call("model", log_model)
-        return None if self.problem else f"runs:/{self.campaign_run_id}/{MODEL_PATH}"
+        return None if self.problem else f"runs:/{run_id}/{MODEL_PATH}"
 
     def child(self, name: str, params: dict | None = None, metrics: dict | None = None, tags: dict | None = None,
-              steps: dict[str, list[float]] | None = None) -> None:
-        """A nested run of this invocation for one part of a study (a method, a learner and size, a round)."""
+              steps: dict[str, list[float]] | None = None, model: Path | None = None,
+              example: pd.DataFrame | None = None) -> str | None:
+        """A nested run of this invocation for one part of a study (a method, a learner and size, a round), with
+        the part's model bundle in ``model`` as its pyfunc (``example``: option columns); returns the run's id."""
         if not self.run_id:
-            return
+            return None
 
-        def log_child():
+        def open_child() -> str:
             marker = str(uuid.uuid4())
             created = self.client.create_run(self.experiment_id, run_name=name, tags={
                 "mlflow.parentRunId": self.run_id, INVOCATION_TAG: marker, ROLE_TAG: "part",
@@ -380,8 +383,13 @@ class Run:
             values += [mlflow.entities.Metric(k, float(v), stamp, i) for k, series in (steps or {}).items()
                        for i, v in enumerate(series, 1) if v is not None and v == v]
             self.client.log_batch(run_id, metrics=values, params=_params(params or {}))
-            self.client.set_terminated(run_id, "FINISHED")
-        self._call(f"nested run {name}", log_child)
+            return run_id
+        run_id = self._call(f"nested run {name}", open_child)
+        if run_id and model is not None and example is not None:
+            self.model(model, example, run_id)
+        if run_id:
+            self._call(f"nested run {name} status", self.client.set_terminated, run_id, "FINISHED")
+        return run_id
 
     def watch(self, folder: Path, total: int, extra: Callable[[pd.DataFrame], dict] | None = None) -> None:
         """While the flow measures: every WATCH_EVERY_S, the folder's counts (and ``extra``'s metrics,

@@ -15,6 +15,7 @@ from tasks.settings import CampaignSettings, Target, TransferSettings
 from tasks.tracking import point_mlflow_at, tracking_uri
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import MeasurementStore
+from tradeoff.models.persist import save_model
 from tradeoff.plots import transfer as plots
 from tradeoff.samplers.base import sample
 from tradeoff.transfer.bellwether import Bellwether, choose_source
@@ -58,15 +59,19 @@ def sample_target(campaign: CampaignSettings, source: pd.DataFrame | None) -> li
 
 @task(cache_policy=NONE)
 def evaluate_transfer(settings: TransferSettings, sources: dict[str, pd.DataFrame],
-                      chosen: Bellwether) -> tuple[StudyResult, list[Path], list[str]]:
+                      chosen: Bellwether) -> tuple[StudyResult, list[Path], list[str], dict[str, Path]]:
     """Fit the method and target-only, score them (on the holdout campaign, a replay on the rest of its
-    table, else by cross-validation), write the report.
-    Returns the result, its files and the comparison of the chosen source with the target's measurements."""
+    table, else by cross-validation), write the report and save each fitted model in FOLDER/models/NAME.
+    Returns the result, its files, the comparison of the chosen source with the target's measurements
+    and the model bundles' folders by method."""
     system, folder, metric, holdout = settings.target.build(), Path(settings.out), settings.metric, settings.holdout
     target = MeasurementStore(folder).read()
     held = MeasurementStore(holdout).read() if holdout else recorded_frame(system) if isinstance(system, Replay) else None
-    result, _ = fit_and_evaluate(sources, target, system.space, metric, settings.method, settings.learner, settings.seed,
-                                 held, chosen)
+    result, models = fit_and_evaluate(sources, target, system.space, metric, settings.method, settings.learner, settings.seed,
+                                      held, chosen)
+    bundles = {name: save_model(folder / "models" / name, model, system.space, metric,
+                                settings.learner if name == "target-only" else f"{name} ({settings.learner})").parent
+               for name, model in models.items()}
     files = write_study(result, folder)
     # A holdout campaign (e.g. the source's sample measured again) gives the comparison its common configurations.
     measured = pd.concat([target, held], ignore_index=True) if holdout else target
@@ -74,7 +79,7 @@ def evaluate_transfer(settings: TransferSettings, sources: dict[str, pd.DataFram
         comparison, paired, influences = compare(sources[chosen.choice], measured, metric, source_label=chosen.choice,
                                                  target_label=f"{system.name}:{system.environment}")
     except TradeoffError as reason:  # too few configurations in common: the study stands without it
-        return result, files, [f"no environment comparison: {reason}"]
+        return result, files, [f"no environment comparison: {reason}"], bundles
     files += [plots.scatter(paired, comparison, folder / "compare-scatter.png"),
               plots.influences(influences, comparison, folder / "compare-influences.png")]
-    return result, files, comparison.lines()
+    return result, files, comparison.lines(), bundles

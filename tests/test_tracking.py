@@ -5,15 +5,21 @@ Real MLflow (a sqlite store), real campaigns through the installed command, real
 
 from __future__ import annotations
 
+import io
+
 import mlflow
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from conftest import run_cli
+from systems.replay import environment_frame, recorded_frame
+from tasks.settings import Target
 from tasks.tracking import CAMPAIGN_TAG, KIND_TAG, MODEL_DIGEST_TAG, MODEL_DEVELOPMENT, NOTE_TAG
 from tradeoff.measurements import MeasurementStore
 from tradeoff.models.persist import load_model, predict_table
+from tradeoff.transfer.compare import encoded
+from tradeoff.transfer.study import fit_and_evaluate
 
 
 def runs(client: MlflowClient, experiment: str, role: str, deleted: bool = False) -> list:
@@ -84,10 +90,10 @@ def test_a_resumed_campaign_is_one_run_with_its_dataset_tags_description_and_mod
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "does not match the digest" in refused.stderr
 
 
-def test_a_transfer_study_has_a_nested_run_per_method(tmp_path, datasets):
-    store = f"sqlite:///{tmp_path}/mlflow.db"
-    result = run_cli("transfer", "--source", "ase17-x264:feature1_2762_8", "--target", "ase17-x264", "--environment",
-                     "feature8_2762_32", "--budget", "16", "--method", "auto", "--out", str(tmp_path / "t"),
+def test_a_transfer_study_has_a_nested_run_per_method_and_logs_its_model(tmp_path, datasets, tradeoff):
+    store, out, source = f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "t", "ase17-x264:feature1_2762_8"
+    result = run_cli("transfer", "--source", source, "--target", "ase17-x264", "--environment",
+                     "feature8_2762_32", "--budget", "16", "--method", "auto", "--out", str(out),
                      "--tracking-uri", store, "--experiment", "audit")
     assert result.returncode == 0, result.stderr[-3000:]
     client = MlflowClient(store)
@@ -101,3 +107,22 @@ def test_a_transfer_study_has_a_nested_run_per_method(tmp_path, datasets):
     chosen = run.data.tags["chosen"]
     assert methods[chosen].data.tags["chosen"] == "True" and f"`{chosen}`" in run.data.tags[NOTE_TAG]
     assert "**Bellwether**" in run.data.tags[NOTE_TAG] and run.inputs.dataset_inputs
+
+    # The study's model (the fitted auto) on the campaign run, each method's own on its nested run: pyfuncs with a
+    # signature that predict what the study's models predict in this process, on the target's rows.
+    system = Target(system="ase17-x264", environment="feature8_2762_32").build()
+    metric, target = invocation.data.params["metric"], MeasurementStore(out).read()
+    _, models = fit_and_evaluate({source: environment_frame(source)}, target, system.space, metric, "auto", "log-forest", 0,
+                                 recorded_frame(system))
+    X, _, configs = encoded(system.space, target, metric)
+    assert f"its model is runs:/{run.info.run_id}/model" in result.stdout and "**Model**" in run.data.tags[NOTE_TAG]
+    mlflow.set_tracking_uri(store)
+    for run_id, name in ((run.info.run_id, "auto"), (methods["auto"].info.run_id, "auto"),
+                         (methods["target-only"].info.run_id, "target-only")):
+        pyfunc = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+        assert pyfunc.metadata.get_input_schema().input_names() == system.space.names
+        assert list(pyfunc.predict(configs)[f"predicted.{metric}"]) == pytest.approx(list(models[name].predict(X)))
+    configs.to_csv(tmp_path / "configs.csv", index=False)
+    predicted = tradeoff("predict", f"runs:/{run.info.run_id}/model", str(tmp_path / "configs.csv"), "--tracking-uri", store)
+    assert predicted.returncode == 0, predicted.stderr
+    assert list(pd.read_csv(io.StringIO(predicted.stdout))[f"predicted.{metric}"]) == pytest.approx(list(models["auto"].predict(X)))
