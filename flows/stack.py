@@ -133,7 +133,8 @@ class Stack:
         try:
             self._postgres()
             self._start("prefect", ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.ports["prefect"])],
-                        {"PREFECT_HOME": str(self.folder / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+                        {"PREFECT_HOME": str(self.folder / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                         "PREFECT_UI_API_URL": self.prefect_api})  # the UI's API is on --port, not its default 4200
             self._ray_head()
             self._mlflow()
             self.wait("ray-head", self.ports["ray"])

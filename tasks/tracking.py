@@ -196,6 +196,7 @@ class Run:
         self._progress_id = None
         self._seen: pd.DataFrame | None = None  # the rows the watcher read last
         self.note = ""  # the description logged last
+        self.flow_run_url: str | None = None  # the Prefect flow run's page, where a Prefect server has a UI
         self._lock = threading.Lock()
 
     # --- the retry that keeps tracking from costing the work ---
@@ -242,7 +243,10 @@ class Run:
               campaign_params: dict) -> None:
         self.client = MlflowClient(self.uri)
         self.experiment_id = use_experiment(self.experiment, self.uri)
-        common = {**code_version(), "host": socket.gethostname(), **{k: str(v) for k, v in tags.items() if v is not None}}
+        flow_run_id, self.flow_run_url = _prefect_flow_run()
+        prefect = {"prefect.flow_run_id": flow_run_id, "prefect.flow_run_url": self.flow_run_url}
+        # The campaign run carries the flow run of the invocation that logged it last; each invocation its own.
+        common = {**code_version(), "host": socket.gethostname(), **{k: str(v) for k, v in {**tags, **prefect}.items() if v is not None}}
         parent = None
         if campaign:
             found = f"tags.`{CAMPAIGN_TAG}` = '{campaign}' AND tags.`{ROLE_TAG}` = 'campaign'"
@@ -255,12 +259,10 @@ class Run:
                 self.client.set_terminated(stale.info.run_id, "KILLED")
             self.client.update_run(parent, status="RUNNING")
             self.client.log_batch(parent, tags=_tags(common), params=_params(campaign_params))
-        flow_run_id, flow_run_url = _prefect_flow_run()
-        prefect = {"prefect.flow_run_id": flow_run_id, "prefect.flow_run_url": flow_run_url}
         invocation = str(uuid.uuid4())
         created = self.client.create_run(self.experiment_id, run_name=name, tags={
             INVOCATION_TAG: invocation, ROLE_TAG: "invocation", **({"mlflow.parentRunId": parent, CAMPAIGN_TAG: campaign} if parent else {}),
-            **common, **{k: v for k, v in prefect.items() if v}})
+            **common})
         self.run_id = self._only(f"tags.`{INVOCATION_TAG}` = '{invocation}'", keep=created.info.run_id)
         self.campaign_run_id = parent or self.run_id
         self.client.log_batch(self.run_id, params=_params(params))
@@ -279,9 +281,11 @@ class Run:
             self._call("params", self.client.log_batch, self.run_id, params=_params(params))
 
     def describe(self, markdown: str) -> None:
-        """The description both runs show (MLflow's note); ``note`` keeps it for a flow that extends it."""
+        """The description both runs show (MLflow's note), ending with the link to the Prefect flow run that made
+        it; ``note`` keeps the flow's own text for a flow that extends it."""
         self.note = markdown
-        self.tags({NOTE_TAG: markdown})
+        made_by = f"\n\n**Prefect flow run**: [{self.flow_run_url}]({self.flow_run_url})" if self.flow_run_url else ""
+        self.tags({NOTE_TAG: markdown + made_by})
 
     def step(self, metrics: dict, step: int) -> None:
         """Metrics of this invocation at a step (measurements so far, a round): MLflow plots their history."""
@@ -538,7 +542,8 @@ def _prefect_markdown(run: Run, name: str) -> None:
     try:
         create_markdown_artifact(
             f"## MLflow run of {name}\n\n- tracking: `{run.uri}`\n- experiment: `{run.experiment}` ({run.experiment_id})\n"
-            f"- campaign run: `{run.campaign_run_id}`\n- this invocation's run: `{run.run_id}`\n- page: {run.link}\n",
+            f"- campaign run: `{run.campaign_run_id}`\n- this invocation's run: `{run.run_id}`\n"
+            f"- page: {f'[{run.link}]({run.link})' if run.link.startswith('http') else run.link}\n",
             key="mlflow-run", description=f"MLflow run {run.run_id}")
     except Exception as error:  # the Prefect API is the flow's own; a failure here must not stop the work
         log.warning("Prefect: cannot publish the MLflow link (%s)", _one_line(error))

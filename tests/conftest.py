@@ -90,7 +90,8 @@ def prefect_server() -> str:
     if _prefect_api is None:
         port, home = free_port(), tempfile.mkdtemp(prefix="tradeoff-test-prefect-")
         server = subprocess.Popen(["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                                  env={**os.environ, "PREFECT_HOME": home}, start_new_session=True,
+                                  env={**os.environ, "PREFECT_HOME": home, "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"},
+                                  start_new_session=True,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         def stop() -> None:

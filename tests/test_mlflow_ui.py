@@ -1,8 +1,9 @@
-"""The campaign's run as an auditor sees it: a real ``mlflow server``, opened in headless Chromium.
+"""The campaign's run as an auditor sees it: a real ``mlflow server`` and a real Prefect server, opened in headless Chromium.
 
 The DOM Chromium renders (not the store's contents) must show the dataset, the tags, the
-description and the logged model. With TRADEOFF_SCREENSHOTS=FOLDER the pages are also saved
-there as mlflow-*.png (how docs/screenshots/ was made)."""
+description and the logged model, and on Prefect's side the flow run's artifacts with the MLflow
+run's link. With TRADEOFF_SCREENSHOTS=FOLDER the MLflow pages are also saved there as mlflow-*.png
+(docs/screenshots/take.py takes the rest of docs/screenshots/)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ import signal
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 from mlflow import MlflowClient
 from PIL import Image
 
-from conftest import free_port, run_cli, wait_for_port
+from conftest import free_port, prefect_server, run_cli, wait_for_port
 from tasks.tracking import run_link
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -53,23 +55,38 @@ def mlflow_server(tmp_path_factory):
             server.wait()
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (docker/install.sh installs it)")
-def test_the_run_page_shows_dataset_tags_description_and_model(tmp_path, mlflow_server):
+def text_of(page: subprocess.CompletedProcess) -> str:
+    """The words of the DOM Chromium rendered."""
+    return " ".join(re.sub(r"<[^>]+>", " ", page.stdout).split())
+
+
+@pytest.fixture(scope="module")
+def campaign_run(tmp_path_factory, mlflow_server):
+    """A campaign tracked on the server, its Prefect flow run on the session's Prefect server: its MLflow run and page."""
     mlflow_server, _ = mlflow_server
-    out = tmp_path / "demo-campaign"
+    out = tmp_path_factory.mktemp("campaign") / "demo-campaign"
     result = run_cli("campaign", "synthetic", "--budget", "10", "--out", str(out), "--tracking-uri", mlflow_server,
                      "--experiment", "audit-ui")
     assert result.returncode == 0, result.stderr[-3000:]
     client = MlflowClient(mlflow_server)
     experiment = client.get_experiment_by_name("audit-ui").experiment_id
     (run,) = client.search_runs([experiment], "tags.`tradeoff.role` = 'campaign'")
-    page = run_link(mlflow_server, experiment, run.info.run_id)
-    text = " ".join(re.sub(r"<[^>]+>", " ", chromium(tmp_path, page, "--dump-dom").stdout).split())
+    return run, run_link(mlflow_server, experiment, run.info.run_id)
+
+
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (docker/install.sh installs it)")
+
+
+@needs_chromium
+def test_the_run_page_shows_dataset_tags_description_and_model(tmp_path, campaign_run):
+    run, page = campaign_run
+    text = text_of(chromium(tmp_path, page, "--dump-dom"))
     digest = run.inputs.dataset_inputs[0].dataset.digest
     assert f"Datasets demo-campaign ({digest}) measurements" in text, "the dataset is not shown"
     assert f"tradeoff.campaign : {run.data.tags['tradeoff.campaign']}" in text and "system : synthetic" in text
     assert "Description Campaign demo-campaign 10 measurements (0 failed)" in text and "cross-validated MAPE" in text
     assert "Logged models (1)" in text and "Model training" in text  # the model-development view, not GenAI's
+    assert f"Prefect flow run : {run.data.tags['prefect.flow_run_url']}" in text  # the description's last line
 
     shots = Path(os.environ.get("TRADEOFF_SCREENSHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
@@ -79,6 +96,24 @@ def test_the_run_page_shows_dataset_tags_description_and_model(tmp_path, mlflow_
         picture = Image.open(shots / name).convert("L")
         drawn = sum(1 for value in picture.resize((140, 180)).getdata() if value < 200)
         assert drawn > 0.003 * 140 * 180, f"{name} is nearly blank"  # text on white: a blank page has none
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_the_prefect_flow_run_shows_its_mlflow_run_rows_and_progress(tmp_path, campaign_run):
+    """The same campaign from Prefect's side: the flow run's artifacts, and the MLflow run's link in the markdown one."""
+    run, page = campaign_run
+    api, flow_run = prefect_server(), run.data.tags["prefect.flow_run_id"]
+    assert run.data.tags["prefect.flow_run_url"].endswith(f"/flow-run/{flow_run}")
+    ui = api.removesuffix("/api")
+    tab = text_of(chromium(tmp_path, f"{ui}/v2/runs/flow-run/{flow_run}?tab=Artifacts", "--dump-dom"))
+    assert "PROGRESS measuring" in tab and "TABLE rows-by-status" in tab and "MARKDOWN mlflow-run" in tab, tab[-2000:]
+    found = httpx.post(f"{api}/artifacts/filter", json={"flow_runs": {"id": {"any_": [flow_run]}}}).json()
+    artifacts = {artifact["key"]: artifact["id"] for artifact in found}
+    markdown = text_of(chromium(tmp_path, f"{ui}/v2/artifacts/artifact/{artifacts['mlflow-run']}", "--dump-dom"))
+    assert f"campaign run: {run.info.run_id}" in markdown and f"page: {page}" in markdown, markdown[-2000:]
+    rows = text_of(chromium(tmp_path, f"{ui}/v2/artifacts/artifact/{artifacts['rows-by-status']}", "--dump-dom"))
+    assert re.search(r"status node rows ok \S+ 10", rows), rows[-2000:]
 
 
 def test_a_tracking_server_that_dies_mid_run_costs_no_work(mlflow_server, tmp_path):
