@@ -57,7 +57,8 @@ def transfer(settings: TransferSettings, progress: bool = True) -> TransferOutco
         target = MeasurementStore(folder).read()
         for method, error in result.errors.items():  # one nested run per method: its error and fitted model beside the others'
             run.child(f"{folder.name} {method}", params={"method": method, "source": result.source},
-                      metrics={"mape": error, "cv_mape": result.cv_errors.get(method)}, tags={"chosen": method == result.chosen},
+                      metrics={"mape": error, "cv_mape": result.cv_errors.get(method)},
+                      tags={"chosen": method == result.chosen, "study_model": method == result.method},  # auto: the model; chosen: its pick
                       model=models.get(method), example=target)
         for method in set(result.cv_errors) - set(result.errors):
             run.child(f"{folder.name} {method} (candidate)", params={"method": method, "source": result.source},
@@ -76,16 +77,17 @@ def transfer(settings: TransferSettings, progress: bool = True) -> TransferOutco
 
 
 def transfer_note(settings: TransferSettings, system, result: StudyResult) -> str:
-    """The description: target, sources, the bellwether, each method's error and the decision."""
+    """The description: the decision, the model, the bellwether of the sources, each method's error."""
     errors = "\n".join(f"| `{name}` | {value:.2f} |" for name, value in sorted(result.errors.items(), key=lambda kv: kv[1]))
     using = f" (it predicts with `{result.chosen}`)" if result.chosen != result.method else ""
+    # Decision and model first: the UI shows a description's first lines until "Show more".
     return (f"### Transfer to `{system.name}` {system.program_version()}, environment `{system.environment}`\n"
-            f"{result.target_measurements} target configurations measured; evaluated on {result.evaluation}.\n\n"
-            f"**Bellwether**: `{result.source}` ({result.bellwether}; confidence {result.bellwether_confidence:.2f}) of "
-            f"{', '.join(f'`{s}`' for s in settings.sources)}\n\n| method | MAPE % |\n|---|---|\n{errors}\n\n"
             f"**Decision** (`{result.method}`): `{result.chosen}`; {result.reason}\n\n"
             f"**Model** (`model`, loadable with `tradeoff predict runs:/RUN_ID/model`): the fitted `{result.method}`{using}, "
-            f"MAPE {result.errors[result.method]:.1f}% on {result.evaluation}; each method's nested run holds its own.")
+            f"MAPE {result.errors[result.method]:.1f}% on {result.evaluation}; each method's nested run holds its own.\n\n"
+            f"**Bellwether**: `{result.source}` ({result.bellwether}; confidence {result.bellwether_confidence:.2f}) of "
+            f"{', '.join(f'`{s}`' for s in settings.sources)}\n\n| method | MAPE % |\n|---|---|\n{errors}\n\n"
+            f"{result.target_measurements} target configurations measured; evaluated on {result.evaluation}.")
 
 
 def compare_environments(source: str, target: str, metric: str | None, top_k: int, pairing: str, out: Path) -> list[str]:

@@ -121,7 +121,9 @@ def _one_line(error: BaseException) -> str:
 @functools.cache
 def code_version() -> dict:
     """Tradeoff's version and, in a checkout, its git commit (with '-dirty' for uncommitted changes)."""
-    tags = {"tradeoff.version": importlib.metadata.version("tradeoff")}
+    # The source MLflow's overview shows (beside the commit): the command, wherever it was installed.
+    tags = {"tradeoff.version": importlib.metadata.version("tradeoff"), "mlflow.source.name": "tradeoff",
+            "mlflow.source.type": "LOCAL"}
     root = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)

@@ -116,6 +116,7 @@ def test_a_transfer_study_has_a_nested_run_per_method_and_logs_its_model(tmp_pat
                                  recorded_frame(system))
     X, _, configs = encoded(system.space, target, metric)
     assert f"its model is runs:/{run.info.run_id}/model" in result.stdout and "**Model**" in run.data.tags[NOTE_TAG]
+    assert [name for name, part in methods.items() if part.data.tags.get("study_model") == "True"] == ["auto"]
     mlflow.set_tracking_uri(store)
     for run_id, name in ((run.info.run_id, "auto"), (methods["auto"].info.run_id, "auto"),
                          (methods["target-only"].info.run_id, "target-only")):
