@@ -19,9 +19,10 @@ from prefect import flow
 
 from tasks.campaign import ask_sampler, holding, measure_configurations, measurement_workers, summarise_campaign
 from tasks.settings import CampaignSettings, given_configurations
-from tasks.tracking import accuracy_words, target_tags, tracked
+from tasks.tracking import target_tags, tracked
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, aggregate, metric_names
+from tradeoff.models.accuracy import accuracy_words
 from tradeoff.models.persist import save_model
 from tradeoff.models.summary import Summary, cross_validated_error, relative_spread
 from tradeoff.samplers.base import SAMPLERS
@@ -99,7 +100,7 @@ def campaign_note(settings: CampaignSettings, system, summary: Summary, measured
              f"`{system.name}` {system.program_version()} in environment `{t.environment}`, workload `{t.workload}`; "
              f"sampler `{settings.sampler}`, seed {settings.seed}, {settings.execution.reps} repetition(s). "
              f"This invocation measured {measured_now}.", "",
-             f"**Model**: `{summary.learner}` of `{summary.metric}`, {accuracy_words(summary.mape, summary.configurations)}"]
+             f"**Model**: `{summary.learner}` of `{summary.metric}`, {accuracy_words(summary.mape, summary.spearman, summary.configurations)}"]
     if summary.influences is not None:
         lines.append("**Most influential options**: " + ", ".join(f"`{o}` ({v:.0%})" for o, v in summary.influences.head(5).items()))
     return "\n".join(lines)

@@ -210,7 +210,7 @@ def _measures_into(folder: str) -> None:
 def _run_campaign(settings):
     from flows.campaign import campaign as campaign_flow
     from tasks.measure import connect
-    from tradeoff.report import model_verdict
+    from tradeoff.models.accuracy import verdict
     settings = settings.resolve()  # every check before Prefect and Ray start, so bad input costs nothing
     if _deployed("campaign", settings):
         return
@@ -222,8 +222,7 @@ def _run_campaign(settings):
               f"{summary.failed} failed; {result.measured_now} new in this run)")
     if summary.mape is not None:
         out.print(f"{summary.learner} model of {summary.metric}: cross-validated MAPE {summary.mape:.1f}%")
-        if summary.spearman is not None:
-            out.print(f"  {model_verdict(summary.mape, summary.spearman)}")
+        out.print(f"  {verdict(summary.mape, summary.spearman)}")
         out.print("most influential options: " + ", ".join(f"{name} ({share:.0%})" for name, share in summary.influences.head(5).items()))
     out.print(f"data: {result.folder / 'measurements.parquet'}")
     _tracked(result)

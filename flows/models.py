@@ -14,11 +14,11 @@ import pandas as pd
 from sklearn.model_selection import KFold, cross_val_predict
 
 from tasks.settings import EvaluateSettings, LearnSettings
-from tasks.tracking import accuracy_words, tracked
+from tasks.tracking import tracked
 from tradeoff.errors import TradeoffError
 from tradeoff.importing import read_any
 from tradeoff.measurements import MeasurementStore
-from tradeoff.models.accuracy import mape, option_influences
+from tradeoff.models.accuracy import accuracy_words, mape, option_influences, rank_correlation
 from tradeoff.models.evaluation import (learning_curve, load_table, parse_sizes, random_training_sets, read_training_index,
                                         summarise)
 from tradeoff.models.learners.base import make_learner
@@ -79,7 +79,7 @@ def learn(settings: LearnSettings) -> Learned:
         run.files(folders={"model-files": out})
         run.model(out, MeasurementStore(s.data).read() if Path(s.data).is_dir() else read_any(s.data))
         run.describe(f"### Model of `{s.metric}` from `{s.data}`\n`{s.learner}` on {len(table.y)} configurations, "
-                     f"{accuracy_words(cv_mape, len(table.y))}\n\n```\n{text[:3000]}\n```\n\n**Most influential options**: "
+                     f"{accuracy_words(cv_mape, rank_correlation(table.y, predicted), len(table.y))}\n\n```\n{text[:3000]}\n```\n\n**Most influential options**: "
                      + ", ".join(f"`{o}` ({v:.0%})" for o, v in shares.head(5).items()))
     return Learned(model, text, shares, cv_mape, out, run.run_id, run.uri, run.problem)
 

@@ -87,14 +87,9 @@ def _download(client: MlflowClient, run_id: str, uri: str) -> tuple[str, Path]:
     return f"runs:/{run_id} ({run.info.run_name})", folder
 
 
-def campaign_run(client: MlflowClient, folder: Path) -> str | None:
-    """The MLflow run of the folder's campaign (see the module's docstring), or None."""
-    store = MeasurementStore(folder)
-    if not store.exists():
-        return None
-    ids = [str(c) for c in store.read()["campaign"].dropna().unique()]
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    for campaign in ids:
+def campaign_run(client: MlflowClient, folder: Path, experiments: list[str]) -> str | None:
+    """The MLflow run of the folder's campaign (see the module's docstring) in ``experiments``, or None."""
+    for campaign in map(str, MeasurementStore(folder).distinct("campaign")):
         for query in (f"tags.`{CAMPAIGN_TAG}` = '{campaign}'", f"params.campaign = '{campaign}'"):
             runs = [r for r in client.search_runs(experiments, query, order_by=["attributes.start_time DESC"])
                     if "mlflow.parentRunId" not in r.data.tags]
@@ -137,8 +132,9 @@ def report(sources: list[str], out: Path, metric: str | None = None, uri: str | 
     if client is None:
         return reported
     try:
+        experiments = [e.experiment_id for e in client.search_experiments()]
         for label, folder in parts:
-            run_id = runs.get(label) or campaign_run(client, folder)
+            run_id = runs.get(label) or campaign_run(client, folder, experiments)
             if run_id is None:
                 reported.unlogged.append(label)
                 continue

@@ -151,16 +151,6 @@ def target_tags(system, workload: str | None) -> dict:
             "program_version": system.program_version()}
 
 
-def accuracy_words(mape: float | None, configurations: int) -> str:
-    """A model's cross-validated MAPE and what it is good for."""
-    if mape is None:
-        return f"not fitted: {configurations} configurations are too few; raise --budget"
-    verdict = ("accurate enough to rank configurations and act on" if mape < 10 else
-               "rough: good for influential options, not for exact predictions; measure more configurations (raise --budget)"
-               if mape < 30 else "not accurate enough to act on: raise --budget, or --reps where measurements are noisy")
-    return f"cross-validated MAPE {mape:.1f}%: {verdict}."
-
-
 def _prefect_flow_run() -> tuple[str | None, str | None]:
     """The Prefect flow run this code runs in, and its page (None, None outside one: learn, evaluate)."""
     if "prefect" not in sys.modules:

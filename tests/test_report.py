@@ -136,3 +136,14 @@ def test_chromium_decodes_every_image_and_draws_the_page(study, tmp_path):
     histogram = grey.histogram()
     drawn = 1 - histogram[255] / sum(histogram)  # the share of the screen that is not white background
     assert grey.size == (1280, 2400) and drawn > 0.1, drawn
+
+
+def test_the_command_the_description_and_the_report_word_a_model_alike():
+    """One wording (tradeoff.models.accuracy.verdict): at 10% MAPE a model is one to act on, wherever it is read."""
+    from tradeoff.models.accuracy import accuracy_words, verdict
+    assert verdict(10.0, 0.1).startswith("accurate enough to act on")
+    assert verdict(10.1, 0.8).startswith("good enough to rank configurations (Spearman 0.80)")
+    assert verdict(30.0, 0.5).startswith("not accurate enough to act on (off by 30%, Spearman 0.50)")
+    assert verdict(30.0, None).startswith("not accurate enough to act on (off by 30%)")
+    assert accuracy_words(10.0, 0.1, 80) == f"cross-validated MAPE 10.0%: {verdict(10.0, 0.1)}."
+    assert accuracy_words(None, None, 3).startswith("not fitted: 3 configurations")

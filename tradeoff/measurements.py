@@ -79,6 +79,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tradeoff.errors import TradeoffError
@@ -232,6 +233,12 @@ class MeasurementStore:
                 raise TradeoffError(f"no measurements in {self.folder}; run 'tradeoff campaign ... --out {self.folder}' first")
             return self.schema.empty_table().to_pandas()
         return _unique(self._read()).to_pandas()
+
+    def distinct(self, column: str) -> list:
+        """The values one column holds (its nulls left out), reading that column only."""
+        if not self.exists():
+            return []
+        return [value for value in pc.unique(self._read(columns=[column]).column(column)).to_pylist() if value is not None]
 
     def done(self) -> set[tuple]:
         """The identity (``IDENTITY``) of every stored measurement, failed ones included, except

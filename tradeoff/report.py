@@ -38,32 +38,19 @@ import numpy as np
 import pandas as pd
 
 from tradeoff.errors import TradeoffError
-from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, aggregate, metric_names, space_of
-from tradeoff.models.accuracy import cross_validated, mape, option_influences, rank_correlation
-from tradeoff.models.learners.base import make_learner
+from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, MeasurementStore, aggregate, metric_names, options_of, space_of
+from tradeoff.models.accuracy import mape, rank_correlation, verdict
+from tradeoff.models.summary import fit_learner
 from tradeoff.plots import campaign as campaign_plots
 from tradeoff.plots import models as model_plots
-from tradeoff.transfer.compare import influence_terms
+from tradeoff.transfer.compare import influence_terms, successful
 
 MARKERS = ("measurements.parquet", "optimum.json", "transfer.json", "comparison.json", "debug.json")
 LEARNER = "log-forest"  # the campaign's default learner
 WIDE = 8  # options beyond which the best configurations are shown one per column
 FOLDS = 5
 MODEL_ROWS = 2000  # configurations the accuracy check fits on at most (a replay holds thousands)
-# What a model's cross-validated error lets a user do with it (the demo prints the same words).
-ACT_MAPE, RANK_SPEARMAN = 10.0, 0.8
 FRONT_WORDS = ("front", "pareto", "hypervolume")
-
-
-def model_verdict(error: float, spearman: float) -> str:
-    """Plain words on whether a model is good enough to act on."""
-    if error <= ACT_MAPE:
-        return f"accurate enough to act on: predictions are off by {error:.1f}% on average"
-    if spearman >= RANK_SPEARMAN:
-        return (f"good enough to rank configurations (Spearman {spearman:.2f}), not to predict values "
-                f"(off by {error:.0f}% on average)")
-    return (f"not accurate enough to act on (off by {error:.0f}%, Spearman {spearman:.2f}): measure more "
-            "configurations, or repetitions where the metric is noisy")
 
 
 def kind(folder: Path) -> str:
@@ -231,18 +218,16 @@ def _fit(part: _Part) -> _Fit | None:
     """Cross-validated predictions and influences of the campaign's default learner on the report's metric."""
     if part.frame is None or part.metric is None:
         return None
-    table = aggregate(part.frame)
-    ok = table[(table["status"] == "ok") & table[METRIC_PREFIX + part.metric].notna()]
+    ok = successful(part.frame, part.metric)
     if len(ok) < 2 * FOLDS:
         return None
     if len(ok) > MODEL_ROWS:
         ok = ok.sample(MODEL_ROWS, random_state=0)
     space = space_of(part.frame)
-    configs = ok[[OPTION_PREFIX + n for n in space.names]].rename(columns=lambda c: c.removeprefix(OPTION_PREFIX))
-    X, y = space.encode(configs), ok[METRIC_PREFIX + part.metric].to_numpy(float)
-    predicted = cross_validated(make_learner(part.learner, 0), X, y, FOLDS)
-    model = make_learner(part.learner, 0).fit(X, y)
-    return _Fit(configs, y, predicted, option_influences(model, space, X, y), influence_terms(space, configs, y))
+    configs = options_of(ok, space.names)
+    y = ok[METRIC_PREFIX + part.metric].to_numpy(float)
+    fitted = fit_learner(space.encode(configs), y, space, part.learner, folds=FOLDS)
+    return _Fit(configs, y, fitted.predicted, fitted.influences, influence_terms(space, configs, y))
 
 
 def _influences(part: _Part, fit: _Fit | None) -> Section | None:
@@ -270,7 +255,7 @@ def _accuracy(part: _Part, fit: _Fit | None) -> Section | None:
     spearman = rank_correlation(fit.y, fit.predicted)
     plot = model_plots.predicted_vs_measured(fit.y, fit.predicted, part.metric, part.scratch / "predicted.png")
     facts = [("learner", part.learner), ("configurations", len(fit.y)), ("validation", f"{FOLDS}-fold cross-validation"),
-             ("MAPE", f"{error:.1f}%"), ("Spearman (ranking)", spearman), ("verdict", model_verdict(error, spearman))]
+             ("MAPE", f"{error:.1f}%"), ("Spearman (ranking)", spearman), ("verdict", verdict(error, spearman))]
     return Section("accuracy", f"How accurate a model of {part.metric} is", _row(_image(plot, "cross-validated predictions"), _table(facts)))
 
 

@@ -13,6 +13,30 @@ from tradeoff.errors import TradeoffError
 from tradeoff.space import Space
 
 
+# What a model's cross-validated error lets a user do with it: the CLI, MLflow's descriptions and the report say it
+# in these words only.
+ACT_MAPE, RANK_SPEARMAN = 10.0, 0.8
+
+
+def verdict(error: float, spearman: float | None) -> str:
+    """Plain words on whether a model is good enough to act on, to rank configurations, or neither (and what to do)."""
+    if error <= ACT_MAPE:
+        return f"accurate enough to act on: predictions are off by {error:.1f}% on average"
+    if spearman is not None and spearman >= RANK_SPEARMAN:
+        return (f"good enough to rank configurations (Spearman {spearman:.2f}), not to predict values "
+                f"(off by {error:.0f}% on average)")
+    ranks = f", Spearman {spearman:.2f}" if spearman is not None else ""
+    return (f"not accurate enough to act on (off by {error:.0f}%{ranks}): measure more configurations, "
+            "or repetitions where the metric is noisy")
+
+
+def accuracy_words(error: float | None, spearman: float | None, configurations: int) -> str:
+    """A model's cross-validated MAPE and its verdict, for a run's description (too few configurations: no model)."""
+    if error is None:
+        return f"not fitted: {configurations} configurations are too few; raise --budget"
+    return f"cross-validated MAPE {error:.1f}%: {verdict(error, spearman)}."
+
+
 def mape(measured: np.ndarray, predicted: np.ndarray) -> float:
     """Mean absolute percentage error (%), the mean relative error of the literature."""
     measured, predicted = np.asarray(measured, float), np.asarray(predicted, float)

@@ -46,15 +46,29 @@ def cross_validated_error(frame: pd.DataFrame, space: Space, metric: str, learne
     return None if X is None else mean_error(y, cross_validated(make_learner(learner, seed), X, y, seed=seed))
 
 
+@dataclass
+class Fit:
+    """A learner on some configurations: its cross-validated predictions, its fit on all of them, the options' influence."""
+    predicted: np.ndarray
+    model: object
+    influences: pd.Series
+
+
+def fit_learner(X: np.ndarray, y: np.ndarray, space: Space, learner: str, seed: int = 0, folds: int = 5) -> Fit:
+    """What a campaign's summary and the study report show of a model."""
+    predicted = cross_validated(make_learner(learner, seed), X, y, folds, seed)
+    model = make_learner(learner, seed).fit(X, y)
+    return Fit(predicted, model, option_influences(model, space, X, y, seed))
+
+
 def summarise(frame: pd.DataFrame, space: Space, metric: str, goal: str = "min", learner: str = "cart",
               seed: int = 0) -> Summary:
     ok, X, y = _training(frame, space, metric)
     mape, spearman, influences, model = None, None, None, None
     if X is not None:
-        predicted = cross_validated(make_learner(learner, seed), X, y, seed=seed)
-        mape, spearman = mean_error(y, predicted), rank_correlation(y, predicted)
-        model = make_learner(learner, seed).fit(X, y)
-        influences = option_influences(model, space, X, y, seed)
+        fitted = fit_learner(X, y, space, learner, seed)
+        mape, spearman = mean_error(y, fitted.predicted), rank_correlation(y, fitted.predicted)
+        model, influences = fitted.model, fitted.influences
     best = ok.sort_values(METRIC_PREFIX + metric, ascending=goal == "min").head(5) if len(ok) else ok
     return Summary(metric, len(frame), int((frame["status"] != "ok").sum()), len(ok), mape, influences, best, learner, spearman,
                    model=model)
