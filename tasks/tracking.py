@@ -187,6 +187,7 @@ class Run:
         self._stop = threading.Event()
         self._progress_id = None
         self._seen: pd.DataFrame | None = None  # the rows the watcher read last
+        self._data = None  # the dataset logged last: a model's metrics name it, so its page shows what it was fitted on
         self.note = ""  # the description logged last
         self.flow_run_url: str | None = None  # the Prefect flow run's page, where a Prefect server has a UI
         self._lock = threading.Lock()
@@ -330,13 +331,16 @@ class Run:
             frame, source = read_any(folder), folder
             target = metric if metric in frame else None
         data = mlflow.data.from_pandas(frame, source=str(source.resolve()), name=folder.name, targets=target)
+        self._data = data
         entity = DatasetInput(data._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])
         for run_id in {self.run_id, self.campaign_run_id}:
             self._call("dataset", self.client.log_inputs, run_id, datasets=[entity])
 
-    def model(self, bundle_folder: Path, example: pd.DataFrame, run_id: str | None = None) -> str | None:
+    def model(self, bundle_folder: Path, example: pd.DataFrame, run_id: str | None = None,
+              metrics: dict | None = None) -> str | None:
         """The model bundle saved in ``bundle_folder`` as the pyfunc ``model`` of ``run_id`` (the campaign run unless
-        given), with its signature (``example``: option columns) and the bundle's digest as a run tag; returns its URI."""
+        given), with its signature (``example``: option columns) and the bundle's digest as a run tag; ``metrics``
+        (its accuracy) are linked to it and to the dataset logged last. Returns its URI."""
         run_id = run_id or self.campaign_run_id
         if not run_id or self.problem:
             return None
@@ -353,10 +357,15 @@ class Run:
         def log_model():
             with _on_run(run_id), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # its advice on input examples: the signature says what goes in
-                mlflow.pyfunc.log_model(name=MODEL_PATH, python_model=str(Path(__file__).with_name("mlflow_model.py")),
-                                        artifacts={"bundle": str(bundle_folder)}, signature=signature, tags={MODEL_DIGEST_TAG: digest},
-                                        pip_requirements=requirements())
+                info = mlflow.pyfunc.log_model(name=MODEL_PATH, python_model=str(Path(__file__).with_name("mlflow_model.py")),
+                                               artifacts={"bundle": str(bundle_folder)}, signature=signature,
+                                               tags={MODEL_DIGEST_TAG: digest}, pip_requirements=requirements())
             self.client.set_tag(run_id, MODEL_DIGEST_TAG, digest)
+            named = {"dataset_name": self._data.name, "dataset_digest": self._data.digest} if self._data else {}
+            linked = [mlflow.entities.Metric(m.key, m.value, m.timestamp, m.step, model_id=info.model_id, **named)
+                      for m in _metrics(metrics or {}, 0)]
+            if linked:  # the model's page: its metrics and "Datasets used"
+                self.client.log_batch(run_id, metrics=linked)
         self._call("model", log_model)
         return None if self.problem else f"runs:/{run_id}/{MODEL_PATH}"
 
@@ -382,7 +391,7 @@ class Run:
             return run_id
         run_id = self._call(f"nested run {name}", open_child)
         if run_id and model is not None and example is not None:
-            self.model(model, example, run_id)
+            self.model(model, example, run_id, metrics)
         if run_id:
             self._call(f"nested run {name} status", self.client.set_terminated, run_id, "FINISHED")
         return run_id
@@ -431,7 +440,7 @@ class Run:
             self.tags(nodes_tag(frame))
         self.metrics(metrics or {})
         self.files(files, folders)
-        model_uri = self.model(model, frame) if frame is not None and model and (model / MODEL_FILE).is_file() else None
+        model_uri = self.model(model, frame, metrics=metrics) if frame is not None and model and (model / MODEL_FILE).is_file() else None
         if description:
             self.describe(description)
         return model_uri

@@ -78,6 +78,8 @@ def test_a_resumed_campaign_is_one_run_with_its_dataset_tags_description_and_mod
     pyfunc = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     bundle = load_model(out / "model")
     assert pyfunc.metadata.get_input_schema().input_names() == bundle["space"].names
+    linked = mlflow.get_logged_model(pyfunc.metadata.model_id).metrics  # the model page: its accuracy, on which data
+    assert {(m.key, m.dataset_digest) for m in linked} >= {("mape", digest)}
     configs = pd.DataFrame([{"o1": True, "o3": False}, {"o1": False, "o3": True}])  # the others at their defaults
     expected = predict_table(bundle, configs)
     assert list(pyfunc.predict(configs)["predicted.perf"]) == pytest.approx(list(expected["predicted.perf"]))
