@@ -356,3 +356,17 @@ def test_a_stalled_fix_widens_to_the_cause_the_graph_missed():
     assert result.fixed
     assert result.best["no-asm"] is False and result.best["me"] in ("dia", "hex")
     assert result.best["crf"] == 23.0  # psnr held all along: nothing changed for it
+
+
+def test_fci_fits_are_reused_and_copied(system):
+    from tradeoff.causal.loop import GraphFits
+    data = measured(system, "s1", 60, 1)
+    fits = GraphFits()
+    first = fits(data, variables(system), 0.05, 2)
+    first.directed[("o1", "latency")] = "edited by a fallback"
+    again = fits(data, variables(system), 0.05, 2)
+    assert ("o1", "latency") not in again.directed  # a copy: the diagnosis's fallbacks edit theirs
+    assert again.directed == fit_graph(data, variables(system)).directed
+    assert len(fits._fits) == 1
+    fits(data.head(59), variables(system), 0.05, 2)
+    assert len(fits._fits) == 2  # other rows, another fit

@@ -10,10 +10,15 @@ configuration. ``debug`` measures the best untried fix through a ``measure(confi
 callable, adds it to the data, relearns the graph and repeats until the goals hold or the budget
 is spent. Fixes accumulate: each round's fix is built on the best configuration measured so
 far (at most ``max_total`` options changed from the faulty one, and only a gain of more than 10%
-makes a trial the new base), and one candidate moves the
-options of the top paths to their values in the best configuration measured at all. A fix that
+makes a trial the new base), and one candidate moves the options of the top paths to their
+values in the best configuration measured at all. A fix is never a configuration measured
+already, and never sets an option the best so far changed back to the fault's value. A fix that
 fails hints at a cause the graph missed, so each failure (and each round without an untried
-fix) doubles FCI's significance level, up to 0.2, for the next round. Once the goals hold, the
+fix) doubles FCI's significance level, up to 0.2, for the next round; a fix that does not
+improve on the best so far, or a round whose candidates all lack a predicted gain, widens the
+candidates of each missed goal's metric by three options without a path to it (the root causes
+of the other goals first, then the options most associated with it on the rows that share the
+options fixed so far), labelled weakly supported. Once the goals hold, the
 fix is simplified: each changed option, the least supported first, is reverted to its faulty
 value and kept reverted where the measurement still meets every goal, so the fix a user applies
 changes root causes only (accumulated changes that merely helped on the way are dropped).
