@@ -75,28 +75,38 @@ def test_debug_loop_fixes_the_fault_by_measuring(system):
     assert all(s.fix.origin == "simplify" for s in result.steps[result.fixed_after - 1:])
 
 
-def test_no_path_falls_back_to_a_relaxed_level_labelled_weak(system, caplog):
+def test_no_path_falls_back_to_significant_options_then_a_relaxed_level_labelled_weak(system, caplog, monkeypatch):
     # this noise draw leaves FCI at alpha 0.05 with no path to latency (CI met one like it): the
-    # diagnosis itself refits more liberally for latency and labels what it offers weakly supported
+    # diagnosis offers the randomly set options significantly associated with latency, else it
+    # refits more liberally for latency; either way what it offers is labelled weakly supported
+    from tradeoff.causal import loop
     workload = "s3"
     system.rng = random.Random(1012)
     data = pd.DataFrame([{**c, **system.run(c, workload, 10, [])} for c in sample(system.space, "random", 60, 0)])
     faulty = {o: 0 for o in system.space.names}
     faulty["o8"] = 3
     goal = Goal("latency", "<=", 15.0)
+    truth = system.truth(workload).root_causes("latency")
     assert not fit_graph(data, variables(system)).causal_paths("latency")
+    row = {**faulty, **system.run(faulty, workload, 10, [])}
+    first = diagnose(data, variables(system), row, [goal])
+    assert first.support == {"latency": loop.SIGNIFICANT}
+    assert first.fixes and set(first.fixes[0].changes) <= truth and "weakly supported" in first.fixes[0].describe()
+
+    monkeypatch.setattr(loop, "SIGNIFICANCE", 0.0)  # no option significant: the next fallback
     with caplog.at_level(logging.INFO, logger="tradeoff.causal.loop"):
-        strict = diagnose(data, variables(system), {**faulty, **system.run(faulty, workload, 10, [])}, [goal])
+        strict = diagnose(data, variables(system), row, [goal])
     assert strict.support == {"latency": "found only at FCI alpha 0.1"}
     assert strict.fixes and all(f.support == "found only at FCI alpha 0.1" for f in strict.fixes)
     assert "weakly supported" in strict.fixes[0].describe() and all(p.weak for p in strict.paths["latency"])
-    assert {o for o, _ in strict.root_causes} <= system.truth(workload).root_causes("latency")
+    assert {o for o, _ in strict.root_causes} <= truth
     assert any(r.getMessage().startswith("no path to latency at FCI alpha 0.05") for r in caplog.records)
+    monkeypatch.undo()
 
     result = debug(data, variables(system), faulty, [goal], lambda cs: [system.run(c, workload, 10, []) for c in cs],
                    DebugConfig(budget=4))
     assert result.fixed and result.steps
-    assert {k for k in result.best if result.best[k] != faulty[k]} <= system.truth(workload).root_causes("latency")
+    assert {k for k in result.best if result.best[k] != faulty[k]} <= truth
 
 
 def test_possible_ancestors_follow_undecided_pairs_either_way():

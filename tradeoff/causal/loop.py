@@ -2,10 +2,13 @@
 
 ``explain`` fits the graph and its structural model and ranks the paths to each objective. It
 never leaves an objective without candidates: where FCI finds no directed path from an option,
-it falls back to the options that are possible ancestors in the PAG, then refits with a doubled
-significance level (up to 0.4) for that objective alone and keeps the edges of its new paths,
-and last to the options most associated with the objective; the paths and fixes of each
-fallback are labelled weakly supported. ``diagnose`` adds the counterfactual fixes of one
+it falls back first to the options significantly associated with the objective on their own
+(Spearman, p < 0.05: options set at random cannot be confounded, so a marginal association is
+a total effect, one that FCI's conditional tests on few rows may not resolve into a path), then
+to the options that are possible ancestors in the PAG, then refits with a doubled significance
+level (up to 0.4) for that objective alone and keeps the edges of its new paths, and last to
+the options most associated with the objective; the paths and fixes of each fallback are
+labelled weakly supported. ``diagnose`` adds the counterfactual fixes of one
 configuration. ``debug`` measures the best untried fix through a ``measure(configs) -> metrics``
 callable, adds it to the data, relearns the graph and repeats until the goals hold or the budget
 is spent. Fixes accumulate: each round's fix is built on the best configuration measured so
@@ -37,6 +40,7 @@ from typing import Callable, Iterable
 import networkx as nx
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 
 from tradeoff.causal.effects import CAUSAL, CausalPath, StructuralModel, rank_paths, spread
 from tradeoff.causal.fixes import Fix, counterfactual_fixes
@@ -51,6 +55,8 @@ MAX_ALPHA = 0.2  # the loop doubles FCI's significance level after each failed f
 WEAKEST_ALPHA = 0.4  # the most liberal level the diagnosis refits at for an objective without a path
 ASSOCIATED = 3  # options the last fallback offers: the most associated with the objective
 ASSOCIATION = "association only, no causal path"
+SIGNIFICANT = "randomly set option significantly associated with it, no causal path"
+SIGNIFICANCE = 0.05  # of the Spearman test that makes an option without a path a first fallback candidate
 WIDENED = "no causal path, tried once the paths found offered no gain"
 MIN_STRATUM = 8  # rows sharing the fixed options needed to rank the widened candidates on them alone
 TOP_PATHS_COPIED = 3  # per objective: the paths whose options the "best measured" candidate copies
@@ -175,6 +181,11 @@ def _ensure_paths(graph: CausalGraph, data: pd.DataFrame, variables: Variables, 
     """How the objective's paths are supported, adding fallback edges to ``graph`` where it has none."""
     if objective in graph.dropped or graph.causal_paths(objective):
         return CAUSAL
+    significant = _significantly_associated(data, variables, objective)[:ASSOCIATED]
+    if significant:
+        log.info("no directed path to %s at FCI alpha %g: %s are %ss", objective, config.alpha, ", ".join(significant), SIGNIFICANT)
+        graph.directed.update({(o, objective): SIGNIFICANT for o in significant})
+        return SIGNIFICANT
     possible = graph.possible_ancestors(objective)
     if possible:
         label = "possible ancestor in the PAG"
@@ -205,6 +216,17 @@ def _ensure_paths(graph: CausalGraph, data: pd.DataFrame, variables: Variables, 
 def _most_associated(data: pd.DataFrame, variables: Variables, objective: str) -> list[str]:
     """Options by |Spearman rho| with the objective, strongest first (constant ones left out); a
     categorical option's categories in the order of the objective's median in each, as FCI sees them."""
+    return list(_association(data, variables, objective).sort_values("rho", ascending=False, kind="stable").index)
+
+
+def _significantly_associated(data: pd.DataFrame, variables: Variables, objective: str) -> list[str]:
+    """Options whose Spearman association with the objective is significant at 0.05, strongest first."""
+    table = _association(data, variables, objective)
+    return list(table[table["p"] < SIGNIFICANCE].sort_values("rho", ascending=False, kind="stable").index)
+
+
+def _association(data: pd.DataFrame, variables: Variables, objective: str) -> pd.DataFrame:
+    """|Spearman rho| and its p-value for each varying option against the objective."""
     frame = data[[*variables.options, objective]].dropna()
     numeric = numeric_coding(frame)
     for option in variables.options:
@@ -212,10 +234,13 @@ def _most_associated(data: pd.DataFrame, variables: Variables, objective: str) -
         if not (pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column)):
             numeric[option] = column.astype(str).map(frame[objective].groupby(column.astype(str)).median()).astype(float)
     varying = [o for o in variables.options if numeric[o].nunique() > 1]
-    if not varying or numeric[objective].nunique() < 2:
-        return []
-    rho = numeric[varying].corrwith(numeric[objective], method="spearman").abs().dropna()
-    return rho[rho > 0].sort_values(ascending=False, kind="stable").index.tolist()
+    rows = {}
+    if numeric[objective].nunique() > 1:
+        for option in varying:
+            rho, p = spearmanr(numeric[option], numeric[objective])
+            if np.isfinite(rho) and rho != 0:
+                rows[option] = (abs(float(rho)), float(p))
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["rho", "p"])
 
 
 def diagnose(data: pd.DataFrame, variables: Variables, faulty: dict | pd.Series, goals: list[Goal],
