@@ -39,6 +39,8 @@ class StructuralModel:
         self.models: dict[str, RandomForestRegressor | float] = {}
         self._cache: dict[tuple, list[str]] = {}
         self._baselines: dict[tuple, pd.DataFrame] = {}  # (faulty row, targets) -> its propagation without a change
+        self.multiplicative = {n: bool(self.data[n].min() > 0 and self.data[n].max() > 10 * self.data[n].min())
+                               for n in self.variables.objectives if n in self.data}
         for node in self.order:
             parents = graph.parents(node)
             complete = self.data[[node, *parents]].dropna()
@@ -104,14 +106,21 @@ class StructuralModel:
         each replicate predicts the change does (its value with the change less its value without),
         so an objective the change cannot reach keeps its measured value: a goal that holds is
         lost only by a change predicted to break it, one that is missed is met only by a change
-        predicted to move it far enough. An objective not measured is predicted."""
+        predicted to move it far enough. The move is a ratio for a positive objective spanning more
+        than a factor of 10 (times, energy: what FCI tests on a log scale), else a difference. An
+        objective not measured is predicted."""
         targets = tuple(targets)
         frame = self._propagate(faulty, changes, targets)
         measured = [n for n in self._needed(targets) if self.variables.kind(n) == OBJECTIVE and pd.notna(faulty.get(n))]
-        if measured:
-            unchanged = self._unchanged(faulty, targets) if changes else frame
-            for node in measured:
-                frame[node] = float(faulty[node]) + (frame[node] - unchanged[node] if changes else 0.0)
+        unchanged = self._unchanged(faulty, targets) if measured and changes else None
+        for node in measured:
+            value = float(faulty[node])
+            if unchanged is None:
+                frame[node] = value
+            elif self.multiplicative[node]:
+                frame[node] = value * frame[node] / np.maximum(unchanged[node], 1e-12)  # times act as ratios
+            else:
+                frame[node] = value + frame[node] - unchanged[node]
         return frame
 
     def _unchanged(self, faulty: pd.Series, targets: tuple[str, ...]) -> pd.DataFrame:
