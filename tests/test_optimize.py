@@ -1,5 +1,6 @@
 """The optimisers (bo, bo-ei, flash): they find a known optimum in few measurements, better than random,
-ask deterministically from the store, keep every worker busy and stop at the budget; a warm start
+ask deterministically from the store, keep every worker busy and stop at the budget; an output
+constraint they are told steers them to feasible configurations; a warm start
 from another environment needs fewer measurements, its guard drops a misleading source, and
 ``--method auto`` says what it chose and why."""
 
