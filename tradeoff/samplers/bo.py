@@ -27,10 +27,11 @@ would flatten.
 
 With the lower confidence bound, every second ask (an odd number of configurations stored)
 measures FLASH's choice instead: the predicted best of a CART on the same clipped costs (among the
-eligible). The GP's bound lingers on plateaus of near-optimal latencies (rs-6d-c3: 26 within 5%
-among hundreds at 2.0-2.3 ms) where a tree's step to its best leaf gets there sooner; on 5 tuning
-seeds of five Storm tables it reached 5% sooner on four (bench/RESULTS.md, where the tuning runs
-of the other ideas tried, a smaller exploration weight, a trust region, rank averaging, are too).
+eligible). Tried because the GP's bound lingered on a plateau of near-optimal latencies (rs-6d-c3:
+26 within 5% among hundreds at 2.0-2.3 ms) where FLASH got to 5% sooner; on 5 tuning seeds of five
+Storm tables it reached 5% sooner on four, and rs-6d-c3's held-out median fell from 36.5 to 24
+(bench/RESULTS.md, with the other ideas tried: a smaller exploration weight, a trust region, rank
+averaging).
 
 A batch for several workers is chosen by the Kriging believer: after each pick the GP is told
 its own mean there as if measured (hyper-parameters kept), which shrinks the uncertainty around
