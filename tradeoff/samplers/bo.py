@@ -29,7 +29,7 @@ With the lower confidence bound, every second ask (an odd number of configuratio
 measures FLASH's choice instead: the predicted best of a CART on the same clipped costs (among the
 eligible). Tried because the GP's bound lingered on a plateau of near-optimal latencies (rs-6d-c3:
 26 within 5% among hundreds at 2.0-2.3 ms) where FLASH got to 5% sooner; on 5 tuning seeds of five
-Storm tables it reached 5% sooner on four, and rs-6d-c3's held-out median fell from 36.5 to 24
+Storm tables it reached 5% sooner on four; rs-6d-c3: median 24 on held-out seeds (36.5 before, seeds 0-19)
 (bench/RESULTS.md, with the other ideas tried: a smaller exploration weight, a trust region, rank
 averaging).
 
