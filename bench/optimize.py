@@ -5,6 +5,8 @@ and how many fewer a warm start from another environment needs.
                              [--first-seed 0] [--budget 50] [--json bench/results/optimize.json]
     python -m bench.optimize --transfer [--pairs storm-c1-c3,...] [--methods random,flash,tpe,bo,bo-warm] ...
                              [--processes 2]
+    python -m bench.optimize --constrained [--problems wc-6d-c1:throughput>=9000,...]
+                             [--methods random,flash,flash-blind,bo,bo-blind,bo-ei,bo-ei-blind] ...
 
 Each table is a replay: an optimiser measures recorded configurations one at a time (one
 worker, as BO4CO did) through the sampler loop without Ray (``tradeoff.samplers._optimise.offline``),
@@ -22,6 +24,12 @@ machines, FlexiBO's image size 200 -> 400), and ``bo-warm`` is ``bo`` warm-start
 source's whole recorded table (``History.warm``, as ``tradeoff optimize --warm-start`` gives it),
 beside the cold peers. Each pair's Spearman correlation between source and target is printed:
 it, not what a warm start achieves, tells the related pairs from the weakly related ones.
+
+``--constrained`` minimises latency under an output constraint on throughput (``CONSTRAINED``:
+bounds under which the table's lowest latency is infeasible), counting only feasible measurements:
+measurements until a feasible one within 5% of the best feasible latency. ``bo``, ``bo-ei`` and
+``flash`` are told the constraint and model it; their ``-blind`` twins are not (the behaviour
+before the optimisers read output constraints), so the difference is what modelling it buys.
 """
 
 from __future__ import annotations
@@ -53,6 +61,13 @@ PAIRS = {
     "x264-azure-nano": ("ase17-x264", "azure_2762_128", "amazon_nano_2762_128", "time"),
     "x264-f9-f10": ("ase17-x264", "feature9_2389_8", "feature10_2744_128", "time"),
     "flexibo-200-400": ("flexibo", "TX2:inceptionv3-200x200", "TX2:inceptionv3-400x400", "inference_time"),
+}
+# Constrained problems: label -> (Storm environment, output constraint); the bound makes the lowest latency infeasible.
+CONSTRAINED = {
+    "wc-6d-c1:throughput>=9000": ("wc-6d-c1", "throughput >= 9000"),
+    "wc-6d-c1:throughput>=15000": ("wc-6d-c1", "throughput >= 15000"),
+    "sol-6d-c2:throughput>=20000": ("sol-6d-c2", "throughput >= 20000"),
+    "rs-6d-c3:throughput>=100000": ("rs-6d-c3", "throughput >= 100000"),
 }
 # BO4CO's mean gap to the optimum after 50 measurements, read off the paper's figures (issue 13).
 BO4CO_GAP_50 = {"sol-6d-c2": 7.0, "rs-6d-c3": 4.1, "wc-3d-c4": 0.51, "wc-5d-c5": 1.4}
@@ -146,6 +161,48 @@ def run(environment: str, methods: list[str], seeds: range, budget: int, system_
     return pd.DataFrame(rows)
 
 
+def constrained(label: str, methods: list[str], seeds: range, budget: int) -> pd.DataFrame:
+    """Every method on one constrained problem (``CONSTRAINED[label]``): latency minimised under the bound."""
+    from tradeoff.optimum import parse_bound
+    from tradeoff.samplers._pareto import offline as offline_constrained
+    environment, constraint = CONSTRAINED[label]
+    bound = parse_bound(constraint)
+    system = get_system("storm", environment)
+    space = system.space
+
+    def measure(config: dict) -> dict | None:
+        try:
+            return system.run(config, system.default_workload, 1.0, [])
+        except MeasurementFailed:
+            return None
+
+    def value(metrics: dict | None) -> float:
+        """The latency of a feasible measurement, else inf."""
+        ok = metrics is not None and bool(bound.holds(np.array([metrics[bound.metric]]))[0])
+        return metrics[METRIC] if ok else np.inf
+
+    truth = [value(m) for m in map(measure, space.population.to_dict("records"))]
+    optimum = min(truth)
+    rows = []
+    for method in methods:
+        for seed in seeds:
+            started = time.perf_counter()
+            given = () if method.endswith("-blind") else (constraint,)
+            sampler = SAMPLERS.get(method.removesuffix("-blind"))(seed)
+            runs = offline_constrained(sampler, space, measure, ((METRIC, "min"),), given, budget)
+            values = [value(metrics) for _, metrics, _ in runs]
+            best = np.minimum.accumulate(values)
+            hit = np.flatnonzero(best <= optimum * (1 + WITHIN))
+            rows.append({"environment": label, "method": method, "seed": seed, "configurations": len(space.population),
+                         "within": int(np.sum(np.array(truth) <= optimum * (1 + WITHIN))),
+                         "to_5pct": int(hit[0]) + 1 if len(hit) else np.inf,
+                         "gap_20": 100 * (best[min(20, len(best)) - 1] / optimum - 1),
+                         "gap_50": 100 * (best[min(50, len(best)) - 1] / optimum - 1),
+                         "infeasible": float(np.mean(np.isinf(values))),
+                         "slowest_ask_s": None, "seconds": time.perf_counter() - started})
+    return pd.DataFrame(rows)
+
+
 def correlation(system_name: str, source: str, target: str, metric: str) -> float:
     """Spearman's rank correlation of the metric over the configurations both environments measured."""
     frames = [environment_frame(f"{system_name}:{name}") for name in (source, target)]
@@ -154,8 +211,9 @@ def correlation(system_name: str, source: str, target: str, metric: str) -> floa
     return float(spearmanr(ok[0][common], ok[1][common]).statistic)
 
 
-def _run(kwargs: dict) -> pd.DataFrame:
-    return run(**kwargs)
+def _run(job: tuple) -> pd.DataFrame:
+    function, kwargs = job
+    return function(**kwargs)
 
 
 def summarise(results: pd.DataFrame, budget: int) -> pd.DataFrame:
@@ -165,7 +223,8 @@ def summarise(results: pd.DataFrame, budget: int) -> pd.DataFrame:
     table = results.groupby(["environment", "method"], sort=False).agg(
         configurations=("configurations", "first"), within=("within", "first"), median_to_5pct=("to_5pct", median),
         success=("to_5pct", lambda v: float(np.mean(np.isfinite(v)))), gap_20=("gap_20", "mean"), gap_50=("gap_50", "mean"),
-        slowest_ask_s=("slowest_ask_s", "max"), seconds=("seconds", "mean"))
+        slowest_ask_s=("slowest_ask_s", "max"), seconds=("seconds", "mean"),
+        **({"infeasible": ("infeasible", "mean")} if "infeasible" in results else {}))
     return table.reset_index()
 
 
@@ -175,13 +234,24 @@ def main() -> None:
     parser.add_argument("--methods", default=None, help="default: random,flash,bo,tpe (--transfer: and bo-warm)")
     parser.add_argument("--transfer", action="store_true", help="the transfer pairs, warm start against cold")
     parser.add_argument("--pairs", default=",".join(PAIRS))
+    parser.add_argument("--constrained", action="store_true", help="latency under a throughput bound, constraint-aware against blind")
+    parser.add_argument("--problems", default=",".join(CONSTRAINED), help="the --constrained problems")
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--processes", type=int, default=1, help="jobs (a method on a table) run at once")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--budget", type=int, default=50)
     parser.add_argument("--json", type=Path, default=None, help="write every run and the summary here")
+    parser.add_argument("--combine", nargs="+", type=Path, default=None,
+                        help="summarise the runs of these --json files together (parts of one benchmark run separately)")
     args = parser.parse_args()
-    methods = (args.methods or "random,flash,tpe,bo" + (",bo-warm" if args.transfer else "")).split(",")
+    if args.combine:
+        return report(pd.concat(pd.DataFrame(json.loads(p.read_text())["runs"]) for p in args.combine).fillna({"to_5pct": np.inf}),
+                      args.budget, args.json)
+    default = ("random,flash,flash-blind,bo,bo-blind,bo-ei,bo-ei-blind" if args.constrained else
+               "random,flash,tpe,bo" + (",bo-warm" if args.transfer else ""))
+    methods = (args.methods or default).split(",")
+    if args.constrained and "tpe" in methods:
+        parser.error("--constrained compares the repository's samplers with and without the constraint; leave out tpe")
     if "tpe" in methods:
         try:
             import optuna  # noqa: F401
@@ -190,28 +260,34 @@ def main() -> None:
             methods.remove("tpe")
     started = time.perf_counter()
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    problems = []  # (label, run's arguments but the methods)
+    problems = []  # (label, run or constrained, its arguments but the methods)
     for pair in args.pairs.split(",") if args.transfer else []:
         system_name, source, target, metric = PAIRS[pair]
         print(f"{pair}: {system_name} {source} -> {target}, {metric}: Spearman {correlation(system_name, source, target, metric):.2f}")
-        problems.append((pair, dict(environment=target, seeds=seeds, budget=args.budget, system_name=system_name, metric=metric,
+        problems.append((pair, run, dict(environment=target, seeds=seeds, budget=args.budget, system_name=system_name, metric=metric,
                                     source=source, label=pair)))
-    for environment in [] if args.transfer else args.environments.split(","):
-        problems.append((environment, dict(environment=environment, seeds=seeds, budget=args.budget)))
-    jobs = [dict(kwargs, methods=[method]) for _, kwargs in problems for method in methods]
+    for label in args.problems.split(",") if args.constrained else []:
+        problems.append((label, constrained, dict(label=label, seeds=seeds, budget=args.budget)))
+    for environment in [] if args.transfer or args.constrained else args.environments.split(","):
+        problems.append((environment, run, dict(environment=environment, seeds=seeds, budget=args.budget)))
+    jobs = [(function, dict(kwargs, methods=[method])) for _, function, kwargs in problems for method in methods]
     with ProcessPoolExecutor(args.processes) as pool:  # one method on one table per job
         frames = list(pool.map(_run, jobs))
-    for label, _ in problems:
+    for label, _, _ in problems:
         print(summarise(pd.concat(f for f in frames if f["environment"].iloc[0] == label), args.budget)
-              .to_string(index=False, float_format="%.3g"), flush=True)
-    results = pd.concat(frames)
-    summary = summarise(results, args.budget)
-    print("\n" + summary.to_string(index=False, float_format="%.3g"))
+              .to_string(index=False, float_format=lambda v: f"{v:.3g}"), flush=True)
+    report(pd.concat(frames), args.budget, args.json)
     print(f"total {time.perf_counter() - started:.0f} s, {args.seeds} seeds, budget {args.budget}, methods {','.join(methods)}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"runs": results.replace(np.inf, None).to_dict("records"),
-                                         "summary": summary.to_dict("records")}, indent=1, default=str))
+
+
+def report(results: pd.DataFrame, budget: int, path: Path | None) -> None:
+    """Print the summary of every run and write both to ``path``."""
+    summary = summarise(results, budget)
+    print("\n" + summary.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"runs": results.replace(np.inf, None).to_dict("records"),
+                                    "summary": summary.to_dict("records")}, indent=1, default=str))
 
 
 if __name__ == "__main__":

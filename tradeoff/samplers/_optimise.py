@@ -8,7 +8,11 @@ are stored) the missing part of the initial design, else a batch chosen by the s
 many as there are workers. The metric is turned into a cost to minimise: its log where every
 stored value is positive (performance is multiplicative, and the log keeps a few very slow
 configurations from flattening the rest), negated where the system declares it a maximum.
-Failed configurations are stored (never asked again) but not modelled. An optimiser that
+Failed configurations are stored (never asked again) but not modelled. Output constraints on
+measured metrics (``History.constraints``, e.g. ``throughput >= 9000``) reach ``choose`` as each
+successful configuration's slacks (>= 0: met), so the surrogate can model them and avoid what it
+predicts infeasible (``bo``: one GP per constraint, ``flash``: one tree), and the incumbent is the
+best *feasible* cost. An optimiser that
 ``transfers`` (``bo``) is warm-started by ``History.warm``: its initial design and its surrogate's
 prior come from the source environments (see ``_warm``).
 """
@@ -27,6 +31,7 @@ import pandas as pd
 
 from tradeoff.errors import TradeoffError
 from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, aggregate, options_of
+from tradeoff.optimum import parse_bound
 from tradeoff.samplers._valid import unique, valid_or_snapped
 from tradeoff.samplers.active import stored_configurations
 from tradeoff.samplers.base import History, Sampler
@@ -109,6 +114,28 @@ def observed(frame: pd.DataFrame, space: Space, metric: str, goal: str) -> tuple
     return features(space, options_of(ok, space.names)), cost if goal == "min" else -cost, ok
 
 
+@dataclass(frozen=True)
+class Constraints:
+    """The output constraints on the successful configurations: ``slack`` (one column per bound, >= 0:
+    met; no columns: unconstrained) and ``met`` (every bound holds, as measured)."""
+
+    slack: np.ndarray
+    met: np.ndarray
+
+
+def output_constraints(ok: pd.DataFrame, texts: tuple[str, ...]) -> Constraints:
+    """The output constraints on the successful rows. A row without a bound's metric counts as
+    unmet there, its slack the most negative one seen (-1 if none: a GP needs a number)."""
+    slack, met = [], np.ones(len(ok), dtype=bool)
+    for bound in map(parse_bound, texts):
+        column = METRIC_PREFIX + bound.metric
+        values = ok[column].to_numpy(float) if column in ok.columns else np.full(len(ok), np.nan)
+        gap = bound.slack(values)
+        slack.append(np.nan_to_num(gap, nan=np.nanmin(gap) if np.isfinite(gap).any() else -1.0))
+        met &= bound.holds(values)
+    return Constraints(np.column_stack(slack) if slack else np.zeros((len(ok), 0)), met)
+
+
 def candidates(space: Space, done: set[str], seed: int) -> list[dict]:
     """The unmeasured configurations to score: every valid one of a finite space (a replay's
     recorded population, a small grid), else a seeded pool of valid ones."""
@@ -179,25 +206,29 @@ class Optimiser(Sampler):
             return start.answer
         stored, pool, batch = start.stored, start.pool, start.batch
         X, cost, ok = observed(history.measurements, space, history.metric, history.goal)
+        constraints = output_constraints(ok, history.constraints)
         if len(cost) < 2 or not pool:
             log.info("%s: %d stored, %d successful, %d candidates left: stopping", self.name, len(stored), len(cost), len(pool))
             return stored
         encoded = features(space, space.to_frame(pool))
         prior = _warm.prior(space, warm, history.metric, history.goal, X, cost, encoded, self.name) if warm else None
         if prior is None:
-            chosen = self.choose(X, cost, encoded, batch, len(stored))
+            chosen = self.choose(X, cost, encoded, batch, len(stored), constraints)
         else:
-            chosen = self.choose_warm(X, cost, encoded, batch, len(stored), prior)
-        values = ok[METRIC_PREFIX + history.metric]
-        log.info("%s: %d stored, best %s so far %.4g, a batch of %d", self.name, len(stored), history.metric,
-                 values.min() if history.goal == "min" else values.max(), len(chosen))
+            chosen = self.choose_warm(X, cost, encoded, batch, len(stored), prior, constraints)
+        values = ok[METRIC_PREFIX + history.metric][constraints.met]
+        log.info("%s: %d stored (%d feasible), best %s so far %.4g, a batch of %d", self.name, len(stored), len(values),
+                 history.metric, (values.min() if history.goal == "min" else values.max()) if len(values) else np.nan, len(chosen))
         return stored + [pool[i] for i in chosen]
 
-    def choose(self, X: np.ndarray, cost: np.ndarray, pool: np.ndarray, batch: int, iteration: int) -> list[int]:
-        """Indices into ``pool`` of the next ``batch`` configurations, given the encoded successful ones and their costs."""
+    def choose(self, X: np.ndarray, cost: np.ndarray, pool: np.ndarray, batch: int, iteration: int,
+               constraints: Constraints) -> list[int]:
+        """Indices into ``pool`` of the next ``batch`` configurations, given the encoded successful ones,
+        their costs and their output constraints."""
         raise NotImplementedError
 
-    def choose_warm(self, X: np.ndarray, cost: np.ndarray, pool: np.ndarray, batch: int, iteration: int, prior) -> list[int]:
+    def choose_warm(self, X: np.ndarray, cost: np.ndarray, pool: np.ndarray, batch: int, iteration: int, prior,
+                    constraints: Constraints) -> list[int]:
         """``choose`` given the source's predicted costs (``_warm.Prior``) at the measured and the pool's configurations."""
         raise NotImplementedError
 
