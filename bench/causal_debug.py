@@ -22,6 +22,7 @@ fixed, measurements (the faulty one included), the options changed against the t
     flock /tmp/tradeoff-bench.lock python -m bench.causal_debug [--seeds 10] [--sample 60] [--budget 5]
     flock /tmp/tradeoff-bench.lock python -m bench.causal_debug --verify x264-asm-search,sat-php-shrink
     flock /tmp/tradeoff-bench.lock python -m bench.causal_debug --live all [--out /tmp/live-faults]
+    (a run of some faults replaces their rows of OUT/live.csv and keeps the others': split long runs by fault)
     python -m bench.causal_debug --rescore --out /tmp/live-faults   # the same sessions, root causes edited
 """
 
@@ -289,8 +290,12 @@ def main() -> None:
         table.to_csv(args.out / "live.csv", index=False)
     elif args.live:
         table = live(load_faults(args.live), args.out)
+        earlier = args.out / "live.csv"  # runs split by fault (short lock holds) add up in one table
+        if earlier.exists():
+            kept = pd.read_csv(earlier)
+            table = pd.concat([kept[~kept["fault"].isin(table["fault"])], table], ignore_index=True)
         print(table.to_string(index=False))
-        table.to_csv(args.out / "live.csv", index=False)
+        table.to_csv(earlier, index=False)
     else:
         table = run(args.seeds, args.sample, args.budget)
         fixed = table[table["fixed"]]
