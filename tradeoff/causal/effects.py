@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import RandomForestRegressor
 
-from tradeoff.causal.graph import EVENT, OPTION, CausalGraph, numeric_coding
+from tradeoff.causal.graph import EVENT, OBJECTIVE, OPTION, CausalGraph, numeric_coding
 
 MAX_LEVELS = 5  # candidate values per numeric option: observed quantiles
 
@@ -38,6 +38,9 @@ class StructuralModel:
         self.order = [n for n in nx.topological_sort(graph.digraph()) if self.variables.kind(n) != OPTION and n in self.data]
         self.models: dict[str, RandomForestRegressor | float] = {}
         self._cache: dict[tuple, list[str]] = {}
+        self._baselines: dict[tuple, pd.DataFrame] = {}  # (faulty row, targets) -> its propagation without a change
+        self.multiplicative = {n: bool(self.data[n].min() > 0 and self.data[n].max() > 10 * self.data[n].min())
+                               for n in self.variables.objectives if n in self.data}
         for node in self.order:
             parents = graph.parents(node)
             complete = self.data[[node, *parents]].dropna()
@@ -98,13 +101,40 @@ class StructuralModel:
 
     def counterfactual(self, faulty: pd.Series, changes: dict, targets: Iterable[str]) -> pd.DataFrame:
         """Every replicate's value of the targets and their ancestors had ``changes`` been made to
-        the faulty row. Events measured on the faulty row keep their abducted noise; objectives
-        are predicted."""
+        the faulty row (abduction, action, prediction). Events measured on the faulty row keep
+        their abducted noise. An objective measured on it moves from its measured value by what
+        each replicate predicts the change does (its value with the change less its value without),
+        so an objective the change cannot reach keeps its measured value: a goal that holds is
+        lost only by a change predicted to break it, one that is missed is met only by a change
+        predicted to move it far enough. The move is a ratio for a positive objective spanning more
+        than a factor of 10 (times, energy: what FCI tests on a log scale), else a difference. An
+        objective not measured is predicted."""
+        targets = tuple(targets)
+        frame = self._propagate(faulty, changes, targets)
+        measured = [n for n in self._needed(targets) if self.variables.kind(n) == OBJECTIVE and pd.notna(faulty.get(n))]
+        unchanged = self._unchanged(faulty, targets) if measured and changes else None
+        for node in measured:
+            value = float(faulty[node])
+            if unchanged is None:
+                frame[node] = value
+            elif self.multiplicative[node]:
+                frame[node] = value * frame[node] / np.maximum(unchanged[node], 1e-12)  # times act as ratios
+            else:
+                frame[node] = value + frame[node] - unchanged[node]
+        return frame
+
+    def _unchanged(self, faulty: pd.Series, targets: tuple[str, ...]) -> pd.DataFrame:
+        key = (faulty[self.variables.all].to_numpy(float).tobytes(), targets)
+        if key not in self._baselines:
+            self._baselines[key] = self._propagate(faulty, {}, targets)
+        return self._baselines[key]
+
+    def _propagate(self, faulty: pd.Series, changes: dict, targets: tuple[str, ...]) -> pd.DataFrame:
         frame = pd.DataFrame([faulty[self.variables.all]] * self.trees).reset_index(drop=True)
         base = pd.DataFrame([faulty[self.variables.all]])
         for option, value in changes.items():
             frame[option] = value
-        for node in self._needed(tuple(targets)):
+        for node in self._needed(targets):
             values = self.replicates(node, frame).diagonal()  # replicate t on row t
             if self.variables.kind(node) == EVENT and pd.notna(faulty.get(node)):
                 values = values + (float(faulty[node]) - self.predict(node, base)[0])

@@ -3,12 +3,14 @@
 Each change (one to ``max_changes`` options from the top paths, set to other observed levels; on
 a replay, the recorded configurations instead) gets *Potential* = P(every goal holds had the
 options been changed) and *Control* = P(every goal holds without the change). Events measured on
-the faulty row keep their abducted noise (abduction-action-prediction); objectives are predicted,
-so Control is the chance that the fault is not reproducible under the model; the probability is
-over the structural model's replicates. Fixes are ranked by Potential - Control less 0.05 per
-extra changed option (a larger change must be clearly better to win), then by the predicted
-margin to the goals. ``extra`` change sets (the loop's "move the top paths' options to the best
-measured configuration") are scored the same way beside them.
+the faulty row keep their abducted noise (abduction-action-prediction), and a measured objective
+moves from its measured value by the change each replicate predicts (``StructuralModel.counterfactual``):
+a goal the faulty row already meets counts only when a change would break it, and Control of a
+measured fault is 0. The probability is over the structural model's replicates. Fixes with a
+predicted gain (Potential > Control) come first; then they are ranked by Potential - Control less
+0.05 per extra changed option (a larger change must be clearly better to win), then by the
+predicted margin to the goals the faulty row misses. ``extra`` change sets (the loop's "move the top paths' options to
+the best measured configuration") are scored the same way beside them.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class Fix:
     potential: float  # P(every goal holds with the change)
     control: float  # P(every goal holds without it)
     predicted: dict  # objective -> predicted value with the change (mean over replicates)
-    margin: float = 0.0  # mean signed distance to the goals in standard deviations, lower is better (breaks ties)
+    margin: float = 0.0  # mean signed distance to the missed goals in standard deviations, lower is better (breaks ties)
     support: str = "causal"  # "causal" where every changed option has a causal path, else the weak evidence
     origin: str = "counterfactual"  # "best measured": the top paths' options copied from the best measured configuration;
     # "simplify": a changed option set back once the goals held
@@ -65,10 +67,13 @@ def counterfactual_fixes(model: StructuralModel, faulty: pd.Series, goals: list[
     baseline = model.counterfactual(numeric_faulty, {}, targets)
     control = _probability(baseline, goals)
 
+    # the margin measures the way to the goals still to meet: going further past one that holds is no gain
+    missed = [g for g in goals if not (pd.notna(faulty.get(g.metric)) and bool(g.holds(float(faulty[g.metric]))))] or goals
+
     def evaluate(changes: dict) -> Fix:
         frame = model.counterfactual(numeric_faulty, changes, targets)
         return Fix(original_values(changes, data), _probability(frame, goals), control,
-                   {g.metric: float(frame[g.metric].mean()) for g in goals}, _margin(frame, goals, data))
+                   {g.metric: float(frame[g.metric].mean()) for g in goals}, _margin(frame, missed, data))
 
     copies = [replace(evaluate(numeric_changes(changes, data)), origin="best measured") for changes in extra if changes]
     if recorded is not None:
@@ -108,8 +113,8 @@ def _same(a, b) -> bool:
 
 
 def _rank_key(fix: Fix, goals: list[Goal]) -> tuple:
-    # score first; then how far below (or above) the goals the change is predicted to land, then fewer changes
-    return (-round(fix.score, 6), round(fix.margin, 6), len(fix.changes))
+    # a predicted gain first, then the score; then how far below (or above) the goals the change is predicted to land, then fewer changes
+    return (round(fix.effect, 6) <= 0, -round(fix.score, 6), round(fix.margin, 6), len(fix.changes))
 
 
 def _margin(frame: pd.DataFrame, goals: list[Goal], data: pd.DataFrame) -> float:

@@ -2,18 +2,26 @@
 
 ``explain`` fits the graph and its structural model and ranks the paths to each objective. It
 never leaves an objective without candidates: where FCI finds no directed path from an option,
-it falls back to the options that are possible ancestors in the PAG, then refits with a doubled
-significance level (up to 0.4) for that objective alone and keeps the edges of its new paths,
-and last to the options most associated with the objective; the paths and fixes of each
-fallback are labelled weakly supported. ``diagnose`` adds the counterfactual fixes of one
+it falls back first to the options significantly associated with the objective on their own
+(Spearman, p < 0.05: options set at random cannot be confounded, so a marginal association is
+a total effect, one that FCI's conditional tests on few rows may not resolve into a path), then
+to the options that are possible ancestors in the PAG, then refits with a doubled significance
+level (up to 0.4) for that objective alone and keeps the edges of its new paths, and last to
+the options most associated with the objective; the paths and fixes of each fallback are
+labelled weakly supported. ``diagnose`` adds the counterfactual fixes of one
 configuration. ``debug`` measures the best untried fix through a ``measure(configs) -> metrics``
 callable, adds it to the data, relearns the graph and repeats until the goals hold or the budget
 is spent. Fixes accumulate: each round's fix is built on the best configuration measured so
 far (at most ``max_total`` options changed from the faulty one, and only a gain of more than 10%
-makes a trial the new base), and one candidate moves the
-options of the top paths to their values in the best configuration measured at all. A fix that
+makes a trial the new base), and one candidate moves the options of the top paths to their
+values in the best configuration measured at all. A fix is never a configuration measured
+already, and never sets an option the best so far changed back to the fault's value. A fix that
 fails hints at a cause the graph missed, so each failure (and each round without an untried
-fix) doubles FCI's significance level, up to 0.2, for the next round. Once the goals hold, the
+fix) doubles FCI's significance level, up to 0.2, for the next round; a fix that does not
+improve on the best so far, or a round whose candidates all lack a predicted gain, widens the
+candidates of each missed goal's metric by three options without a path to it (the root causes
+of the other goals first, then the options most associated with it on the rows that share the
+options fixed so far), labelled weakly supported. Once the goals hold, the
 fix is simplified: each changed option, the least supported first, is reverted to its faulty
 value and kept reverted where the measurement still meets every goal, so the fix a user applies
 changes root causes only (accumulated changes that merely helped on the way are dropped).
@@ -22,6 +30,7 @@ changes root causes only (accumulated changes that merely helped on the way are 
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -31,6 +40,7 @@ from typing import Callable, Iterable
 import networkx as nx
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 
 from tradeoff.causal.effects import CAUSAL, CausalPath, StructuralModel, rank_paths, spread
 from tradeoff.causal.fixes import Fix, counterfactual_fixes
@@ -45,8 +55,12 @@ MAX_ALPHA = 0.2  # the loop doubles FCI's significance level after each failed f
 WEAKEST_ALPHA = 0.4  # the most liberal level the diagnosis refits at for an objective without a path
 ASSOCIATED = 3  # options the last fallback offers: the most associated with the objective
 ASSOCIATION = "association only, no causal path"
-TOP_PATHS_COPIED = 3
-MIN_GAIN = 0.1  # the relative gain over the best so far for the loop to build its next fixes on a trial  # per objective: the paths whose options the "best measured" candidate copies
+SIGNIFICANT = "randomly set option significantly associated with it, no causal path"
+SIGNIFICANCE = 0.05  # of the Spearman test that makes an option without a path a first fallback candidate
+WIDENED = "no causal path, tried once the paths found offered no gain"
+MIN_STRATUM = 8  # rows sharing the fixed options needed to rank the widened candidates on them alone
+TOP_PATHS_COPIED = 3  # per objective: the paths whose options the "best measured" candidate copies
+MIN_GAIN = 0.1  # the relative gain over the best so far for the loop to build its next fixes on a trial
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,19 +117,23 @@ class Explanation:
 
 
 def explain(data: pd.DataFrame, variables: Variables, objectives: Iterable[str],
-            config: DebugConfig = DebugConfig(), associated: int = 0) -> Explanation:
+            config: DebugConfig = DebugConfig(), widen: dict[str, int] | None = None, context: dict | None = None,
+            fits: GraphFits | None = None) -> Explanation:
     """The causal graph, its structural model, the root causes and the top paths to each objective
-    (with the fallbacks of the module docstring where an objective has no directed path). With
-    ``associated``, that many of the options most associated with each objective that have no path
-    to it join as weakly supported candidates (the loop's way forward once the paths are spent)."""
-    graph = fit_graph(data, variables, alpha=config.alpha, depth=config.depth)
+    (with the fallbacks of the module docstring where an objective has no directed path). ``widen``
+    (objective -> n): n options without a path to that objective join it as weakly supported
+    candidates (``_widening``: the loop's way forward once its fixes stall), ranked on the rows
+    that share ``context``'s options. ``fits`` reuses FCI fits of the same data."""
+    fits = fits or GraphFits()
+    graph = fits(data, variables, config.alpha, config.depth)
     objectives = list(objectives)
-    support = {objective: _ensure_paths(graph, data, variables, objective, config) for objective in objectives}
-    for objective in objectives:
-        if associated and objective not in graph.dropped:
-            on_paths = {p[0] for p in graph.causal_paths(objective)}
-            extra = [o for o in _most_associated(data, variables, objective) if o not in on_paths][:associated]
-            graph.directed.update({(o, objective): ASSOCIATION for o in extra})
+    support = {objective: _ensure_paths(graph, data, variables, objective, config, fits) for objective in objectives}
+    causes_anywhere = list(dict.fromkeys(p[0] for objective in objectives for p in graph.causal_paths(objective)))
+    for objective, count in (widen or {}).items():
+        if count and objective not in graph.dropped:
+            extra = _widening(data, variables, objective, graph, causes_anywhere, context)[:count]
+            log.info("widening the candidates for %s: %s", objective, ", ".join(extra) or "none left")
+            graph.directed.update({(o, objective): WIDENED for o in extra})
     model = StructuralModel(graph, data, seed=config.seed)
     paths, causes = {}, {}
     for objective in objectives:
@@ -125,10 +143,49 @@ def explain(data: pd.DataFrame, variables: Variables, objectives: Iterable[str],
     return Explanation(graph, model, sorted(causes.items(), key=lambda item: -item[1]), paths, support)
 
 
-def _ensure_paths(graph: CausalGraph, data: pd.DataFrame, variables: Variables, objective: str, config: DebugConfig) -> str:
+class GraphFits:
+    """FCI fits of one growing data set by (rows, level, depth, columns): the loop refits the same
+    data at the same level many times (each relaxation, each widening, the diagnosis's own
+    fallbacks), and the data only grow. Each call returns a copy, which the diagnosis may extend."""
+
+    def __init__(self):
+        self._fits: dict[tuple, CausalGraph] = {}
+
+    def __call__(self, data: pd.DataFrame, variables: Variables, alpha: float, depth: int) -> CausalGraph:
+        key = (len(data), alpha, depth, tuple(data.columns), variables)
+        if key not in self._fits:
+            self._fits[key] = fit_graph(data, variables, alpha=alpha, depth=depth)
+        return copy.deepcopy(self._fits[key])
+
+
+def _widening(data: pd.DataFrame, variables: Variables, objective: str, graph: CausalGraph, causes: list[str],
+              context: dict | None) -> list[str]:
+    """Options without a path to the objective, most likely to act on it first: the root causes of
+    the other objectives, then the options most associated with it on the rows that share the
+    context's options (the configuration fixed so far: a cause whose effect needs another cause
+    fixed shows there, x264's motion search once assembly is back on), else on every row."""
+    on_paths = {p[0] for p in graph.causal_paths(objective)}
+    rows = data
+    if context:
+        same = np.ones(len(data), dtype=bool)
+        for option, value in context.items():
+            same &= data[option].astype(str).to_numpy() == str(value)
+        if same.sum() >= MIN_STRATUM:
+            rows = data[same]
+    ranked = [*causes, *_most_associated(rows, variables, objective), *_most_associated(data, variables, objective)]
+    return [o for o in dict.fromkeys(ranked) if o not in on_paths]
+
+
+def _ensure_paths(graph: CausalGraph, data: pd.DataFrame, variables: Variables, objective: str, config: DebugConfig,
+                  fits: GraphFits) -> str:
     """How the objective's paths are supported, adding fallback edges to ``graph`` where it has none."""
     if objective in graph.dropped or graph.causal_paths(objective):
         return CAUSAL
+    significant = _significantly_associated(data, variables, objective)[:ASSOCIATED]
+    if significant:
+        log.info("no directed path to %s at FCI alpha %g: %s are %ss", objective, config.alpha, ", ".join(significant), SIGNIFICANT)
+        graph.directed.update({(o, objective): SIGNIFICANT for o in significant})
+        return SIGNIFICANT
     possible = graph.possible_ancestors(objective)
     if possible:
         label = "possible ancestor in the PAG"
@@ -138,7 +195,7 @@ def _ensure_paths(graph: CausalGraph, data: pd.DataFrame, variables: Variables, 
     level = config.alpha
     while level < WEAKEST_ALPHA:
         level = min(WEAKEST_ALPHA, 2 * level)
-        relaxed = fit_graph(data, variables, alpha=level, depth=config.depth)
+        relaxed = fits(data, variables, level, config.depth)
         label = f"found only at FCI alpha {level:g}"
         digraph = graph.digraph()
         for path in relaxed.causal_paths(objective):
@@ -157,18 +214,43 @@ def _ensure_paths(graph: CausalGraph, data: pd.DataFrame, variables: Variables, 
 
 
 def _most_associated(data: pd.DataFrame, variables: Variables, objective: str) -> list[str]:
-    """Options by |Spearman rho| with the objective, strongest first (constant ones left out)."""
-    numeric = numeric_coding(data[[*variables.options, objective]]).dropna()
-    rho = numeric[list(variables.options)].corrwith(numeric[objective], method="spearman").abs().dropna()
-    return rho[rho > 0].sort_values(ascending=False, kind="stable").index.tolist()
+    """Options by |Spearman rho| with the objective, strongest first (constant ones left out); a
+    categorical option's categories in the order of the objective's median in each, as FCI sees them."""
+    return list(_association(data, variables, objective).sort_values("rho", ascending=False, kind="stable").index)
+
+
+def _significantly_associated(data: pd.DataFrame, variables: Variables, objective: str) -> list[str]:
+    """Options whose Spearman association with the objective is significant at 0.05, strongest first."""
+    table = _association(data, variables, objective)
+    return list(table[table["p"] < SIGNIFICANCE].sort_values("rho", ascending=False, kind="stable").index)
+
+
+def _association(data: pd.DataFrame, variables: Variables, objective: str) -> pd.DataFrame:
+    """|Spearman rho| and its p-value for each varying option against the objective."""
+    frame = data[[*variables.options, objective]].dropna()
+    numeric = numeric_coding(frame)
+    for option in variables.options:
+        column = frame[option]
+        if not (pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column)):
+            numeric[option] = column.astype(str).map(frame[objective].groupby(column.astype(str)).median()).astype(float)
+    varying = [o for o in variables.options if numeric[o].nunique() > 1]
+    rows = {}
+    if numeric[objective].nunique() > 1:
+        for option in varying:
+            rho, p = spearmanr(numeric[option], numeric[objective])
+            if np.isfinite(rho) and rho != 0:
+                rows[option] = (abs(float(rho)), float(p))
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["rho", "p"])
 
 
 def diagnose(data: pd.DataFrame, variables: Variables, faulty: dict | pd.Series, goals: list[Goal],
              config: DebugConfig = DebugConfig(), recorded: list[dict] | None = None,
-             best_measured: dict | None = None, associated: int = 0) -> Diagnosis:
+             best_measured: dict | None = None, widen: int = 0, context: dict | None = None,
+             fits: GraphFits | None = None) -> Diagnosis:
     """Why the faulty configuration misses its goals, and the changes most likely to fix it. With
     ``best_measured`` (a configuration), one more candidate sets the options of the top paths to
-    its values; ``associated`` widens the candidates (``explain``)."""
+    its values; ``widen`` adds that many candidate options to the metric of each goal the faulty
+    row misses (``explain``, with ``context``)."""
     faulty = pd.Series(faulty)
     unknown = [g.metric for g in goals if g.metric not in variables.objectives]
     if unknown:
@@ -176,7 +258,8 @@ def diagnose(data: pd.DataFrame, variables: Variables, faulty: dict | pd.Series,
     lacking = [o for o in variables.options if o not in faulty]
     if lacking:
         raise TradeoffError(f"the faulty configuration lacks option {lacking[0]!r}; give every option")
-    explanation = explain(data, variables, dict.fromkeys(g.metric for g in goals), config, associated)
+    missed = {g.metric: widen for g in goals if widen and not goals_hold(faulty.to_dict(), [g])}
+    explanation = explain(data, variables, dict.fromkeys(g.metric for g in goals), config, missed, context, fits)
     top = explanation.top_paths
     extra = []
     if best_measured is not None:
@@ -242,32 +325,34 @@ def debug(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Go
         if faulty_metrics is None:
             raise TradeoffError("the faulty configuration could not be measured; check that it runs")
     data = _with_row(data, variables, faulty, faulty_metrics)
-    tried = {config_id(faulty)}
+    # every measured configuration is known: a candidate equal to one would teach nothing
+    tried = {config_id({o: plain(row[o]) for o in variables.options}) for row in data[list(variables.options)].to_dict("records")}
     best, best_metrics, steps, first = faulty, faulty_metrics, [], None
     fixed = goals_hold(faulty_metrics, goals)
-    level, associated, latest = config.alpha, 0, None
-
-    def allowed(fix: Fix) -> bool:
-        trial = {**best, **fix.changes}
-        changed = sum(not _same(trial[o], faulty[o]) for o in faulty)
-        return config_id(trial) not in tried and 0 < changed <= config.max_total and valid(trial)
+    level, widen, latest, fits = config.alpha, 0, None, GraphFits()
 
     while not fixed and measurements < config.budget:
+        moved = {o: best[o] for o in best if not _same(best[o], faulty[o])}
         diagnosis = latest = diagnose(data, variables, {**best, **best_metrics}, goals, replace(config, alpha=level), recorded,
-                             best_measured=_best_row(data, variables, goals), associated=associated)
-        candidate = next((f for f in diagnosis.fixes if allowed(f)), None)
+                                      best_measured=_best_row(data, variables, goals), widen=widen, context=moved, fits=fits)
+        candidate = next((f for f in diagnosis.fixes if _allowed(f, best, faulty, tried, config.max_total, valid)), None)
         if candidate is None:
             if level < MAX_ALPHA:
                 # no untried fix on the paths found: look for more paths first
                 level = _relax(level, "no untried fix on the causal paths found")
                 continue
-            if associated >= len(variables.options):
+            if widen >= len(variables.options):
                 log.info("no untried fix on any option at FCI alpha %g: giving up after %d measurements", level, measurements)
                 first = first or diagnosis
                 break
-            associated += ASSOCIATED
-            log.info("no untried fix on the causal paths at FCI alpha %g, the most the loop tests with: adding the %d options "
-                     "most associated with each goal's metric as weakly supported candidates", level, associated)
+            widen += ASSOCIATED
+            log.info("no untried fix on the causal paths at FCI alpha %g, the most the loop tests with: %d more options "
+                     "join each missed goal's metric as weakly supported candidates", level, ASSOCIATED)
+            continue
+        if candidate.effect <= 0 and widen < len(variables.options):
+            # nothing on the paths found is predicted to help: widen before measuring a change without a predicted gain
+            widen += ASSOCIATED
+            log.info("no candidate with a predicted gain: %d more options join each missed goal's metric", ASSOCIATED)
             continue
         first = first or diagnosis
         trial = {**best, **candidate.changes}
@@ -285,16 +370,30 @@ def debug(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Go
         steps.append(Step(trial, candidate, metrics, fixed))
         if metrics is not None:
             data = _with_row(data, variables, trial, metrics)
-            if fixed or _better(metrics, best_metrics, goals):
-                best, best_metrics = trial, metrics
+        if fixed or metrics is not None and _better(metrics, best_metrics, goals):
+            best, best_metrics = trial, metrics
+        elif widen < len(variables.options):
+            # the fix stalled: the paths found do not hold the missing cause, so untried options join the candidates
+            widen += ASSOCIATED
+            log.info("the fix did not improve on the best so far: %d more options join each missed goal's metric", ASSOCIATED)
     if first is None:
-        first = diagnose(data, variables, {**faulty, **faulty_metrics}, goals, config, recorded)
+        first = diagnose(data, variables, {**faulty, **faulty_metrics}, goals, config, recorded, fits=fits)
     fixed_after = measurements if fixed else None
     if fixed and config.simplify:
         best, best_metrics, measurements = _simplify(best, best_metrics, faulty, goals, measure, valid, tried, steps,
                                                      measurements, config.budget, (latest or first).root_causes)
     return DebugResult(fixed, faulty, faulty_metrics, best, best_metrics, steps, first, measurements, time.perf_counter() - clock,
                        fixed_after)
+
+
+def _allowed(fix: Fix, best: dict, faulty: dict, tried: set[str], max_total: int, valid: Callable[[dict], bool]) -> bool:
+    """A fix the loop may measure on the best so far: a configuration not measured yet, changing 1 to
+    ``max_total`` options of the faulty one, never setting an option the best changed back to the
+    fault's value (the simplification does that, measured), and valid."""
+    trial = {**best, **fix.changes}
+    changed = sum(not _same(trial[o], faulty[o]) for o in faulty)
+    restored = any(_same(v, faulty[o]) and not _same(best[o], faulty[o]) for o, v in fix.changes.items())
+    return config_id(trial) not in tried and 0 < changed <= max_total and not restored and valid(trial)
 
 
 def _simplify(best: dict, best_metrics: dict, faulty: dict, goals: list[Goal], measure, valid, tried: set, steps: list,
