@@ -238,6 +238,14 @@ def score(changed: set, causes: list[list[str]]) -> dict:
             "recall": max(len(changed & set(c)) / len(c) for c in causes)}
 
 
+def to_fix(method: str, result: dict) -> float:
+    """Measurements until every goal first held (the faulty one included): the causal loop goes on
+    to simplify its fix (one measurement per reverted option), the tree loop stops at its fix."""
+    if not result["fixed"]:
+        return float("nan")
+    return result["fixed_after"] if method == "causal" else result["measurements"]
+
+
 def live(faults: dict[str, dict], out: Path) -> pd.DataFrame:
     rows = []
     for name, fault in faults.items():
@@ -252,6 +260,7 @@ def live(faults: dict[str, dict], out: Path) -> pd.DataFrame:
         changed = {"causal": {k: v for k, v in causal["best"].items() if v != faulty[k]}, "tree": tree["changes"]}
         for method, result in (("causal", causal), ("tree", tree)):
             row = {"fault": name, "method": method, "fixed": result["fixed"], "measurements": result["measurements"],
+                   "to fix": to_fix(method, result),
                    "changed": ", ".join(f"{k}={v}" for k, v in changed[method].items()) or "-",
                    **score(set(changed[method]), fault["root_causes"]), "loop_s": result["loop_s"]}
             for goal in goals:
@@ -282,10 +291,16 @@ def main() -> None:
             verify(name, fault, args.reps, sweep=not args.no_sweep)
     elif args.rescore:
         table, faults = pd.read_csv(args.out / "live.csv"), load_faults("all")
+        table["to fix"] = float("nan")
         for i, row in table.iterrows():
             changed = {c.split("=")[0] for c in str(row["changed"]).split(", ") if "=" in c}
             for key, value in score(changed, faults[row["fault"]]["root_causes"]).items():
                 table.at[i, key] = value
+            if row["method"] == "causal":  # the session's own record
+                summary = json.loads((args.out / row["fault"] / "causal" / "debug.json").read_text())
+                table.at[i, "to fix"] = to_fix("causal", summary)
+            else:
+                table.at[i, "to fix"] = to_fix("tree", row)
         print(table.to_string(index=False))
         table.to_csv(args.out / "live.csv", index=False)
     elif args.live:
