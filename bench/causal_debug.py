@@ -296,10 +296,10 @@ def main() -> None:
             changed = {c.split("=")[0] for c in str(row["changed"]).split(", ") if "=" in c}
             for key, value in score(changed, faults[row["fault"]]["root_causes"]).items():
                 table.at[i, key] = value
-            if row["method"] == "causal":  # the session's own record
-                summary = json.loads((args.out / row["fault"] / "causal" / "debug.json").read_text())
-                table.at[i, "to fix"] = to_fix("causal", summary)
-            else:
+            record = args.out / row["fault"] / "causal" / "debug.json"  # the session's own (none if it failed)
+            if row["method"] == "causal" and record.exists():
+                table.at[i, "to fix"] = to_fix("causal", json.loads(record.read_text()))
+            elif row["method"] == "tree":
                 table.at[i, "to fix"] = to_fix("tree", row)
         print(table.to_string(index=False))
         table.to_csv(args.out / "live.csv", index=False)
