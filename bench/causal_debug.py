@@ -22,6 +22,7 @@ fixed, measurements (the faulty one included), the options changed against the t
     flock /tmp/tradeoff-bench.lock python -m bench.causal_debug [--seeds 10] [--sample 60] [--budget 5]
     flock /tmp/tradeoff-bench.lock python -m bench.causal_debug --verify x264-asm-search,sat-php-shrink
     flock /tmp/tradeoff-bench.lock python -m bench.causal_debug --live all [--out /tmp/live-faults]
+    (a run of some faults replaces their rows of OUT/live.csv and keeps the others': split long runs by fault)
     python -m bench.causal_debug --rescore --out /tmp/live-faults   # the same sessions, root causes edited
 """
 
@@ -237,6 +238,14 @@ def score(changed: set, causes: list[list[str]]) -> dict:
             "recall": max(len(changed & set(c)) / len(c) for c in causes)}
 
 
+def to_fix(method: str, result: dict) -> float:
+    """Measurements until every goal first held (the faulty one included): the causal loop goes on
+    to simplify its fix (one measurement per reverted option), the tree loop stops at its fix."""
+    if not result["fixed"]:
+        return float("nan")
+    return result["fixed_after"] if method == "causal" else result["measurements"]
+
+
 def live(faults: dict[str, dict], out: Path) -> pd.DataFrame:
     rows = []
     for name, fault in faults.items():
@@ -251,6 +260,7 @@ def live(faults: dict[str, dict], out: Path) -> pd.DataFrame:
         changed = {"causal": {k: v for k, v in causal["best"].items() if v != faulty[k]}, "tree": tree["changes"]}
         for method, result in (("causal", causal), ("tree", tree)):
             row = {"fault": name, "method": method, "fixed": result["fixed"], "measurements": result["measurements"],
+                   "to fix": to_fix(method, result),
                    "changed": ", ".join(f"{k}={v}" for k, v in changed[method].items()) or "-",
                    **score(set(changed[method]), fault["root_causes"]), "loop_s": result["loop_s"]}
             for goal in goals:
@@ -281,16 +291,26 @@ def main() -> None:
             verify(name, fault, args.reps, sweep=not args.no_sweep)
     elif args.rescore:
         table, faults = pd.read_csv(args.out / "live.csv"), load_faults("all")
+        table["to fix"] = float("nan")
         for i, row in table.iterrows():
             changed = {c.split("=")[0] for c in str(row["changed"]).split(", ") if "=" in c}
             for key, value in score(changed, faults[row["fault"]]["root_causes"]).items():
                 table.at[i, key] = value
+            record = args.out / row["fault"] / "causal" / "debug.json"  # the session's own (none if it failed)
+            if row["method"] == "causal" and record.exists():
+                table.at[i, "to fix"] = to_fix("causal", json.loads(record.read_text()))
+            elif row["method"] == "tree":
+                table.at[i, "to fix"] = to_fix("tree", row)
         print(table.to_string(index=False))
         table.to_csv(args.out / "live.csv", index=False)
     elif args.live:
         table = live(load_faults(args.live), args.out)
+        earlier = args.out / "live.csv"  # runs split by fault (short lock holds) add up in one table
+        if earlier.exists():
+            kept = pd.read_csv(earlier)
+            table = pd.concat([kept[~kept["fault"].isin(table["fault"])], table], ignore_index=True)
         print(table.to_string(index=False))
-        table.to_csv(args.out / "live.csv", index=False)
+        table.to_csv(earlier, index=False)
     else:
         table = run(args.seeds, args.sample, args.budget)
         fixed = table[table["fixed"]]

@@ -64,6 +64,24 @@ def _fault(name: str) -> dict:
     return yaml.safe_load((FAULTS / "faults.yaml").read_text())[name]
 
 
+def test_every_live_fault_is_a_valid_configuration_with_goals_and_root_causes_of_its_system():
+    """bench/faults/faults.yaml stays usable by `bench.causal_debug` as systems change: each fault's
+    configuration, fixes and goals are valid for its system, its root causes name its options."""
+    import yaml
+    from systems import get_system
+    for name, fault in yaml.safe_load((FAULTS / "faults.yaml").read_text()).items():
+        system = get_system(fault["system"])
+        system.check_workload(fault["workload"])
+        faulty = system.space.validate(yaml.safe_load((FAULTS / fault["config"]).read_text()), fill_defaults=True)
+        for goal in parse_goals(fault["goals"]):
+            system.metric(goal.metric)
+        assert {o for c in fault["root_causes"] for o in c} <= set(system.space.names), name
+        for fix in fault.get("fixes", []):
+            assert system.space.is_valid({**faulty, **fix}), f"{name}: fix {fix} breaks the space"
+            assert any(set(c) <= set(fix) for c in fault["root_causes"]), f"{name}: fix {fix} covers no root-cause set"
+        assert fault["initial"] >= 5 and fault["budget"] >= 2, name
+
+
 def _assert_fixed_by_root_causes(fault: dict, folder: Path, summary: dict) -> None:
     """The fix is a configuration measured for real in the session that meets every goal (the
     faulty one met none), and every option it changes is a true root cause."""
