@@ -55,7 +55,9 @@ CAMPAIGN_TAG, ROLE_TAG, INVOCATION_TAG = "tradeoff.campaign", "tradeoff.role", "
 MODEL_DIGEST_TAG = "tradeoff.model_sha256"
 KIND_TAG, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"  # not the GenAI view
 NOTE_TAG = "mlflow.note.content"
-BACKOFF_S = (1.0, 3.0)  # waits between the three tries of one MLflow call
+# Waits between the tries of one MLflow call: a server being restarted (10-30 s on a loaded machine) is
+# waited for; one that stays down is given up after 34 s, once (later calls are skipped; optional ones wait 4 s).
+BACKOFF_S = (1.0, 3.0, 10.0, 20.0)
 WATCH_EVERY_S = 5.0
 MODEL_PATH = "model"
 # MLflow's HTTP client retries seven times with doubling waits (minutes); our own retry is the one that counts.
@@ -199,7 +201,7 @@ class Run:
         a while costs those steps only."""
         if self.problem:
             return None
-        for wait in (*BACKOFF_S, None):
+        for wait in (*(BACKOFF_S[:2] if optional else BACKOFF_S), None):  # a skipped step costs seconds, not the run's wait
             try:
                 return fn(*args, **kwargs)
             except Exception as error:  # MLflow raises many kinds (HTTP, SQL, OS): each means the same here
