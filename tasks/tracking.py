@@ -56,7 +56,7 @@ MODEL_DIGEST_TAG = "tradeoff.model_sha256"
 KIND_TAG, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"  # not the GenAI view
 NOTE_TAG = "mlflow.note.content"
 # Waits between the tries of one MLflow call: a server being restarted (10-30 s on a loaded machine) is
-# waited for; one that stays down is given up after 34 s, once (later calls are skipped; optional ones wait 4 s).
+# waited for; one that stays down is given up after 34 s, once (later calls are skipped).
 BACKOFF_S = (1.0, 3.0, 10.0, 20.0)
 WATCH_EVERY_S = 5.0
 MODEL_PATH = "model"
@@ -201,7 +201,9 @@ class Run:
         a while costs those steps only."""
         if self.problem:
             return None
-        for wait in (*(BACKOFF_S[:2] if optional else BACKOFF_S), None):  # a skipped step costs seconds, not the run's wait
+        # The long wait only for a server that answered before (a run is open): a store that never worked, or
+        # a step that the final record makes whole, costs seconds.
+        for wait in (*(BACKOFF_S if self.run_id and not optional else BACKOFF_S[:2]), None):
             try:
                 return fn(*args, **kwargs)
             except Exception as error:  # MLflow raises many kinds (HTTP, SQL, OS): each means the same here
