@@ -380,3 +380,23 @@ def test_fci_fits_are_reused_and_copied(system):
     assert len(fits._fits) == 1
     fits(data.head(59), variables(system), 0.05, 2)
     assert len(fits._fits) == 2  # other rows, another fit
+
+
+def test_the_loop_spends_its_budget_once_its_first_candidates_run_out():
+    # held-out seeds 1007/1009: the best had changed as many options as the cap allows, and the rule
+    # against restoring a fault's value left no fix: the loop stopped after 3 of 40 measurements
+    import itertools
+    options = {"a": [0, 1, 2, 3], "b": [0, 1], "c": [0, 1]}
+
+    def metrics(c):
+        return {"time": 10.0 * (1 + c["a"]) * (1 + 2 * c["b"]) * (1 + c["c"])}
+
+    faulty = {"a": 2, "b": 1, "c": 1}
+    goals = [Goal("time", "<=", 1.0)]  # out of reach: 10 at best
+    data, result = _run_loop(options, metrics, faulty, goals, initial=8, budget=30)
+    assert not result.fixed
+    known = {tuple(r.values()) for r in data[list(options)].to_dict("records")} | {tuple(faulty.values())}
+    steps = [tuple(s.config[o] for o in options) for s in result.steps]
+    assert len(set(steps)) == len(steps) and not set(steps) & known  # each configuration measured once
+    assert known | set(steps) == set(itertools.product(*options.values()))  # it stops only with nothing left untried
+    assert result.measurements == len(steps) + 1 < 30  # the faulty configuration measured first

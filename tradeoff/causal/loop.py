@@ -21,16 +21,20 @@ fix) doubles FCI's significance level, up to 0.2, for the next round; a fix that
 improve on the best so far, or a round whose candidates all lack a predicted gain, widens the
 candidates of each missed goal's metric by three options without a path to it (the root causes
 of the other goals first, then the options most associated with it on the rows that share the
-options fixed so far), labelled weakly supported. Once the goals hold, the
-fix is simplified: each changed option, the least supported first, is reverted to its faulty
-value and kept reverted where the measurement still meets every goal, so the fix a user applies
-changes root causes only (accumulated changes that merely helped on the way are dropped).
+options fixed so far), labelled weakly supported. Once every option has joined and no fix keeps
+these rules, they give way before the budget is left unspent: the cap of changed options rises
+step by step, then a fix may set an option back to the fault's value, and last the untried
+configuration nearest the best so far is measured; the loop stops early only with nothing
+untried within reach. Once the goals hold, the fix is simplified: each changed option, the least
+supported first, is reverted to its faulty value and kept reverted where the measurement still
+meets every goal, so the fix a user applies changes root causes only (accumulated changes that merely helped on the way are dropped).
 ``DebugConfig`` holds the loop's settings, checked once.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import math
 import time
@@ -341,14 +345,18 @@ def debug(data: pd.DataFrame, variables: Variables, faulty: dict, goals: list[Go
                 # no untried fix on the paths found: look for more paths first
                 level = _relax(level, "no untried fix on the causal paths found")
                 continue
-            if widen >= len(variables.options):
-                log.info("no untried fix on any option at FCI alpha %g: giving up after %d measurements", level, measurements)
+            if widen < len(variables.options):
+                widen += ASSOCIATED
+                log.info("no untried fix on the causal paths at FCI alpha %g, the most the loop tests with: %d more options "
+                         "join each missed goal's metric as weakly supported candidates", level, ASSOCIATED)
+                continue
+            # nothing more to learn and no fix within the rules: the rules give way before the budget is left unspent
+            candidate = (_relaxed(diagnosis.fixes, best, faulty, tried, config.max_total, valid)
+                         or _nearest_untried(data, variables, best, best_metrics, goals, tried, valid))
+            if candidate is None:
+                log.info("no untried configuration near the best so far: giving up after %d measurements", measurements)
                 first = first or diagnosis
                 break
-            widen += ASSOCIATED
-            log.info("no untried fix on the causal paths at FCI alpha %g, the most the loop tests with: %d more options "
-                     "join each missed goal's metric as weakly supported candidates", level, ASSOCIATED)
-            continue
         if candidate.effect <= 0 and widen < len(variables.options):
             # nothing on the paths found is predicted to help: widen before measuring a change without a predicted gain
             widen += ASSOCIATED
@@ -394,6 +402,51 @@ def _allowed(fix: Fix, best: dict, faulty: dict, tried: set[str], max_total: int
     changed = sum(not _same(trial[o], faulty[o]) for o in faulty)
     restored = any(_same(v, faulty[o]) and not _same(best[o], faulty[o]) for o, v in fix.changes.items())
     return config_id(trial) not in tried and 0 < changed <= max_total and not restored and valid(trial)
+
+
+def _relaxed(fixes: list[Fix], best: dict, faulty: dict, tried: set[str], max_total: int,
+             valid: Callable[[dict], bool]) -> Fix | None:
+    """The fix ranked first once ``_allowed``'s rules give way one step at a time: the cap of
+    changed options rises by one until a fix fits, and only then may a fix set an option back to
+    the fault's value. A best that reached the cap with a change that merely helped (the fault's
+    noise regressing to the mean) otherwise leaves no fix at all; the simplification reverts such
+    changes once the goals hold."""
+    def relaxation(fix: Fix) -> tuple[bool, int]:
+        trial = {**best, **fix.changes}
+        changed = sum(not _same(trial[o], faulty[o]) for o in faulty)
+        restored = any(_same(v, faulty[o]) and not _same(best[o], faulty[o]) for o, v in fix.changes.items())
+        return restored, max(0, changed - max_total)
+
+    untried = [f for f in fixes if config_id({**best, **f.changes}) not in tried and valid({**best, **f.changes})]
+    if not untried:
+        return None
+    fix = min(untried, key=relaxation)  # min keeps the rank order among equals
+    restored, over = relaxation(fix)
+    log.info("no fix within the rules: %s%s", f"the cap of {max_total} changed options relaxed to {max_total + over}" if over
+             else "the cap kept", ", an option set back to the fault's value" if restored else "")
+    return fix
+
+
+def _nearest_untried(data: pd.DataFrame, variables: Variables, best: dict, best_metrics: dict, goals: list[Goal],
+                     tried: set[str], valid: Callable[[dict], bool]) -> Fix | None:
+    """The last resort, once every fix the model offers was measured: the untried valid
+    configuration nearest the best so far (fewest options changed, at levels seen in the data),
+    changing the options most associated with the missed goals' metrics first."""
+    missed = [g.metric for g in goals if not goals_hold(best_metrics, [g])] or [goals[0].metric]
+    ranked = [o for metric in missed for o in _most_associated(data, variables, metric)]
+    order = list(dict.fromkeys([*ranked, *variables.options]))
+    levels = {o: [v for v in dict.fromkeys(plain(x) for x in data[o].dropna()) if not _same(v, best[o])] for o in order}
+    for size in range(1, len(order) + 1):
+        for options in itertools.combinations(order, size):
+            for values in itertools.product(*(levels[o] for o in options)):
+                changes = dict(zip(options, values))
+                trial = {**best, **changes}
+                if config_id(trial) not in tried and valid(trial):
+                    log.info("every fix the model offers was measured: trying the nearest untried configuration, %s",
+                             ", ".join(f"{o}={v}" for o, v in changes.items()))
+                    return Fix(changes, math.nan, math.nan, {}, support="nearest untried configuration, no model",
+                               origin="nearest untried")
+    return None
 
 
 def _simplify(best: dict, best_metrics: dict, faulty: dict, goals: list[Goal], measure, valid, tried: set, steps: list,
