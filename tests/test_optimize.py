@@ -184,6 +184,23 @@ def test_the_guard_falls_back_to_a_cold_start_when_the_source_misleads_and_keeps
     assert [r.getMessage() for r in caplog.records][-1].startswith("bo: warm start on from storm:wc-3d-c4")
 
 
+def test_the_warm_design_measures_the_sources_best_first_then_the_whole_cold_design(datasets):
+    from systems.replay import environment_frame
+    from tradeoff.samplers._optimise import initial_design, observed
+    from tradeoff.samplers._warm import warm_design
+    target, _ = _storm("wc-c1-3d-c1")
+    source = environment_frame("storm:wc-c3-3d-c1")
+    design = warm_design(target.space, (source,), "latency", "min", 0)
+    cold = [config_id(c) for c in initial_design(target.space, 0)]
+    _, cost, ok = observed(source, target.space, "latency", "min")
+    best = ok.iloc[int(np.argmin(cost))]
+    first = design[0]
+    assert all(first[name] == best["opt." + name] for name in target.space.names)  # the source's best, recorded in the target too
+    ids = [config_id(c) for c in design]
+    assert set(cold) <= set(ids) and len(ids) == len(set(ids))  # the cold start's whole hypercube, nothing twice
+    assert len(design) > len(cold)
+
+
 @pytest.mark.parametrize("system, environment, budget, chosen, why", [
     ("storm", "wc-6d-c1", 50, "bo", "BO4CO's GP"),
     ("storm", "wc+wc-3d-c4", 196, "random", "measures all 196 configurations"),

@@ -6,9 +6,14 @@ performance (ASE'17: Spearman 0.6-0.97 between machines), so the old environment
 configurations are the first ones worth measuring and its response surface is a good prior. A
 source (``History.warm``: the measurements of another environment of the same system) gives:
 
-- the **initial design**: its best configurations (half the cold initial design, rounded up;
-  on a replay each snapped to the nearest recorded configuration not taken yet), then the cold
-  design's Latin hypercube for the rest, so the target is also seen where the source is bad;
+- the **initial design**: its best configuration (on a replay snapped to the nearest recorded
+  configuration not taken yet; of several sources, each one's best), then the whole cold
+  design's Latin hypercube, so the target is seen where the source is bad as a cold start sees
+  it. Measured first, the source's best wins at once where the environments are related; the
+  prior, not the design, then steers towards the source's good region, and only while the guard
+  trusts it. The design once took the source's best few for half the hypercube: it crowded into
+  the source's best region, and on Storm's word count C3 -> C1, where the guard turned the prior
+  off, the search settled there, 4.5% from the optimum the cold start found (bench/RESULTS.md);
 - a **prior**: a nearest-neighbour model of the source's costs (distance-weighted, so a
   configuration the source measured predicts its own value), which the GP uses as its prior mean
   after a linear shift fitted on the target (``bo``), in the manner of the transfer learners'
@@ -34,7 +39,7 @@ from scipy.stats import spearmanr
 from sklearn.neighbors import KNeighborsRegressor
 
 from tradeoff.measurements import options_of
-from tradeoff.samplers._optimise import features, initial_design, initial_size, observed
+from tradeoff.samplers._optimise import features, initial_design, observed
 from tradeoff.samplers._valid import unique, valid_or_snapped
 from tradeoff.space import Space, config_id
 
@@ -82,22 +87,13 @@ def _population(space: Space) -> tuple[np.ndarray, np.ndarray]:
 
 
 def warm_design(space: Space, sources: tuple[pd.DataFrame, ...], metric: str, goal: str, seed: int) -> list[dict]:
-    """The warm initial design: the sources' best configurations (taken in turn from each source),
-    then the cold design's rows for the rest of its size."""
-    size = initial_size(space)
-    ranked = []
+    """The warm initial design: each source's best configuration, then the whole cold design."""
+    best: list[dict] = []
     for frame in sources:
         cost, configs, _ = source_costs(frame, space, metric, goal)
-        ranked.append([configs[i] for i in np.argsort(cost, kind="stable")])
-    best: list[dict] = []
-    wanted = math.ceil(size / 2)
-    for rank in range(max(map(len, ranked), default=0)):
-        for configs in ranked:
-            if rank < len(configs) and len(best) < wanted:
-                best = unique(best + _in_target(space, [configs[rank]], {config_id(c) for c in best}))
-        if len(best) >= wanted:
-            break
-    return unique(best + initial_design(space, seed))[:size]
+        if configs:
+            best = unique(best + _in_target(space, [configs[int(np.argmin(cost))]], {config_id(c) for c in best}))
+    return unique(best + initial_design(space, seed))
 
 
 def _in_target(space: Space, configs: list[dict], taken: set[str]) -> list[dict]:
