@@ -10,9 +10,10 @@ Pareto front (``front.csv``, ``front.png``: the front over every measured point)
 hypervolume after each configuration, against measurements and measurement seconds
 (``hypervolume.png``). Where some objectives were measured alone (``flexibo`` on a system that
 declares ``separately``), the best and the front are of the configurations with every objective
-measured: a fast configuration whose accuracy nobody measured is no answer. The campaign's MLflow run is this invocation's too (one run per invocation,
-nested under the campaign's): the best so far while it measures, then the best value, the
-hypervolume and both curves as step metrics (one step per configuration), and the files. Where no
+measured: a fast configuration whose accuracy nobody measured is no answer. The campaign's MLflow
+run is this invocation's too (one run per invocation, nested under the campaign's): the best so
+far while it measures, then the best value, the hypervolume and both curves as step metrics (one
+step per configuration), and the files. Where no
 measured configuration meets the constraints the result says so (``unmet``).
 """
 
@@ -85,7 +86,8 @@ def optimize(settings: OptimizeSettings, progress: bool = True) -> Optimum:
         meets = feasible(table, bounds) & complete
         values = table[METRIC_PREFIX + metric].where(meets).to_numpy(float)
         curve = best_so_far(values, goal)
-        best = best_feasible(frame[frame["config_id"].isin(table.loc[complete, "config_id"])], metric, goal, bounds) if complete.any() else None
+        done = frame[frame["config_id"].isin(table.loc[complete, "config_id"])]
+        best = best_feasible(done, metric, goal, bounds) if complete.any() else None
         files = [plots.convergence(curve, values, metric, goal, method, folder / "convergence.png")]
         report = {"objectives": [list(g) for g in goals], "constraints": list(settings.constraints), "method": method,
                   "configurations": len(table), "fully_measured": int(complete.sum()), "metric": metric, "goal": goal,
