@@ -113,3 +113,13 @@ def test_a_live_dnn_optimisation_measures_inference_alone_reports_full_rows_only
     assert len(pd.read_parquet(out / "measurements.parquet")) == len(frame)
     shown = run_cli("show", str(out))
     assert f"inference_ms alone {len(partial)}" in shown.stdout
+
+
+def test_flexibo_for_one_objective_or_under_a_metric_constraint_is_one_line_before_anything_starts(datasets, tradeoff, tmp_path):
+    base = ["optimize", "deeparch", "--environment", "feature3-tf", "--workload", "ElectricDevices", "--method", "flexibo",
+            "--budget", "20", "--out", str(tmp_path / "x")]
+    for extra in (["--objective", "val_acc"], ["--objective", "val_acc", "--objective", "inference_time", "--constraint", "val_acc >= 0.5"]):
+        result = tradeoff(*base, *extra)
+        assert result.returncode == 2 and result.stderr.strip().splitlines() == ["error: flexibo chooses for two objectives without output constraints; "
+                                                          "give two --objective and no constraint on a metric, or --method parego"]
+    assert not (tmp_path / "x").exists()
