@@ -116,6 +116,9 @@ def describe_folder(folder: Path, metric: str | None = None) -> list[str]:
     first = frame.iloc[0]
     lines = [f"{folder}: system {first['system']}, environment {first['environment']}, workload {first['workload']}",
              "measurements: " + ", ".join(f"{status} {count}" for status, count in frame["status"].value_counts().items())]
+    parts = frame["measured"].dropna() if "measured" in frame.columns else []
+    if len(parts):  # metrics measured alone (flexibo): the rest of those configurations may be unmeasured
+        lines.append("of them measured in part: " + ", ".join(f"{label} alone {count}" for label, count in parts.value_counts().items()))
     table = aggregate(frame)
     values = table.loc[table["status"] == "ok", METRIC_PREFIX + metric].dropna()
     if len(values):

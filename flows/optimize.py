@@ -8,9 +8,12 @@ configuration of the first objective among those meeting every output constraint
 (``optimum.json``) and its convergence (``convergence.png``); for several objectives also the
 Pareto front (``front.csv``, ``front.png``: the front over every measured point) and its
 hypervolume after each configuration, against measurements and measurement seconds
-(``hypervolume.png``). The campaign's MLflow run is this invocation's too (one run per invocation,
-nested under the campaign's): the best so far while it measures, then the best value, the
-hypervolume and both curves as step metrics (one step per configuration), and the files. Where no
+(``hypervolume.png``). Where some objectives were measured alone (``flexibo`` on a system that
+declares ``separately``), the best and the front are of the configurations with every objective
+measured: a fast configuration whose accuracy nobody measured is no answer. The campaign's MLflow
+run is this invocation's too (one run per invocation, nested under the campaign's): the best so
+far while it measures, then the best value, the hypervolume and both curves as step metrics (one
+step per configuration), and the files. Where no
 measured configuration meets the constraints the result says so (``unmet``).
 """
 
@@ -79,13 +82,15 @@ def optimize(settings: OptimizeSettings, progress: bool = True) -> Optimum:
         result = campaign(c, progress, goals, settings.constraints)  # logs into this run: one invocation, one run
         frame = MeasurementStore(folder).read()
         table = measured_in_order(frame, metric)
-        meets = feasible(table, bounds)
+        complete = table[[METRIC_PREFIX + m for m, _ in goals]].notna().all(axis=1).to_numpy()
+        meets = feasible(table, bounds) & complete
         values = table[METRIC_PREFIX + metric].where(meets).to_numpy(float)
         curve = best_so_far(values, goal)
-        best = best_feasible(frame, metric, goal, bounds)
+        done = frame[frame["config_id"].isin(table.loc[complete, "config_id"])]
+        best = best_feasible(done, metric, goal, bounds) if complete.any() else None
         files = [plots.convergence(curve, values, metric, goal, method, folder / "convergence.png")]
         report = {"objectives": [list(g) for g in goals], "constraints": list(settings.constraints), "method": method,
-                  "configurations": len(table), "metric": metric, "goal": goal,
+                  "configurations": len(table), "fully_measured": int(complete.sum()), "metric": metric, "goal": goal,
                   "value": None if best is None else float(best[METRIC_PREFIX + metric]),
                   "config_id": None if best is None else best["config_id"], "config": {} if best is None else _options(best)}
         front_rows, volume = [], None

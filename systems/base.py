@@ -1,6 +1,11 @@
 """What every system provides: one constructor from its spec, one flag renderer, and how one measurement
 becomes one row of the table.
 
+Some metrics cost far less to measure than the others (FlexiBO's observation: a DNN's accuracy
+needs training, its inference time only inference). A spec declares those as ``separately``:
+each entry names metrics a run can measure without the rest and its cost relative to a full
+measurement; ``run_part`` measures them, and the row records which (``measured``).
+
 A measured program dies with the worker that started it (``PR_SET_PDEATHSIG``), also when the
 worker is SIGKILLed or its node goes: an orphan would hold a core that the next measurement on
 that node is pinned to, and disturb its timing.
@@ -41,6 +46,14 @@ class Metric:
     goal: str = "min"  # which direction is better: min or max
 
 
+@dataclass(frozen=True)
+class Separate:
+    """Metrics a run measures without the others, at ``cost`` times a full measurement's (0 < cost < 1)."""
+
+    metrics: tuple[str, ...]
+    cost: float
+
+
 class MeasurementFailed(Exception):
     """One run did not produce metrics; the row records status, exit code and error."""
 
@@ -68,6 +81,7 @@ class System:
     description: str = ""
     cores_per_run: int = 1
     spec: dict = field(default_factory=dict, repr=False)
+    separately: tuple[Separate, ...] = ()  # metrics measured alone, cheaper (``run_part``)
 
     @classmethod
     def from_spec(cls, spec: dict, environment: str | None = None, workload: str | None = None) -> System:
@@ -86,7 +100,8 @@ class System:
         return dict(name=str(spec["system"]), kind=spec.get("kind", "live"), space=Space.from_spec(spec),
                     metrics=metrics_from_spec(spec), workloads=workloads,
                     default_workload=spec.get("default_workload") or next(iter(workloads)), environment=environment,
-                    description=spec.get("description", ""), cores_per_run=spec.get("cores_per_run", 1), spec=spec)
+                    description=spec.get("description", ""), cores_per_run=spec.get("cores_per_run", 1), spec=spec,
+                    separately=separately_from_spec(spec))
 
     @property
     def metric_names(self) -> list[str]:
@@ -118,6 +133,19 @@ class System:
         """Measure one configuration once; return its metrics or raise MeasurementFailed."""
         raise NotImplementedError
 
+    def run_part(self, config: dict, workload: str, timeout: float, cpus: list[int], metrics: tuple[str, ...]) -> dict[str, float]:
+        """Measure only ``metrics`` (one of ``separately``) of one configuration once; a system that
+        declares ``separately`` implements it."""
+        raise NotImplementedError(f"{self.name} declares no metrics measured alone")
+
+    def part(self, metrics) -> Separate:
+        """The declared ``Separate`` of exactly ``metrics``, else a TradeoffError naming those declared."""
+        for entry in self.separately:
+            if set(entry.metrics) == set(metrics):
+                return entry
+        declared = "; ".join(", ".join(e.metrics) for e in self.separately) or "none"
+        raise TradeoffError(f"{self.name} cannot measure {', '.join(metrics)} alone (it declares: {declared})")
+
 
 def cache_dir(*parts: str) -> Path:
     """Where generated workloads and builds are kept: $TRADEOFF_CACHE, else ~/.cache/tradeoff."""
@@ -131,6 +159,23 @@ def load_spec(name: str) -> dict:
 
 def metrics_from_spec(spec: dict) -> list[Metric]:
     return [Metric(m["name"], m.get("unit", ""), m.get("goal", "min")) for m in spec["metrics"]]
+
+
+def separately_from_spec(spec: dict) -> tuple[Separate, ...]:
+    """The spec's ``separately`` entries, checked: metrics of the system, a cost in (0, 1), not every metric."""
+    names = [m["name"] for m in spec["metrics"]]
+    entries = []
+    for entry in spec.get("separately") or []:
+        metrics, cost = tuple(entry.get("metrics") or ()), entry.get("cost")
+        unknown = [m for m in metrics if m not in names]
+        if not metrics or unknown or set(metrics) == set(names):
+            raise TradeoffError(f"{spec['system']}'s spec: separately {list(metrics)} must name some, not all, of its metrics "
+                                f"({', '.join(names)})")
+        if not isinstance(cost, (int, float)) or not 0 < cost < 1:
+            raise TradeoffError(f"{spec['system']}'s spec: separately {list(metrics)} needs a cost between 0 and 1 (of a full "
+                                f"measurement), not {cost!r}")
+        entries.append(Separate(metrics, float(cost)))
+    return tuple(entries)
 
 
 def placeholders(template: str) -> list[str]:
@@ -190,13 +235,19 @@ def finite(metrics: dict[str, float], missing_ok: bool = True) -> dict[str, floa
 
 
 def measure_once(system: System, config: dict, workload: str, repetition: int, timeout: float,
-                 cpus: list[int], campaign: str, version: str) -> dict:
-    """Run one measurement and return its row; a failure is a row too, never an exception."""
+                 cpus: list[int], campaign: str, version: str, only: tuple[str, ...] = ()) -> dict:
+    """Run one measurement (of the metrics ``only``, where given) and return its row; a failure is a
+    row too, never an exception."""
     row = measurements.new_row(system=system.name, environment=system.environment, workload=workload, config=config,
                                repetition=repetition, campaign=campaign, cpus=cpus, version=version, host=host_facts())
+    row["measured"] = measurements.part_label(only)
     clock = time.perf_counter()
     try:
-        measurements.measured(row, finite(system.run(config, workload, timeout, cpus)))
+        if only:
+            values = system.run_part(config, workload, timeout, cpus, tuple(only))
+            measurements.measured(row, finite({m: values[m] for m in only}))  # what the part names, nothing else
+        else:
+            measurements.measured(row, finite(system.run(config, workload, timeout, cpus)))
     except MeasurementFailed as failure:
         measurements.failed(row, failure.status, str(failure), failure.exit_code)
     except Exception as error:  # a driver bug must not lose the campaign: record it

@@ -1,8 +1,11 @@
 """Train one MLP on the digits and print its metrics as one JSON line (run by systems/dnn.py).
 
-Usage: python dnn_train.py CONFIG_JSON DATA_NPZ. Runs in its own process so that threads,
-data-loader workers and memory belong to this measurement alone; the data split comes ready in
-an .npz file (systems/dnn.py writes it once) so the process need not import scikit-learn.
+Usage: python dnn_train.py CONFIG_JSON DATA_NPZ [--inference-only]. Runs in its own process so
+that threads, data-loader workers and memory belong to this measurement alone; the data split
+comes ready in an .npz file (systems/dnn.py writes it once) so the process need not import
+scikit-learn. ``--inference-only`` times inference on the same network untrained and prints
+``inference_ms`` alone: the time of a forward pass depends on the architecture, precision and
+threads, not on the weights' values, so the metric needs no training (FlexiBO's cheap objective).
 """
 
 import json
@@ -31,8 +34,21 @@ def read_energy(files: list[Path]) -> float:
     return sum(int(f.read_text()) for f in files) / 1e6
 
 
+def latency_ms(model, validation, autocast) -> float:
+    """The median time of one single-image inference, as a served model sees them (200 images)."""
+    model.eval()
+    with torch.no_grad(), autocast():
+        latencies = []
+        for i in range(200):
+            start = time.perf_counter()
+            model(validation[i % len(validation)].unsqueeze(0))
+            latencies.append(time.perf_counter() - start)
+    return 1000 * statistics.median(latencies)
+
+
 def main() -> None:
     config = json.loads(sys.argv[1])
+    inference_only = sys.argv[3:] == ["--inference-only"]
     torch.manual_seed(0)
     torch.set_num_threads(config["threads"])
     dtype = torch.float64 if config["precision"] == "float64" else torch.float32
@@ -48,6 +64,10 @@ def main() -> None:
     model = nn.Sequential(*layers, nn.Linear(width_in, 10)).to(dtype)
     optimiser = OPTIMISERS[config["optimiser"]](model.parameters(), config["learning_rate"])
     autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=config["precision"] == "bfloat16")
+    validation = torch.tensor(x_val, dtype=dtype)
+    if inference_only:
+        print(json.dumps({"inference_ms": latency_ms(model, validation, autocast)}))
+        return
     counters = [f for f in rapl_files() if f.stat().st_mode & 0o444]
     energy_before = read_energy(counters) if counters else math.nan
     clock = time.perf_counter()
@@ -62,16 +82,10 @@ def main() -> None:
     train_time = time.perf_counter() - clock
     energy = read_energy(counters) - energy_before if counters else math.nan
     model.eval()
-    validation = torch.tensor(x_val, dtype=dtype)
     with torch.no_grad(), autocast():
         accuracy = (model(validation).argmax(1).numpy() == y_val).mean()
-        latencies = []
-        for i in range(200):  # one image at a time, as a served model sees them
-            start = time.perf_counter()
-            model(validation[i % len(validation)].unsqueeze(0))
-            latencies.append(time.perf_counter() - start)
     print(json.dumps({"train_time": train_time, "accuracy": float(accuracy),
-                      "inference_ms": 1000 * statistics.median(latencies), "energy": energy}))
+                      "inference_ms": latency_ms(model, validation, autocast), "energy": energy}))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from systems.base import metrics_from_spec
+from systems.base import metrics_from_spec, separately_from_spec
 from systems.replay import Replay, datasets_dir, read_table
 from tradeoff.errors import TradeoffError
 from tradeoff.space import infer_options
@@ -66,7 +66,7 @@ class Jetson(Replay):
         metrics = metrics_from_spec(spec)
         records = records.dropna(subset=[m.name for m in metrics]).reset_index(drop=True)
         return cls.from_records(name, records, infer_options(records[options]), metrics, environment, workload,
-                                spec["description"], workloads=workloads)
+                                spec["description"], workloads=workloads, separately=separately_from_spec(spec))
 
     @staticmethod
     def _flexibo(spec: dict, environment: str, workload: str | None) -> tuple[pd.DataFrame, list[str], str, list[str]]:

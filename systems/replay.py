@@ -48,11 +48,11 @@ class Replay(System):
     @classmethod
     def from_records(cls, name: str, records: pd.DataFrame, options: list[Option], metrics: list[Metric], environment: str,
                      workload: str, description: str, invalid: dict | None = None, invalid_status: str = "invalid",
-                     workloads: list[str] | None = None) -> Replay:
+                     workloads: list[str] | None = None, separately: tuple = ()) -> Replay:
         """A replay serving ``records`` as recorded in ``environment`` on ``workload`` (``workloads``: all recorded there)."""
         system = cls(name=name, kind="replay", space=Space(options), metrics=metrics,
                      workloads={w: description for w in workloads or [workload]}, default_workload=workload,
-                     environment=environment, description=description)
+                     environment=environment, description=description, separately=tuple(separately))
         system.index(records, invalid, invalid_status)
         return system
 
@@ -79,6 +79,10 @@ class Replay(System):
         if is_bad:
             raise MeasurementFailed(f"recorded as {self._invalid_status} ({', '.join(f'{v:g}' for v in values)})", status=self._invalid_status)
         return dict(zip(self.metric_names, values.tolist()))
+
+    def run_part(self, config: dict, workload: str, timeout: float, cpus: list[int], metrics: tuple[str, ...]) -> dict[str, float]:
+        recorded = self.run(config, workload, timeout, cpus)
+        return {m: recorded[m] for m in metrics}
 
 
 def from_campaign(folder: str | Path) -> Replay:

@@ -13,12 +13,12 @@ from tasks.settings import CampaignSettings, Execution, Target, warm_source
 from tradeoff.measurements import MeasurementStore, schema_for
 from tradeoff.optimum import restricted, split_constraints
 from tradeoff.models.summary import Summary, summarise, write_report
-from tradeoff.samplers.base import SAMPLERS, History
+from tradeoff.samplers.base import SAMPLERS, History, Part
 
 
 @task(cache_policy=NONE)
 def ask_sampler(settings: CampaignSettings, workers: int, objectives: tuple[tuple[str, str], ...] = (),
-                constraints: tuple[str, ...] = ()) -> list[dict]:
+                constraints: tuple[str, ...] = ()) -> list[dict | Part]:
     """The configurations the sampler wants measured, given what the folder holds so far (an
     optimisation's objectives and constraints: the option ones narrow the space, the metric ones go to the sampler)."""
     system = settings.target.build()
@@ -27,7 +27,8 @@ def ask_sampler(settings: CampaignSettings, workers: int, objectives: tuple[tupl
     metric, goal = objectives[0] if objectives else (settings.metric, system.metric(settings.metric).goal)
     warm = tuple(warm_source(spec, settings.tracking.uri) for spec in settings.warm_start)
     history = History(restricted(system.space, options), measurements, metric, goal, workers=workers,
-                      objectives=tuple(objectives), constraints=tuple(b.text for b in bounds), warm=warm)
+                      objectives=tuple(objectives), constraints=tuple(b.text for b in bounds), warm=warm,
+                      separately=tuple((part.metrics, part.cost) for part in system.separately))
     return SAMPLERS.get(settings.sampler)(settings.seed).ask(history, settings.budget)
 
 
@@ -39,7 +40,7 @@ def holding(folder: str | Path):
         yield
 
 
-def measure_missing(target: Target, configs: list[dict], execution: Execution, folder: str | Path, campaign: str,
+def measure_missing(target: Target, configs: list[dict | Part], execution: Execution, folder: str | Path, campaign: str,
                     progress: bool = True) -> int:
     """Measure the (configuration, repetition) pairs the folder does not hold yet; returns how many ran now."""
     system = target.build()

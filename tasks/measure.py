@@ -46,7 +46,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from systems.base import System, measure_once
 from tradeoff.environment import host_facts, usable_cores
 from tradeoff.errors import TradeoffError
-from tradeoff.measurements import MeasurementStore, failed, identity, new_row
+from tradeoff.measurements import MeasurementStore, failed, identity, new_row, part_label
+from tradeoff.samplers.base import Part, split_part
 from tradeoff.space import config_id
 
 CORE_LOCKS = Path(tempfile.gettempdir()) / f"tradeoff-cores-{os.getuid()}"
@@ -145,8 +146,8 @@ class MeasurementWorker:
         return dict(node=context.get_node_labels().get(NODE_LABEL) or socket.gethostname(), node_id=node_id,
                     node_cpus=int(cpus))
 
-    def measure(self, config: dict, workload: str, repetition: int, timeout: float) -> dict:
-        return measure_once(self.system, config, workload, repetition, timeout, self.cpus, self.campaign, self.version)
+    def measure(self, config: dict, workload: str, repetition: int, timeout: float, only: tuple[str, ...] = ()) -> dict:
+        return measure_once(self.system, config, workload, repetition, timeout, self.cpus, self.campaign, self.version, only)
 
 
 @dataclass
@@ -156,17 +157,22 @@ class Job:
     attempt: int = 1
     started: dt.datetime | None = None  # when it could start running (its worker up, the call before it done)
     started_clock: float = 0.0  # the same on the monotonic clock: the watchdog's
+    only: tuple[str, ...] = ()  # a partial measurement's metrics (one the system declares ``separately``); (): all
 
 
-def to_measure(store: MeasurementStore, system: System, workload: str, configs: list[dict], reps: int) -> list[Job]:
-    """The repetitions of ``configs`` the folder does not hold yet, each numbered after the attempts
-    lost before; a folder of another system, environment, workload, options or metrics is refused
-    before anything runs."""
+def to_measure(store: MeasurementStore, system: System, workload: str, configs: list[dict | Part], reps: int) -> list[Job]:
+    """The repetitions of ``configs`` (a ``Part``: of its metrics alone) the folder does not hold yet,
+    each numbered after the attempts lost before; a folder of another system, environment,
+    workload, options or metrics, or a part the system does not declare, is refused before anything runs."""
     store.check_compatible(system.name, system.environment, workload)
     done = store.done()
     key = dict(system=system.name, environment=system.environment, workload=workload)
-    jobs = [Job(c, r) for c in configs for r in range(reps)
-            if identity({**key, "config_id": config_id(c), "repetition": r}) not in done]
+    asked = [split_part(item) for item in configs]
+    for _, only in asked:
+        if only:
+            system.part(only)
+    jobs = [Job(c, r, only=only) for c, only in asked for r in range(reps)
+            if identity({**key, "config_id": config_id(c), "measured": part_label(only), "repetition": r}) not in done]
     if len(jobs) < len(configs) * reps:
         log.info("%d of %d measurements skipped: %s holds them", len(configs) * reps - len(jobs), len(configs) * reps,
                  store.folder)
@@ -321,7 +327,7 @@ class WorkerPool:
             why = f"{'its node died' if not node_alive else 'its worker became unreachable'}: {first_line}"
             self.lose(job, where, why)
             if job.attempt < MAX_ATTEMPTS:
-                self.pending.appendleft(Job(job.config, job.repetition, job.attempt + 1))
+                self.pending.appendleft(Job(job.config, job.repetition, job.attempt + 1, only=job.only))
             else:
                 rows.append(self._failure(job, where, "failed", f"lost {MAX_ATTEMPTS} times to infrastructure faults; last: {why}"))
         else:
@@ -336,7 +342,7 @@ class WorkerPool:
                 job = self.pending.popleft()
                 if not slot.queue:
                     _mark_started(job)
-                ref = slot.actor.measure.remote(job.config, self.workload, job.repetition, self.timeout)
+                ref = slot.actor.measure.remote(job.config, self.workload, job.repetition, self.timeout, job.only)
                 slot.queue.append((ref, job))
 
     def _tagged(self, row: dict, job: Job, where: dict | None) -> dict:
@@ -349,6 +355,7 @@ class WorkerPool:
         row = new_row(system=self.system.name, environment=self.system.environment, workload=self.workload,
                       config=job.config, repetition=job.repetition, campaign=self.campaign, cpus=[], version="",
                       host=host_facts())
+        row["measured"] = part_label(job.only)
         return self._tagged(failed(row, status, error), job, where)
 
 

@@ -526,8 +526,11 @@ class OptimizeSettings:
         from tradeoff.samplers.base import SAMPLERS
         system = campaign.target.build()
         goals = tuple((system.metric(m).name, goal or system.metric(m).goal) for m, goal in objectives)
-        options, _ = split_constraints(self.constraints, system.space, system.metric_names)
+        options, bounds = split_constraints(self.constraints, system.space, system.metric_names)
         restricted(system.space, options)
+        if campaign.sampler == "flexibo" and (len(goals) != 2 or bounds):  # its choice is for two objectives, unconstrained
+            raise TradeoffError(f"flexibo chooses for two objectives without output constraints; give two --objective and no "
+                                f"constraint on a metric, or --method parego")
         if SAMPLERS.get(campaign.sampler).adaptive:
             needed = initial_size(system.space)
             if campaign.budget < needed:

@@ -52,15 +52,20 @@ def test_parts_append_and_read_as_one_table(system, tmp_path):
     assert len(store.read()) == 3
 
 
-def test_done_keys_on_system_environment_workload_configuration_and_repetition(system, tmp_path):
+def test_done_keys_on_system_environment_workload_configuration_part_and_repetition(system, tmp_path):
     store = store_of(system, tmp_path)
     config = {"o1": True, "o2": False, "o3": False}
+    part = {**row_of(system, config, 0), "measured": "perf"}
     store.append([row_of(system, config, 0), row_of(system, config, 0, workload="paper"),
-                  row_of(system, config, 0, environment="threads-2"), row_of(system, config, 1)])
+                  row_of(system, config, 0, environment="threads-2"), row_of(system, config, 1), part])
     cid = row_of(system, config)["config_id"]
-    assert store.done() == {("synthetic", "local", "model", cid, 0), ("synthetic", "local", "paper", cid, 0),
-                            ("synthetic", "threads-2", "model", cid, 0), ("synthetic", "local", "model", cid, 1)}
-    assert len(store.read()) == 4  # the same configuration of another workload or environment is no duplicate
+    assert store.done() == {("synthetic", "local", "model", cid, None, 0), ("synthetic", "local", "paper", cid, None, 0),
+                            ("synthetic", "threads-2", "model", cid, None, 0), ("synthetic", "local", "model", cid, None, 1),
+                            ("synthetic", "local", "model", cid, "perf", 0)}
+    # the same configuration of another workload or environment is no duplicate, nor a partial measurement of it
+    assert len(store.read()) == 5
+    store.compact()
+    assert len(store.read()) == 5 and measurements.identity(part) in store.done()
 
 
 def test_duplicates_of_one_identity_read_and_compact_as_one(system, tmp_path):
@@ -174,3 +179,29 @@ def test_an_old_campaign_folder_opens_resumes_and_takes_new_rows(tmp_path):
                                                 repetition=1, campaign="c"), {"perf": 1.0})])
     store.compact()
     assert len(list((folder / "measurements.parquet").glob("*.parquet"))) == 1 and len(store.read()) == 7
+
+
+def test_an_old_store_reads_as_full_measurements_and_takes_partial_ones_beside_them(tmp_path):
+    folder = tmp_path / "old"
+    shutil.copytree(OLD_CAMPAIGN, folder)
+    store = store_of(Synthetic.variant(), folder)
+    assert store.read()["measured"].isna().all()  # written before partial measurements existed: full ones
+    config = measurements.options_of(store.read()).iloc[0].to_dict()
+    partial = measurements.measured(new_row(system="synthetic", environment="local", workload="paper", config=config,
+                                            repetition=0, campaign="c"), {"perf": 9.0})
+    store.append([{**partial, "measured": measurements.part_label(["perf"])}])
+    assert len(store.done()) == 7 and len(store.read()) == 7  # repetition 0 of the part is not repetition 0 of the whole
+    store.compact()
+    assert store.read()["measured"].tolist().count("perf") == 1
+
+
+def test_aggregate_joins_a_configurations_partial_and_full_measurements_metric_by_metric():
+    def row(config, repetition, measured, **metrics):
+        return {"system": "s", "environment": "e", "workload": "w", "config_id": config, "repetition": repetition, "status": "ok",
+                "measured": measured, "opt.a": config == "c1", **{"metric." + k: v for k, v in metrics.items()}}
+    frame = pd.DataFrame([row("c1", 0, "latency", latency=2.0, accuracy=None), row("c1", 0, None, latency=4.0, accuracy=0.9),
+                          row("c2", 0, "latency", latency=1.0, accuracy=None)])
+    table = aggregate(frame).set_index("config_id")
+    assert len(table) == 2
+    assert table.loc["c1", "metric.latency"] == 3.0 and table.loc["c1", "metric.accuracy"] == 0.9  # each metric over the rows that hold it
+    assert table.loc["c2", "metric.latency"] == 1.0 and pd.isna(table.loc["c2", "metric.accuracy"])  # not measured yet

@@ -24,13 +24,19 @@ One row is one repetition of one configuration. Columns:
 |                   |           | its host name) and Ray's node id                            |
 | node_cpus         | int       | the CPUs that node gives Ray                                |
 | attempt           | int       | 1-based: attempts before it were lost to infrastructure     |
+| measured          | string    | the metrics a partial measurement measured, comma-joined    |
+|                   |           | (``PART_SEP``); null: every metric (a full measurement)     |
 | ``opt.<name>``    | typed     | one column per option (bool, int64, float64, string)        |
 | ``metric.<name>`` | float64   | one column per metric (null when the run failed)            |
 
-A measurement's identity is ``IDENTITY``: (system, environment, workload, config_id, repetition).
-Resuming (``done``), reading (de-duplication) and compacting all key on it, so a measurement of
-one workload never stands in for another's. The campaign id is not part of it: campaigns of other
-samplers or seeds on the same folder share what is already measured.
+A measurement's identity is ``IDENTITY``: (system, environment, workload, config_id, measured,
+repetition). Resuming (``done``), reading (de-duplication) and compacting all key on it, so a
+measurement of one workload never stands in for another's, nor a partial measurement (a system
+that measures some metrics alone, e.g. a DNN's inference time without training it) for a full one:
+repetition 0 of the inference time alone and repetition 0 of the full run are two measurements.
+Every row written before ``measured`` existed reads it as null: a full measurement, which it was.
+The campaign id is not part of it: campaigns of other samplers or seeds on the same folder share
+what is already measured.
 
 A campaign folder holds one system, environment and workload. A campaign on a folder that holds
 another one is refused before anything is measured (``check_compatible``), rather than measured
@@ -96,6 +102,7 @@ BASE_FIELDS = [
     ("config_id", pa.string()), ("repetition", pa.int64()), ("status", pa.string()), ("exit_code", pa.int64()),
     ("error", pa.string()), ("started_at", pa.timestamp("us", tz="UTC")), ("duration_s", pa.float64()),
     ("node", pa.string()), ("node_id", pa.string()), ("node_cpus", pa.int64()), ("attempt", pa.int64()),
+    ("measured", pa.string()),
 ]
 ATTEMPT_FIELDS = [
     ("config_id", pa.string()), ("repetition", pa.int64()), ("attempt", pa.int64()), ("node", pa.string()),
@@ -103,7 +110,8 @@ ATTEMPT_FIELDS = [
     ("ended", pa.timestamp("us", tz="UTC")),
 ]
 RETRIED = ("timeout", "worker gave no result after")  # the old watchdog's rows: possibly a lost worker, not a hang
-IDENTITY = ("system", "environment", "workload", "config_id", "repetition")
+IDENTITY = ("system", "environment", "workload", "config_id", "measured", "repetition")
+PART_SEP = ","  # between the metric names of a partial measurement's ``measured``
 ERROR_CHARS = 2000  # the tail of an error kept in a row
 _ARROW_TYPES = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "categorical": pa.string()}
 
@@ -138,6 +146,16 @@ def measured(row: dict, metrics: Mapping[str, float]) -> dict:
     return row
 
 
+def part_label(metrics: Iterable[str] | None) -> str | None:
+    """The ``measured`` of a measurement of ``metrics`` only (None or empty: a full measurement)."""
+    return PART_SEP.join(sorted(metrics)) if metrics else None
+
+
+def part_metrics(label) -> tuple[str, ...]:
+    """The metrics a row's ``measured`` names; () for a full measurement (null, as every old row)."""
+    return tuple(label.split(PART_SEP)) if isinstance(label, str) and label else ()
+
+
 def failed(row: dict, status: str, error: str, exit_code: int | None = None) -> dict:
     """``row`` marked as a failure of one of the failure ``STATUSES``, keeping the error's tail."""
     check_failure(status)
@@ -151,8 +169,9 @@ def check_failure(status: str) -> None:
 
 
 def identity(row: Mapping) -> tuple:
-    """What makes a measurement itself (``IDENTITY``), as ``MeasurementStore.done`` holds it."""
-    return tuple(row[name] for name in IDENTITY)
+    """What makes a measurement itself (``IDENTITY``), as ``MeasurementStore.done`` holds it (a
+    full measurement's ``measured`` as None, however a reader spelt its null)."""
+    return tuple(part_label(part_metrics(row.get(name))) if name == "measured" else row[name] for name in IDENTITY)
 
 
 def option_names(frame: pd.DataFrame) -> list[str]:
@@ -197,12 +216,16 @@ def measured_configurations(folder: str | Path, space: Space) -> list[dict]:
 def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration: options, the median of each metric over successful repetitions,
     its coefficient of variation (``cv.<metric>``), the number of successful repetitions, and a
-    status that is ``ok`` when any repetition succeeded, else the first failure's status."""
+    status that is ``ok`` when any repetition succeeded, else the first failure's status.
+
+    Partial measurements (``measured`` set) join their configuration's row: a metric's median is
+    over the successful rows that hold it, NaN where none does (a configuration whose inference
+    time alone was measured has no accuracy yet), and ``reps_ok`` counts every successful row."""
     if frame.empty:
         return frame
     options = [OPTION_PREFIX + n for n in option_names(frame)]
     metrics = [METRIC_PREFIX + m for m in metric_names(frame)]
-    keys = [name for name in IDENTITY if name != "repetition"]  # one configuration of one environment and workload
+    keys = [name for name in IDENTITY if name not in ("repetition", "measured")]  # one configuration of one environment and workload
     ok = frame[frame["status"] == "ok"]
     first = frame.sort_values("repetition").groupby(keys, sort=False, dropna=False).first()
     summary = first[options].copy()
@@ -247,7 +270,7 @@ class MeasurementStore:
             return set()
         frame = _unique(self._read(columns=[*IDENTITY, "status", "error"])).to_pandas()
         retried = (frame["status"] == RETRIED[0]) & frame["error"].fillna("").str.startswith(RETRIED[1])
-        return set(map(tuple, frame.loc[~retried, list(IDENTITY)].itertuples(index=False, name=None)))
+        return {identity(row) for row in frame.loc[~retried, list(IDENTITY)].to_dict("records")}
 
     @contextmanager
     def lock(self):

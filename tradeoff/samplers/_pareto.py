@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from tradeoff.errors import TradeoffError
-from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, aggregate, options_of
+from tradeoff.measurements import METRIC_PREFIX, OPTION_PREFIX, aggregate, options_of, part_label
 from tradeoff.optimum import parse_bound
 from tradeoff.samplers._optimise import features, initial_design, opening
-from tradeoff.samplers.base import History, Sampler
+from tradeoff.samplers.base import History, Sampler, split_part
 from tradeoff.space import Space, config_id
 
 log = logging.getLogger(__name__)
@@ -89,25 +89,33 @@ class MultiObjective(Sampler):
 
 
 def offline(sampler: Sampler, space: Space, measure: Callable[[dict], dict | None], objectives, constraints=(),
-            budget: int = 50, workers: int = 1, seconds: Callable[[dict, dict], float] | None = None) -> list[tuple[dict, dict | None, float]]:
+            budget: int = 50, workers: int = 1, seconds: Callable[[dict, dict], float] | None = None,
+            separately: tuple[tuple[tuple[str, ...], float], ...] = ()) -> list[tuple[dict, dict | None, float]]:
     """The campaign loop without Ray or a store, for benchmarks and tests: ask, ``measure`` what is new
     (metrics by name; None: a failed measurement), charge it ``seconds(config, metrics)`` (default 1),
-    repeat until nothing is new. Returns (configuration, metrics, seconds) in the order measured."""
+    repeat until nothing is new. A ``Part`` (a sampler given ``separately``: metrics measured alone,
+    at a cost relative to a full measurement) keeps only its metrics and is charged its cost times
+    the full measurement's. Returns (configuration, metrics, seconds) in the order measured."""
     rows: list[dict] = []
     measured: list[tuple[dict, dict | None, float]] = []
     objectives = tuple(objectives)
+    share = {part_label(p): c for p, c in separately}
     while True:
         history = History(space, pd.DataFrame(rows), objectives[0][0], objectives[0][1], workers=workers,
-                          objectives=objectives, constraints=tuple(constraints))
-        done = {row["config_id"] for row in rows}
-        new = [c for c in sampler.ask(history, budget) if config_id(c) not in done]
+                          objectives=objectives, constraints=tuple(constraints), separately=tuple(separately))
+        done = {(row["config_id"], row["measured"]) for row in rows}
+        new = [split_part(item) for item in sampler.ask(history, budget)]
+        new = [(c, only) for c, only in new if (config_id(c), part_label(only)) not in done]
         if not new:
             return measured
-        for config in new:
+        for config, only in new:
             metrics = measure(config)
             cost = seconds(config, metrics) if seconds and metrics else 1.0
+            if only and metrics is not None:
+                metrics, cost = {m: metrics[m] for m in only}, cost * share[part_label(only)]
             measured.append((config, metrics, cost))
             rows.append({"system": "offline", "environment": "offline", "workload": "offline", "config_id": config_id(config),
+                         "measured": part_label(only),
                          "repetition": 0, "status": "ok" if metrics is not None else "failed", "duration_s": cost,
                          "started_at": pd.Timestamp(len(rows), unit="s", tz="UTC"),
                          **{METRIC_PREFIX + m: (metrics or {}).get(m) for m, _ in objectives},

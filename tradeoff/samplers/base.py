@@ -1,5 +1,9 @@
 """The samplers' contract: a ``Sampler`` asked for configurations given a ``History``.
 
+A sampler answers configurations (dicts: measure every metric). Where the system measures some
+metrics alone for less (``History.separately``, from its spec), an optimiser may answer a
+``Part`` instead: that configuration, only those metrics (FlexiBO's decoupled objectives).
+
 This module stays light (no numpy, pandas or space at import): the CLI lists the samplers from
 ``SAMPLERS`` when it starts, and reaches the rest only when a sampler is asked.
 """
@@ -23,6 +27,19 @@ def _no_rows() -> pd.DataFrame:
     return pd.DataFrame()
 
 
+@dataclass(frozen=True)
+class Part:
+    """An answer of ``ask`` that measures only ``metrics`` of ``config`` (one of ``History.separately``)."""
+
+    config: dict
+    metrics: tuple[str, ...]
+
+
+def split_part(item: dict | Part) -> tuple[dict, tuple[str, ...]]:
+    """An answer of ``ask`` as (configuration, the metrics to measure; (): all)."""
+    return (item.config, tuple(item.metrics)) if isinstance(item, Part) else (item, ())
+
+
 @dataclass(frozen=True, eq=False)  # eq=False: frames do not compare to one truth value
 class History:
     """What a sampler sees when it is asked."""
@@ -36,6 +53,7 @@ class History:
     warm: tuple[pd.DataFrame, ...] = ()  # measurements of other environments of the system that warm-start an optimiser (bo)
     objectives: tuple[tuple[str, str], ...] = ()  # (metric, "min"/"max") of a multi-objective optimiser; () : (metric, goal)
     constraints: tuple[str, ...] = ()  # output constraints on measured metrics, e.g. "psnr >= 40" (tradeoff.optimum.Bound)
+    separately: tuple[tuple[tuple[str, ...], float], ...] = ()  # (metrics, cost relative to a full measurement) the system measures alone
 
     def goals(self) -> tuple[tuple[str, str], ...]:
         """The objectives to optimise: the given ones, else the one metric in its direction."""
@@ -50,7 +68,7 @@ class Sampler:
     def __init__(self, seed: int = 0):
         self.seed = seed
 
-    def ask(self, history: History, budget: int) -> list[dict]:
+    def ask(self, history: History, budget: int) -> list[dict | Part]:
         """The configurations to measure now, at most ``budget``. An adaptive strategy returns the
         stored configurations plus its next batch, and only the stored ones once it is done."""
         raise NotImplementedError
@@ -68,7 +86,7 @@ class Design(Sampler):
 
 
 SAMPLERS: Registry[Sampler] = Registry("sampler", "tradeoff.samplers", "tradeoff.samplers.base:Sampler")
-OPTIMISERS = ("auto", "bo", "bo-ei", "flash", "random", "parego", "parego-cost", "nsga2")  # the methods of 'tradeoff optimize': random is the baseline
+OPTIMISERS = ("auto", "bo", "bo-ei", "flash", "random", "parego", "parego-cost", "nsga2", "flexibo")  # the methods of 'tradeoff optimize': random is the baseline
 
 
 def sample(space: Space, name: str, budget: int, seed: int = 0, sources: tuple[pd.DataFrame, ...] = (),
