@@ -1,4 +1,4 @@
-"""Bayesian optimisation in BO4CO's manner: a Matérn-5/2 GP, its acquisition alternated with FLASH's tree, Kriging-believer batches.
+"""Bayesian optimisation in BO4CO's manner: a Matérn-5/2 GP, lower confidence bound, Kriging-believer batches.
 
 BO4CO (Jamshidi & Casale, MASCOTS'16) found Storm's best configurations with a Latin-hypercube
 initial design, a Gaussian process with a Matérn-5/2 kernel and a lower-confidence-bound
@@ -31,11 +31,7 @@ eligible). Tried because the GP's bound lingered on a plateau of near-optimal la
 26 within 5% among hundreds at 2.0-2.3 ms) where FLASH got to 5% sooner; on 5 tuning seeds of five
 Storm tables it reached 5% sooner on four; rs-6d-c3: median 24 on held-out seeds (36.5 before, seeds 0-19)
 (bench/RESULTS.md, with the other ideas tried: a smaller exploration weight, a trust region, rank
-averaging). Without output constraints the GP's turns take expected improvement instead of the
-bound: beside the greedy tree, the bound's growing weight explored too much; on tuning seeds 0-7 of
-the four tables where FLASH was better EI reached 5% sooner on all four (rs-6d-c3 29 -> 16.5) and
-beat six other variants (bench/RESULTS.md). With constraints the bound's eligibility stays (it was
-measured there; EI's weighting by the probability of feasibility is ``bo-ei``'s).
+averaging).
 
 A batch for several workers is chosen by the Kriging believer: after each pick the GP is told
 its own mean there as if measured (hyper-parameters kept), which shrinks the uncertainty around
@@ -128,17 +124,15 @@ class BayesianOptimisation(Optimiser):
             for _ in range(batch):
                 mean, variance = model.predict(pool, include_likelihood=False)
                 mean, std = prior_pool + mean[:, 0], np.sqrt(np.clip(variance[:, 0], 1e-12, None))
-                if tree is not None:  # FLASH's choice: the tree's predicted best
-                    score = np.where(eligible, tree, np.inf)
-                elif self.acquisition == "ei" or not constraints.slack.shape[1]:
-                    # minimised: the negative expected improvement over the best feasible cost (bo: on the
-                    # GP's turns without output constraints; with them the LCB's eligibility, measured apart)
+                if self.acquisition == "ei":  # minimised: the negative expected improvement over the best feasible cost
                     if constraints.met.any():
                         best = y[constraints.met].min()
                         z_best = (best - mean) / std
                         score = -((best - mean) * norm.cdf(z_best) + std * norm.pdf(z_best)) * np.exp(feasibility)
                     else:
                         score = -feasibility
+                elif tree is not None:  # FLASH's choice: the tree's predicted best
+                    score = np.where(eligible, tree, np.inf)
                 elif eligible.any():
                     score = np.where(eligible, mean - weight * std, np.inf)
                 else:
