@@ -125,3 +125,12 @@ def test_a_live_x264_optimisation_reports_a_measured_feasible_front_and_resumes(
     assert second.returncode == 0 and "(0 new measurements in this run)" in second.stdout, second.stderr[-3000:]
     shown = run_cli("show", str(out))
     assert f"Pareto front ({len(front)} configurations)" in shown.stdout and front["config_id"][0] in shown.stdout
+
+
+def test_the_spread_counts_the_front_as_within_every_epsilon_and_random_over_the_whole_table_as_exact(datasets):
+    from bench.optimize_mo import spread
+    whole = spread("xception-800x800", budget=768, draws=2)  # every configuration: the true front itself
+    assert whole["random_error"] == pytest.approx(0.0, abs=1e-12) and whole["random_sd"] == pytest.approx(0.0, abs=1e-12)
+    assert whole["front"] / 768 <= whole["within_0.01"] <= whole["within_0.02"] <= whole["within_0.05"] <= 1
+    few = spread("xception-800x800", budget=5, draws=200)
+    assert 0 < few["random_p10"] <= few["random_error"] <= few["random_p90"] < 1
