@@ -1,7 +1,7 @@
 """How close each multi-objective optimiser gets to the true Pareto front of the 8 FlexiBO Jetson
 TX2 tables (inference time vs power) in 50 measurements, and what cost-aware choice saves.
 
-    python -m bench.optimize_mo [--workloads xception-200x200,...] [--methods random,nsga2,optuna-tpe,optuna-nsga2,parego,parego-cost]
+    python -m bench.optimize_mo [--workloads xception-200x200,...] [--methods random,nsga2,optuna-tpe,optuna-nsga2,parego,parego-cost,ehvi]
                                 [--seeds 20] [--first-seed 0] [--budget 50] [--processes 2] [--json bench/results/optimize_mo.json]
     python -m bench.optimize_mo --combine part1.json part2.json [--json all.json]   # one run split across lock holds
     python -m bench.optimize_mo --spread [--draws 5000]   # how crowded each table is near its front, random's expected error
@@ -22,7 +22,8 @@ epsilon worse than some front point), and random search's expected error at the 
 draws of that many configurations (a 20-seed mean varies by about its standard deviation / 4.5).
 Optuna's multi-objective TPE and NSGA-II (the ``bench`` extra) propose a recorded level of each
 option, snapped to the nearest recorded configuration not measured yet, and are told the snapped
-configuration's objectives; ``nsga2`` is pymoo's, as a Tradeoff sampler.
+configuration's objectives; ``nsga2`` is pymoo's, as a Tradeoff sampler. ``ehvi`` is ``parego``'s
+GPs with expected hypervolume improvement instead of a random scalarisation.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ from tradeoff.space import config_id
 
 OBJECTIVES = (("inference_time", "min"), ("power_consumption", "min"))
 COST = "inference_time"
-METHODS = ("random", "nsga2", "optuna-tpe", "optuna-nsga2", "parego", "parego-cost")
+METHODS = ("random", "nsga2", "optuna-tpe", "optuna-nsga2", "parego", "parego-cost", "ehvi")
+MINE = ("parego", "parego-cost", "ehvi")  # Tradeoff's: the rest (but random) are the peers
 
 
 def optuna_run(space, measure, budget: int, seed: int, kind: str) -> list[dict]:
@@ -135,10 +137,10 @@ def report(runs: pd.DataFrame, budget: int, methods: list[str], out: Path | None
     """The tables of the benchmark from its runs (one run's, or several lock holds' combined)."""
     summary = summarise(runs)
     wide = summary.pivot(index="workload", columns="method", values="hv_error")[[m for m in methods if m in set(summary["method"])]]
-    peers = [m for m in wide.columns if m not in ("random", "parego", "parego-cost")]
+    peers = [m for m in wide.columns if m not in ("random",) + MINE]
     seeds = sorted(runs["seed"].unique())
     print(f"mean hypervolume error at {budget} measurements, seeds {seeds[0]}-{seeds[-1]} ({len(seeds)})\n" + wide.to_string(float_format="%.4f"))
-    for mine in ("parego", "parego-cost"):
+    for mine in MINE:
         if mine in wide and "random" in wide and peers:
             print(f"{mine}: <= 0.5x random on {(wide[mine] <= 0.5 * wide['random']).sum()}/{len(wide)}, "
                   f"<= best peer on {(wide[mine] <= wide[peers].min(axis=1)).sum()}/{len(wide)}")
