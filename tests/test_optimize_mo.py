@@ -1,5 +1,5 @@
 """Several objectives and constraints (issue 13): the Pareto front and hypervolume of measured rows,
-the multi-objective optimisers (parego, parego-cost, nsga2) on the sampler contract, and live
+the multi-objective optimisers (parego, parego-cost, ehvi, nsga2) on the sampler contract, and live
 optimisations through the CLI on Ray whose reported front and best are measured rows that meet
 the constraints, with a rerun that measures nothing new."""
 
