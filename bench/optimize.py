@@ -245,7 +245,7 @@ def main() -> None:
                         help="summarise the runs of these --json files together (parts of one benchmark run separately)")
     args = parser.parse_args()
     if args.combine:
-        return report(pd.concat(pd.DataFrame(json.loads(p.read_text())["runs"]) for p in args.combine).fillna({"to_5pct": np.inf}).astype({"to_5pct": float}),
+        return report(pd.concat(pd.DataFrame(json.loads(p.read_text())["runs"]) for p in args.combine).fillna({"to_5pct": np.inf, "gap_20": np.inf, "gap_50": np.inf}).astype({"to_5pct": float}),
                       args.budget, args.json)
     default = ("random,flash,flash-blind,bo,bo-blind,bo-ei,bo-ei-blind" if args.constrained else
                "random,flash,tpe,bo" + (",bo-warm" if args.transfer else ""))

@@ -1,9 +1,10 @@
 """How close each multi-objective optimiser gets to the true Pareto front of the 8 FlexiBO Jetson
 TX2 tables (inference time vs power) in 50 measurements, and what cost-aware choice saves.
 
-    python -m bench.optimize_mo [--workloads xception-200x200,...] [--methods random,nsga2,optuna-tpe,optuna-nsga2,parego,parego-cost]
+    python -m bench.optimize_mo [--workloads xception-200x200,...] [--methods random,nsga2,optuna-tpe,optuna-nsga2,parego,parego-cost,ehvi]
                                 [--seeds 20] [--first-seed 0] [--budget 50] [--processes 2] [--json bench/results/optimize_mo.json]
     python -m bench.optimize_mo --combine part1.json part2.json [--json all.json]   # one run split across lock holds
+    python -m bench.optimize_mo --spread [--draws 5000]   # how crowded each table is near its front, random's expected error
 
 Each table (768 recorded configurations) is a replay: an optimiser measures recorded configurations
 one at a time through the sampler loop without Ray (``tradeoff.samplers._pareto.offline``). The
@@ -15,9 +16,14 @@ over what it measured. Cost-aware vs cost-blind: at the target of ``parego``'s m
 the median over seeds of the measurement seconds each of ``parego-cost`` and ``parego`` had spent
 when first reaching it (``saving``), and against ``parego``'s mean seconds for all 50
 (``saving_vs_all``, the earlier, kinder comparison).
+``--spread`` measures why random search does better on some tables than on others: the share of the
+768 configurations within an additive epsilon of the true front (every normalised objective at most
+epsilon worse than some front point), and random search's expected error at the budget over many
+draws of that many configurations (a 20-seed mean varies by about its standard deviation / 4.5).
 Optuna's multi-objective TPE and NSGA-II (the ``bench`` extra) propose a recorded level of each
 option, snapped to the nearest recorded configuration not measured yet, and are told the snapped
-configuration's objectives; ``nsga2`` is pymoo's, as a Tradeoff sampler.
+configuration's objectives; ``nsga2`` is pymoo's, as a Tradeoff sampler. ``ehvi`` is ``parego``'s
+GPs with expected hypervolume improvement instead of a random scalarisation.
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ from tradeoff.space import config_id
 
 OBJECTIVES = (("inference_time", "min"), ("power_consumption", "min"))
 COST = "inference_time"
-METHODS = ("random", "nsga2", "optuna-tpe", "optuna-nsga2", "parego", "parego-cost")
+METHODS = ("random", "nsga2", "optuna-tpe", "optuna-nsga2", "parego", "parego-cost", "ehvi")
+MINE = ("parego", "parego-cost", "ehvi")  # Tradeoff's: the rest (but random) are the peers
 
 
 def optuna_run(space, measure, budget: int, seed: int, kind: str) -> list[dict]:
@@ -75,6 +82,22 @@ def one_run(workload: str, method: str, seed: int, budget: int) -> dict:
     return {"workload": workload, "method": method, "seed": seed, "front_size": int(non_dominated(every).sum()),
             "measured": len(measured), "hv_error": errors[-1], "errors": errors, "seconds_spent": np.cumsum(costs[:, 0]).tolist(),
             "cost": float(costs[:, 0].sum()), "wall_s": time.perf_counter() - started}
+
+
+def spread(workload: str, budget: int, draws: int, seed: int = 0) -> dict:
+    """How crowded a table is near its true front, and random search's error at ``budget`` over ``draws`` draws."""
+    system = get_system("flexibo", "TX2", workload)
+    every = np.array([[system.run(c, workload, 1.0, [])[m] for m, _ in OBJECTIVES] for c in system.space.population.to_dict("records")])
+    lower, upper = every.min(axis=0), every.max(axis=0)
+    unit, front = (every - lower) / (upper - lower), non_dominated(every)
+    true = hypervolume(every[front], lower, upper)
+    # additive epsilon of each row to the front: the least e with a front point no more than e better in every objective
+    epsilon = np.max(unit[:, None, :] - unit[front][None, :, :], axis=2).min(axis=1)
+    rng = np.random.default_rng(seed)
+    errors = np.array([1 - hypervolume(every[rng.choice(len(every), budget, replace=False)], lower, upper) / true for _ in range(draws)])
+    return {"workload": workload, "front": int(front.sum()), **{f"within_{e:g}": float(np.mean(epsilon <= e)) for e in (0.01, 0.02, 0.05)},
+            "power_max_over_min": float(upper[1] / lower[1]), "random_error": float(errors.mean()), "random_sd": float(errors.std()),
+            "random_p10": float(np.quantile(errors, 0.1)), "random_p90": float(np.quantile(errors, 0.9))}
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
@@ -114,10 +137,10 @@ def report(runs: pd.DataFrame, budget: int, methods: list[str], out: Path | None
     """The tables of the benchmark from its runs (one run's, or several lock holds' combined)."""
     summary = summarise(runs)
     wide = summary.pivot(index="workload", columns="method", values="hv_error")[[m for m in methods if m in set(summary["method"])]]
-    peers = [m for m in wide.columns if m not in ("random", "parego", "parego-cost")]
+    peers = [m for m in wide.columns if m not in ("random",) + MINE]
     seeds = sorted(runs["seed"].unique())
     print(f"mean hypervolume error at {budget} measurements, seeds {seeds[0]}-{seeds[-1]} ({len(seeds)})\n" + wide.to_string(float_format="%.4f"))
-    for mine in ("parego", "parego-cost"):
+    for mine in MINE:
         if mine in wide and "random" in wide and peers:
             print(f"{mine}: <= 0.5x random on {(wide[mine] <= 0.5 * wide['random']).sum()}/{len(wide)}, "
                   f"<= best peer on {(wide[mine] <= wide[peers].min(axis=1)).sum()}/{len(wide)}")
@@ -141,8 +164,13 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write every run and the summaries here")
     parser.add_argument("--combine", nargs="+", type=Path, default=None,
                         help="summarise the runs of these --json files together (one benchmark run split across lock holds)")
+    parser.add_argument("--spread", action="store_true", help="per table: the share near the true front and random's expected error")
+    parser.add_argument("--draws", type=int, default=5000, help="--spread: random draws of --budget configurations")
     args = parser.parse_args()
     methods = args.methods.split(",")
+    if args.spread:
+        table = pd.DataFrame([spread(w, args.budget, args.draws) for w in args.workloads.split(",")])
+        return print(table.to_string(index=False, float_format="%.4f"))
     if args.combine:
         runs = pd.concat([pd.DataFrame(json.loads(path.read_text())["runs"]) for path in args.combine], ignore_index=True)
         return report(runs, args.budget, methods, args.json)

@@ -503,6 +503,8 @@ class OptimizeSettings:
         if len(self.objectives) > 1 and self.method in SINGLE_OBJECTIVE:
             raise TradeoffError(f"{self.method} optimises one objective; for {len(self.objectives)} give "
                                 f"--method {' or '.join(m for m in OPTIMISERS if m not in SINGLE_OBJECTIVE)}")
+        if self.method == "ehvi" and len(self.objectives) != 2:
+            raise TradeoffError(f"ehvi optimises two objectives, not {len(self.objectives)}; give --method parego")
         if self.warm_start and self.method not in (*TRANSFERS, "auto"):
             raise TradeoffError(f"--warm-start feeds {' or '.join(TRANSFERS)}, not {self.method}; give --method bo or auto")
         if self.warm_start and len(self.objectives) > 1:

@@ -255,6 +255,7 @@ ROWS = [
     (["worker"], "set PREFECT_API_URL"),
     # optimize: several objectives and constraints (issue 13)
     (["optimize", "sqlite", "--objective", "us_per_op", "--objective", "time", "--method", "bo"], "bo optimises one objective"),
+    (["optimize", "sqlite", "--objective", "us_per_op", "--method", "ehvi"], "ehvi optimises two objectives, not 1"),
     (["optimize", "sqlite", "--objective", "us_per_op:up"], "METRIC:min / METRIC:max"),
     (["optimize", "sqlite", "--objective", "us_per_op", "--objective", "us_per_op"], "given twice"),
     (["optimize", "sqlite", "--objective", "us_per_op", "--objective", "nosuch"], "sqlite has no metric 'nosuch'"),

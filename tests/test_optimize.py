@@ -80,7 +80,7 @@ def test_an_optimiser_asks_from_the_store_a_batch_per_worker_and_stops_at_the_bu
 @pytest.mark.parametrize("args, message", [
     (["--objective", "speed"], "storm has no metric 'speed'; its metrics: throughput, latency"),
     (["--objective", "latency", "--budget", "3"], "--budget 3 is smaller than bo's initial design of 7 configurations; give --budget 7 or more"),
-    (["--objective", "latency", "--method", "grid"], "unknown method 'grid'; use one of auto, bo, bo-ei, flash, random, parego, parego-cost, nsga2, flexibo"),
+    (["--objective", "latency", "--method", "grid"], "unknown method 'grid'; use one of auto, bo, bo-ei, flash, random, parego, parego-cost, ehvi, nsga2, flexibo"),
 ])
 def test_bad_optimisation_input_is_one_line_before_anything_is_measured(tradeoff, tmp_path, datasets, args, message):
     result = tradeoff("optimize", "storm", "--environment", "wc-6d-c1", "--out", str(tmp_path / "run"), *args)

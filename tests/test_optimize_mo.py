@@ -1,5 +1,5 @@
 """Several objectives and constraints (issue 13): the Pareto front and hypervolume of measured rows,
-the multi-objective optimisers (parego, parego-cost, nsga2) on the sampler contract, and live
+the multi-objective optimisers (parego, parego-cost, ehvi, nsga2) on the sampler contract, and live
 optimisations through the CLI on Ray whose reported front and best are measured rows that meet
 the constraints, with a rerun that measures nothing new."""
 
@@ -67,7 +67,7 @@ def _table(workload: str):
     return system, lambda config: system.run(config, workload, 1.0, [])
 
 
-@pytest.mark.parametrize("method", ["parego", "parego-cost", "nsga2"])
+@pytest.mark.parametrize("method", ["parego", "parego-cost", "ehvi", "nsga2"])
 def test_a_multi_objective_optimiser_asks_from_the_store_never_repeats_and_stops_at_the_budget(datasets, method):
     system, measure = _table("xception-200x200")
     runs = offline(SAMPLERS.get(method)(1), system.space, measure, OBJECTIVES, budget=14, workers=3,
@@ -81,6 +81,27 @@ def test_a_multi_objective_optimiser_asks_from_the_store_never_repeats_and_stops
     assert asked == SAMPLERS.get(method)(1).ask(history, 14)  # the same store, the same batch: a resumed run continues alike
     assert len(asked) > 10 and not {config_id(c) for c in asked[10:]} & set(rows["config_id"])
     assert SAMPLERS.get(method)(1).ask(history, 10) == asked[:10]  # the budget spent: only the stored
+
+
+def test_the_hypervolume_improvement_is_pymoos_hypervolume_gained_by_adding_the_point():
+    from tradeoff.samplers.ehvi import improvement
+    rng = np.random.default_rng(3)
+    front = rng.random((7, 2))
+    points = np.vstack([rng.random((40, 2)), front[:2], [[1.05, 0.0], [0.0, 1.05], [1.2, 0.1]]])  # measured rows, beyond the worst
+    zero, reference = np.zeros(2), np.full(2, 1.1)  # pymoo's reference (1, 1) after scaling by 1.1
+    before = hypervolume(front, zero, reference)
+    exact = [1.1 ** 2 * (hypervolume(np.vstack([front, p]), zero, reference) - before) for p in points]
+    assert np.allclose(improvement(points, front), exact) and improvement(points, front)[-1] == 0
+    assert np.allclose(improvement(points[None].repeat(3, axis=0), front), np.tile(exact, (3, 1)))  # draws along a leading axis
+
+
+def test_ehvi_refuses_other_than_two_objectives_before_measuring(datasets):
+    system, _ = _table("xception-200x200")
+    measured = []
+    for objectives in (OBJECTIVES[:1], OBJECTIVES + (("inference_time", "max"),)):
+        with pytest.raises(TradeoffError, match="two objectives.*parego"):
+            offline(SAMPLERS.get("ehvi")(0), system.space, measured.append, objectives, budget=12)
+    assert measured == []
 
 
 def test_parego_under_a_constraint_measures_where_it_holds_and_beats_random(datasets):
@@ -125,3 +146,12 @@ def test_a_live_x264_optimisation_reports_a_measured_feasible_front_and_resumes(
     assert second.returncode == 0 and "(0 new measurements in this run)" in second.stdout, second.stderr[-3000:]
     shown = run_cli("show", str(out))
     assert f"Pareto front ({len(front)} configurations)" in shown.stdout and front["config_id"][0] in shown.stdout
+
+
+def test_the_spread_counts_the_front_as_within_every_epsilon_and_random_over_the_whole_table_as_exact(datasets):
+    from bench.optimize_mo import spread
+    whole = spread("xception-800x800", budget=768, draws=2)  # every configuration: the true front itself
+    assert whole["random_error"] == pytest.approx(0.0, abs=1e-12) and whole["random_sd"] == pytest.approx(0.0, abs=1e-12)
+    assert whole["front"] / 768 <= whole["within_0.01"] <= whole["within_0.02"] <= whole["within_0.05"] <= 1
+    few = spread("xception-800x800", budget=5, draws=200)
+    assert 0 < few["random_p10"] <= few["random_error"] <= few["random_p90"] < 1

@@ -86,7 +86,7 @@ class Design(Sampler):
 
 
 SAMPLERS: Registry[Sampler] = Registry("sampler", "tradeoff.samplers", "tradeoff.samplers.base:Sampler")
-OPTIMISERS = ("auto", "bo", "bo-ei", "flash", "random", "parego", "parego-cost", "nsga2", "flexibo")  # the methods of 'tradeoff optimize': random is the baseline
+OPTIMISERS = ("auto", "bo", "bo-ei", "flash", "random", "parego", "parego-cost", "ehvi", "nsga2", "flexibo")  # the methods of 'tradeoff optimize': random is the baseline
 
 
 def sample(space: Space, name: str, budget: int, seed: int = 0, sources: tuple[pd.DataFrame, ...] = (),
