@@ -429,13 +429,15 @@ def parse_objective(text: str) -> tuple[str, str | None]:
     return metric, goal or None
 def auto_method(system: System, budget: int, warm: bool, objectives: int = 1) -> tuple[str, str]:
     """``--method auto``: the method for this problem, and why. A budget that measures the whole
-    finite space leaves nothing to model (random, exhaustive); several objectives are ParEGO's; a
+    finite space leaves nothing to model (random, exhaustive); two objectives are ehvi's, more ParEGO's; a
     warm start is bo's; a GP (BO4CO) on few dimensions and a budget of a few hundred, FLASH's tree
     beyond (its point: it scales)."""
     size, dimensions = system.space.count(), len(system.space.feature_names())
     if size is not None and budget >= size:
         return "random", f"the budget of {budget} measures all {size} configurations: nothing is left to model"
-    if objectives > 1:
+    if objectives == 2:
+        return "ehvi", "two objectives: expected hypervolume improvement on per-objective GPs (below ParEGO's error on all 8 FlexiBO tables)"
+    if objectives > 2:
         return "parego", f"{objectives} objectives: ParEGO's scalarised GPs find a front in few measurements"
     if warm:
         return "bo", "a warm start feeds bo's GP prior and initial design"

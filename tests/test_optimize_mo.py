@@ -155,3 +155,11 @@ def test_the_spread_counts_the_front_as_within_every_epsilon_and_random_over_the
     assert whole["front"] / 768 <= whole["within_0.01"] <= whole["within_0.02"] <= whole["within_0.05"] <= 1
     few = spread("xception-800x800", budget=5, draws=200)
     assert 0 < few["random_p10"] <= few["random_error"] <= few["random_p90"] < 1
+
+
+def test_auto_takes_ehvi_for_two_objectives_and_parego_for_more(datasets):
+    from tasks.settings import auto_method
+    system = get_system("flexibo", "TX2", "xception-200x200")  # 768 configurations: a budget of 50 leaves them to model
+    assert auto_method(system, 50, False, 2)[0] == "ehvi"
+    assert auto_method(system, 50, False, 3)[0] == "parego"
+    assert auto_method(system, 768, False, 2)[0] == "random"  # the whole table measured: nothing to model
