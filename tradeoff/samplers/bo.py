@@ -61,6 +61,11 @@ def beta(iteration: int, candidates: int) -> float:
     return BETA_SCALE * 2 * math.log(max(candidates, 1) * iteration ** 2 * math.pi ** 2 / (6 * DELTA))
 
 
+def believe(model: GPy.models.GPRegression, x: np.ndarray, value: float) -> None:
+    """The Kriging believer's step: ``value`` at the point ``x`` as if measured, hyper-parameters kept."""
+    model.set_XY(np.vstack([model.X, x[None, :]]), np.vstack([model.Y, [[value]]]))
+
+
 def fit_gp(X: np.ndarray, y: np.ndarray) -> GPy.models.GPRegression:
     """A Matérn-5/2 ARD GP on standardised costs, its hyper-parameters by maximum marginal likelihood."""
     kernel = GPy.kern.Matern52(X.shape[1], ARD=True, lengthscale=np.full(X.shape[1], 0.5))
@@ -141,6 +146,5 @@ class BayesianOptimisation(Optimiser):
                 pick = int(np.argmin(score))
                 picks.append(pick)
                 if len(picks) < batch:  # the believer: the pick's mean as if measured, hyper-parameters kept
-                    believed = mean[pick:pick + 1] - prior_pool[pick:pick + 1]
-                    model.set_XY(np.vstack([model.X, pool[pick:pick + 1]]), np.vstack([model.Y, believed[:, None]]))
+                    believe(model, pool[pick], mean[pick] - prior_pool[pick])
         return picks

@@ -22,7 +22,7 @@ from tradeoff.errors import TradeoffError
 from tradeoff.optimum import non_dominated
 from tradeoff.samplers._pareto import Observed
 from tradeoff.samplers.base import History
-from tradeoff.samplers.bo import fit_gp
+from tradeoff.samplers.bo import believe, fit_gp
 from tradeoff.samplers.parego import DRAWS, ParEGO
 
 REFERENCE = 1.1  # beyond the normalised worst measured cost, so improving an end of the front counts
@@ -73,7 +73,7 @@ class ExpectedHypervolume(ParEGO):
                 picks.append(pick)
                 if len(picks) < batch:  # the believer: the pick's predicted costs as if measured, hyper-parameters kept
                     for model, column in zip(models, mean[pick]):
-                        model.set_XY(np.vstack([model.X, pool[pick:pick + 1]]), np.vstack([model.Y, [[column]]]))
+                        believe(model, pool[pick], column)
                     if feasibility[pick] >= 0.5:
                         front = np.vstack([front, mean[pick]])
         return picks

@@ -21,7 +21,7 @@ from scipy.stats import norm
 from threadpoolctl import threadpool_limits
 
 from tradeoff.samplers._pareto import MultiObjective, Observed
-from tradeoff.samplers.bo import fit_gp
+from tradeoff.samplers.bo import believe, fit_gp
 
 RHO = 0.05  # ParEGO's augmentation: keeps weakly dominated points from scoring like the front
 DRAWS = 64  # Monte Carlo draws of the objectives per candidate
@@ -71,7 +71,7 @@ class ParEGO(MultiObjective):
                 picks.append(pick)
                 if len(picks) < batch:  # the believer: the pick's predicted objectives as if measured, hyper-parameters kept
                     for model, column in zip(models, mean[pick]):
-                        model.set_XY(np.vstack([model.X, pool[pick:pick + 1]]), np.vstack([model.Y, [[column]]]))
+                        believe(model, pool[pick], column)
                     believed = np.vstack([believed, mean[pick]])
                     believed_feasible = np.append(believed_feasible, feasibility[pick] >= 0.5)
         return picks
