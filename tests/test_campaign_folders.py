@@ -20,12 +20,19 @@ def campaign(out: Path, *args: str):
                    "--tracking-uri", f"sqlite:///{out.parent}/mlflow.db", *args)
 
 
-@pytest.mark.parametrize("other", [["--workload", "paper"], ["--workload", "linear", "--environment", "lab2"]])
-def test_a_campaign_of_another_workload_or_environment_is_refused_on_a_used_folder(tmp_path, other):
-    out = tmp_path / "campaign"
+@pytest.fixture(scope="module")
+def used_folder(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("used") / "campaign"
     first = campaign(out, "--workload", "linear")
     assert first.returncode == 0, first.stderr[-3000:]
     assert "6 new in this run" in first.stdout
+    return out
+
+
+@pytest.mark.parametrize("other", [["--workload", "paper"], ["--workload", "linear", "--environment", "lab2"]])
+def test_a_campaign_of_another_workload_or_environment_is_refused_on_a_used_folder(used_folder, tmp_path, other):
+    out = tmp_path / "campaign"
+    shutil.copytree(used_folder, out)
     stored = pd.read_parquet(out / "measurements.parquet")
     second = campaign(out, *other)
     assert second.returncode == 2, second.stdout[-2000:] + second.stderr[-2000:]
