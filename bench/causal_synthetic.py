@@ -19,7 +19,9 @@ configuration per case. This generator keeps the shape of that data and knows th
   objective meet the goal, found by enumeration over the acting options (sizes 1 to 3; a fault
   that needs more is dropped and counted). A recommendation is scored against the minimal set it
   matches best: precision, recall and accuracy (Jaccard: |hit| / |changed or true|) of the options
-  the method changed; hit@1: the method's top-ranked option is in some minimal set.
+  the method changed; hit@1: the method's top-ranked option is in some minimal set. Each fix is
+  also audited noise-free: does it meet the goal without the noise of its lucky measurement, and
+  is it irreducible (no changed option's revert alone keeps the goal)?
 
 Protocol, every method on the same fault: 25 random measured configurations to learn from (the
 faulty one and its metrics given, as a user reports it), then at most 40 more measurements.
@@ -287,8 +289,23 @@ def run_fault(generator: Generator, fault: Fault, methods: list[str], rng_seed: 
                      "gain": 100 * (1 - after / fault.metrics[goal.metric]) if fixed_at else 0.0,
                      "hit@1": (top in union) if top is not None else np.nan, "n_truth": min(map(len, fault.truth)),
                      "truth_sets": len(fault.truth), "cpu_s": cpu, "weak": weak if method == "causal" else np.nan,
-                     **score(changed, fault.truth)})
+                     **score(changed, fault.truth), **audit(generator, fault, best if fixed_at else None)})
     return rows
+
+
+def audit(generator: Generator, fault: Fault, fix: dict | None) -> dict:
+    """Whether a fix meets its goals noise-free, and whether it is irreducible there (no changed
+    option's revert alone keeps the goals): a fix can miss a minimum root-cause set because it met
+    the goal on a lucky draw, or because it is another, larger set that needs every option it changes."""
+    if fix is None:
+        return {"holds_noise_free": np.nan, "irreducible": np.nan}
+    changed = [o for o in OPTIONS if fix[o] != fault.config[o]]
+    configs = [fix] + [{**fix, o: fault.config[o]} for o in changed]
+    values = generator.evaluate(generator.indices(configs))
+    ok = np.ones(len(configs), dtype=bool)
+    for goal in fault.goals:
+        ok &= goal.holds(values[goal.metric])
+    return {"holds_noise_free": bool(ok[0]), "irreducible": bool(ok[0] and not ok[1:].any())}
 
 
 def first_hit(configs: list[dict], metrics: list[dict], goal: Goal, before: int) -> tuple[int | None, dict | None]:
@@ -328,7 +345,9 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
                      "mean spent": fixed["spent"].mean(),
                      "gain % (fixed)": fixed["gain"].mean(), "accuracy": fixed["accuracy"].mean(),
                      "precision": fixed["precision"].mean(), "recall": fixed["recall"].mean(),
-                     "hit@1": group["hit@1"].mean(), "changed": fixed["changed"].mean(), "cpu s": group["cpu_s"].mean()})
+                     "hit@1": group["hit@1"].mean(), "changed": fixed["changed"].mean(),
+                     "holds noise-free": fixed["holds_noise_free"].astype(float).mean(),
+                     "irreducible": fixed["irreducible"].astype(float).mean(), "cpu s": group["cpu_s"].mean()})
     return pd.DataFrame(rows)
 
 

@@ -266,6 +266,23 @@ def test_semi_synthetic_fault_is_fixed_by_its_root_cause():
     assert fault.truth == [frozenset({"vm.swappiness"})]
     (row,) = run_fault(generator, fault, ["causal"], 200)
     assert row["fixed"] and row["measurements"] <= 27 and row["precision"] == 1.0 and row["recall"] == 1.0
+    assert row["holds_noise_free"] and row["irreducible"]
+
+
+def test_semi_synthetic_audit_tells_a_lucky_fix_from_a_padded_one():
+    import numpy as np
+
+    from bench.causal_synthetic import LEVELS, Generator, audit, faults
+    generator = Generator(2)
+    fault = faults(generator, 1, np.random.default_rng(2 + 10_000))[0][0]
+    goal = fault.goals[0]
+    fixes = [{**fault.config, "vm.swappiness": v} for v in LEVELS["vm.swappiness"] if v != fault.config["vm.swappiness"]]
+    fix = next(f for f in fixes if goal.holds(generator.evaluate(generator.indices([f]))[goal.metric][0]))
+    assert audit(generator, fault, fix) == {"holds_noise_free": True, "irreducible": True}
+    inert = next(o for o in LEVELS if o not in generator.ancestors(goal.metric))
+    padded = {**fix, inert: next(v for v in LEVELS[inert] if v != fault.config[inert])}
+    assert audit(generator, fault, padded) == {"holds_noise_free": True, "irreducible": False}
+    assert audit(generator, fault, fault.config)["holds_noise_free"] is False  # the fault itself misses its goal
 
 
 # The live faults' failures (bench/RESULTS.md, "Live faults with known root causes"), each on a small
