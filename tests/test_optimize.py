@@ -223,3 +223,26 @@ def test_an_output_constraint_steers_the_choice_to_feasible_configurations(datas
     after_design = slice(initial_size(system.space), None)  # the same initial design: the choice differs after it
     assert np.mean(np.isfinite(aware[after_design])) > 2 * np.mean(np.isfinite(blind[after_design]))
     assert min(aware) < min(blind), f"best feasible latency {min(aware)} told the constraint, {min(blind)} not"
+
+
+def test_flash_under_a_constraint_votes_feasibility_over_bootstrap_samples():
+    """Told a constraint, FLASH's feasibility is a vote of slack trees fitted on bootstrap samples:
+    certain where every sample agrees, in between near the boundary, and the choice is the predicted
+    best of the candidates at least half the samples call feasible (else the most probably feasible)."""
+    from tradeoff.samplers._optimise import Constraints
+    from tradeoff.samplers.flash import Flash, feasibility
+    rng = np.random.default_rng(0)
+    measured = rng.random((40, 2))  # faster (lower cost) with x0; feasible where x0 + x1 <= 1, noisily
+    cost, slack = -measured[:, 0], 1 - measured.sum(axis=1) + rng.normal(0, 0.1, 40)
+    pool = rng.random((400, 2))
+    told = Constraints(slack[:, None], slack >= 0)
+    vote = feasibility(measured, told, pool, 0, np.random.default_rng(1))
+    inside, outside = pool.sum(axis=1) < 0.5, pool.sum(axis=1) > 1.5
+    assert vote[inside].mean() > 0.9 and vote[outside].mean() < 0.1
+    assert ((vote > 0) & (vote < 1)).any(), "no candidate that the samples disagree on"
+    chosen = Flash(0).choose(measured, cost, pool, 3, 20, told)
+    assert len(set(chosen)) == 3 and chosen == Flash(0).choose(measured, cost, pool, 3, 20, told)  # the same store, the same batch
+    again = feasibility(measured, told, pool, 0, np.random.default_rng(20))
+    assert all(again[i] >= 0.5 for i in chosen) or not (again >= 0.5).any()
+    unconstrained = Constraints(np.zeros((40, 0)), np.ones(40, dtype=bool))
+    assert pool[Flash(0).choose(measured, cost, pool, 1, 20, unconstrained)[0], 0] > 0.9
