@@ -63,6 +63,15 @@ def free_port() -> int:
             return port
 
 
+def ray_node_options() -> list[str]:
+    """``ray start`` options shared by every node started here: in the foreground (killed by its group),
+    on loopback, and with ports of its own (several Ray nodes share this machine, and other users' Ray too)."""
+    return ["--block", "--node-ip-address", "127.0.0.1", "--disable-usage-stats",
+            "--node-manager-port", str(free_port()), "--object-manager-port", str(free_port()),
+            "--metrics-export-port", str(free_port()), "--dashboard-agent-listen-port", str(free_port()),
+            "--dashboard-agent-grpc-port", str(free_port()), "--runtime-env-agent-port", str(free_port())]
+
+
 def _listening(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
@@ -265,13 +274,6 @@ class Stack:
             raise TradeoffError(f"MLflow refused to create user {MLFLOW_USER} ({response.status_code} {response.text[:200]}); "
                                 f"see {self.folder / 'logs' / 'mlflow.log'}")
 
-    def _ray_common(self) -> list[str]:
-        """Ports of their own for each node: several Ray nodes share this machine, and other users' Ray too."""
-        return ["--block", "--node-ip-address", "127.0.0.1", "--disable-usage-stats",
-                "--node-manager-port", str(free_port()), "--object-manager-port", str(free_port()),
-                "--metrics-export-port", str(free_port()), "--dashboard-agent-listen-port", str(free_port()),
-                "--dashboard-agent-grpc-port", str(free_port()), "--runtime-env-agent-port", str(free_port())]
-
     def _ray_env(self) -> dict[str, str]:
         # a loaded machine registers a node slowly: Ray's 10 s default fails a node that would have joined
         return {**self.ray_auth(), "RAY_USAGE_STATS_ENABLED": "0", "RAY_raylet_start_wait_time_s": str(int(START_S))}
@@ -282,7 +284,7 @@ class Stack:
     def ray_head_command(self) -> list[str]:
         return ["ray", "start", "--head", "--port", str(self.ports["ray"]), "--num-cpus", "0",
                 "--ray-client-server-port", str(self.ports["ray-client"]), "--include-dashboard", "false",
-                "--temp-dir", str(self.temp_dir), *self._ray_common()]
+                "--temp-dir", str(self.temp_dir), *ray_node_options()]
 
     @property
     def temp_dir(self) -> Path:
@@ -302,7 +304,7 @@ class Stack:
 
     def ray_node_command(self, node: str) -> list[str]:
         return ["ray", "start", "--address", self.ray_address, "--num-cpus", "1", "--labels", self.labels(node),
-                *self._ray_common()]
+                *ray_node_options()]
 
     def labels(self, node: str) -> str:
         """The node's Ray labels: the environment it measures and its name (the contract with tasks/measure.py)."""

@@ -18,6 +18,7 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+SESSION_ENV = dict(os.environ)  # before any test changes it: what servers shared by every test start with
 
 
 @pytest.fixture(autouse=True)
@@ -127,14 +128,84 @@ def kill_when_stored(args: list[str], parts: Path, env: dict, count: int = 3, se
     first.wait()
 
 
+_ray_head: tuple[str, dict] | None = None
+# What a Ray worker inherits from the process that started its node and a test may change: a call
+# that differs from the shared head in any of these gets a local Ray of its own.
+WORKER_ENV = ("PATH", "PYTHONPATH", "TMPDIR")
+HEAD_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_raylet_start_wait_time_s": "120"}  # explicit auth; a loaded machine registers slowly
+
+
+def _worker_env(environment: dict) -> dict:
+    return {k: v for k, v in {**environment, **HEAD_ENV}.items() if k in WORKER_ENV or k.startswith(("TRADEOFF_", "RAY_"))}
+
+
+def shared_ray() -> tuple[str, dict]:
+    """One Ray head on 127.0.0.1 for the CLI calls of this test session, as a user's $RAY_ADDRESS names
+    one (each call would otherwise start and stop a local Ray: 5-10 s); the local default is tested
+    where run_cli is asked for it. Returns its address and the worker environment it was started with."""
+    global _ray_head
+    if _ray_head is None:
+        from flows.stack import ray_node_options
+        port, temp = free_port(), Path(tempfile.mkdtemp(prefix="tradeoff-test-ray-", dir="/tmp"))  # socket paths < 107 bytes
+        env, log = {**SESSION_ENV, **HEAD_ENV}, temp / "head.log"
+        with log.open("w") as output:
+            head = subprocess.Popen(["ray", "start", "--head", "--port", str(port), "--num-cpus", str(os.cpu_count()),
+                                     "--ray-client-server-port", str(free_port()), "--include-dashboard", "false",
+                                     "--temp-dir", str(temp), *ray_node_options()],
+                                    env=env, start_new_session=True, stdout=output, stderr=subprocess.STDOUT)
+
+        def stop() -> None:
+            os.killpg(head.pid, signal.SIGTERM)
+            try:
+                head.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(head.pid, signal.SIGKILL)
+            shutil.rmtree(temp, ignore_errors=True)
+        atexit.register(stop)
+        deadline = time.time() + 180
+        while "Ray runtime started" not in log.read_text(errors="replace"):  # its node has registered
+            if head.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"the shared Ray head did not start: {log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.3)
+        _ray_head = f"127.0.0.1:{port}", _worker_env(env)
+    return _ray_head
+
+
+_empty_store: Path | None = None
+
+
+def empty_mlflow_store() -> Path:
+    """An MLflow sqlite store made once per session: a new store runs MLflow's schema migrations
+    (3-6 s), so a call that would create one at a path of its own gets a copy of this instead."""
+    global _empty_store
+    if _empty_store is None:
+        from mlflow.tracking import MlflowClient
+        path = Path(tempfile.mkdtemp(prefix="tradeoff-test-mlflow-")) / "mlflow.db"
+        MlflowClient(f"sqlite:///{path}").search_experiments()
+        atexit.register(shutil.rmtree, path.parent, True)
+        _empty_store = path
+    return _empty_store
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600,
-            ephemeral_prefect: bool = False) -> subprocess.CompletedProcess:
-    """The installed ``tradeoff`` command, as a user runs it."""
+            ephemeral_prefect: bool = False, own_ray: bool = False) -> subprocess.CompletedProcess:
+    """The installed ``tradeoff`` command, as a user runs it, on the session's Ray cluster unless
+    ``own_ray`` (or its environment or working folder differs from the cluster's: then the default
+    local Ray)."""
     environment = {**os.environ, **(env or {})}
     if ephemeral_prefect:
         environment.pop("PREFECT_API_URL", None)
     else:
         environment.setdefault("PREFECT_API_URL", prefect_server())
+    if not (own_ray or ephemeral_prefect or cwd or "RAY_ADDRESS" in environment):
+        address, inherited = shared_ray()
+        if _worker_env(environment) == inherited:
+            environment.update(RAY_ADDRESS=address, **HEAD_ENV)
+    if "--tracking-uri" in args:
+        uri = args[args.index("--tracking-uri") + 1]
+        store = Path(uri.removeprefix("sqlite:///"))
+        if uri.startswith("sqlite:///") and store.parent.is_dir() and not store.exists():
+            shutil.copyfile(empty_mlflow_store(), store)
     return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, cwd=cwd,
                           env=environment, timeout=timeout)
 
