@@ -30,11 +30,11 @@ def used_folder(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("other", [["--workload", "paper"], ["--workload", "linear", "--environment", "lab2"]])
-def test_a_campaign_of_another_workload_or_environment_is_refused_on_a_used_folder(used_folder, tmp_path, other):
+def test_a_campaign_of_another_workload_or_environment_is_refused_on_a_used_folder(used_folder, tmp_path, other, tradeoff):
     out = tmp_path / "campaign"
     shutil.copytree(used_folder, out)
     stored = pd.read_parquet(out / "measurements.parquet")
-    second = campaign(out, *other)
+    second = tradeoff("campaign", "synthetic", "--budget", "6", "--out", str(out), *other)  # refused before Prefect or Ray start
     assert second.returncode == 2, second.stdout[-2000:] + second.stderr[-2000:]
     lines = second.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "use another --out" in lines[0], second.stderr
@@ -42,10 +42,10 @@ def test_a_campaign_of_another_workload_or_environment_is_refused_on_a_used_fold
     pd.testing.assert_frame_equal(pd.read_parquet(out / "measurements.parquet"), stored)  # nothing new stored
 
 
-def test_an_old_campaign_folder_shows_resumes_and_replays(tmp_path):
+def test_an_old_campaign_folder_shows_resumes_and_replays(tmp_path, tradeoff):
     out = tmp_path / "old"
     shutil.copytree(OLD_CAMPAIGN, out)
-    shown = run_cli("show", str(out))
+    shown = tradeoff("show", str(out))
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert "system synthetic, environment local, workload paper" in shown.stdout and "ok 6" in shown.stdout
     before = pd.read_parquet(out / "measurements.parquet")

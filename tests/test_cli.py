@@ -157,19 +157,19 @@ def test_replay_campaign_returns_recorded_values(tmp_path, datasets):
 
 
 @pytest.mark.slow
-def test_imported_table_is_usable_by_show_and_campaign(tmp_path):
+def test_imported_table_is_usable_by_show_and_campaign(tmp_path, tradeoff):
     table = tmp_path / "measured.csv"
     rows = ["cache,threads,mode,latency"] + [f"{c},{t},{m},{10 + c * 2 + t * 0.5 + (3 if m == 'fast' else 0)}"
                                               for c in (0, 1) for t in (1, 2, 4) for m in ("fast", "safe")]
     table.write_text("\n".join(rows) + "\nbad,1,fast,oops\n".replace("bad", "1"))
     out = tmp_path / "imported"
-    result = run_cli("import", str(table), "--options", "cache,threads,mode", "--metrics", "latency", "--system", "mydb",
+    result = tradeoff("import", str(table), "--options", "cache,threads,mode", "--metrics", "latency", "--system", "mydb",
                      "--environment", "laptop", "--out", str(out))
     assert result.returncode == 0, result.stderr
     frame = pd.read_parquet(out / "measurements.parquet")
     assert len(frame) == 13 and (frame["status"] == "failed").sum() == 1  # the non-numeric value is kept as a failure
     assert frame["opt.cache"].dtype == bool and frame["opt.threads"].dtype == "int64"
-    shown = run_cli("show", str(out))
+    shown = tradeoff("show", str(out))
     assert shown.returncode == 0 and "latency: min 10" in shown.stdout
     replayed = run_cli("campaign", str(out), "--budget", "5", "--out", str(tmp_path / "replayed"), "--tracking-uri", f"sqlite:///{tmp_path}/m.db")
     assert replayed.returncode == 0, replayed.stderr[-2000:]

@@ -84,7 +84,7 @@ def test_flexibo_refuses_what_it_cannot_choose_for_before_anything_is_measured(d
 
 
 @pytest.mark.slow  # trains and times real networks through Ray (about two minutes on 2 busy cores)
-def test_a_live_dnn_optimisation_measures_inference_alone_reports_full_rows_only_and_resumes(tmp_path):
+def test_a_live_dnn_optimisation_measures_inference_alone_reports_full_rows_only_and_resumes(tmp_path, tradeoff):
     pytest.importorskip("torch", reason="PyTorch (the dnn extra) is not installed")
     from conftest import run_cli
     out, uri = tmp_path / "dnn", f"sqlite:///{tmp_path}/mlflow.db"
@@ -111,7 +111,7 @@ def test_a_live_dnn_optimisation_measures_inference_alone_reports_full_rows_only
     second = run_cli(*args)
     assert second.returncode == 0 and "(0 new measurements in this run)" in second.stdout, second.stderr[-3000:]
     assert len(pd.read_parquet(out / "measurements.parquet")) == len(frame)
-    shown = run_cli("show", str(out))
+    shown = tradeoff("show", str(out))
     assert f"inference_ms alone {len(partial)}" in shown.stdout
 
 

@@ -67,7 +67,7 @@ def test_transfer_from_a_stored_campaign_to_a_replayed_target(tmp_path, datasets
 
 
 @pytest.mark.slow
-def test_campaign_measures_a_source_campaigns_configurations_again(tmp_path):
+def test_campaign_measures_a_source_campaigns_configurations_again(tmp_path, tradeoff):
     """--config FOLDER: the target environment measures the source's sample, so compare-envs pairs all of
     it, and transfer --holdout scores a live study on it."""
     source, target, tracking = tmp_path / "source", tmp_path / "target", f"sqlite:///{tmp_path}/mlflow.db"
@@ -85,7 +85,7 @@ def test_campaign_measures_a_source_campaigns_configurations_again(tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["common"] == 12
 
-    result = run_cli("campaign", "x264", "--environment", "threads-1", "--config", str(source))
+    result = tradeoff("campaign", "x264", "--environment", "threads-1", "--config", str(source))
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "sets option 'o1'" in result.stderr
 
     # the re-measured sample scores a live transfer study instead of cross-validation
@@ -97,5 +97,5 @@ def test_campaign_measures_a_source_campaigns_configurations_again(tmp_path):
     scored = 12 - len(set(MeasurementStore(tmp_path / "study").read()["config_id"]) & set(measured[1]["config_id"]))
     assert report["evaluation"] == f"{scored} held-out target configurations"
     assert "verdict: " in result.stdout and (tmp_path / "study" / "compare-scatter.png").exists()  # source vs holdout
-    result = run_cli(*study, "--workload", "linear", "--holdout", str(target))
+    result = tradeoff(*study, "--workload", "linear", "--holdout", str(target))
     assert result.returncode == 2 and "not the target's (other, linear)" in result.stderr
