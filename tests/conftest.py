@@ -132,7 +132,8 @@ _ray_head: tuple[str, dict] | None = None
 # What a Ray worker inherits from the process that started its node and a test may change: a call
 # that differs from the shared head in any of these gets a local Ray of its own.
 WORKER_ENV = ("PATH", "PYTHONPATH", "TMPDIR")
-HEAD_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_raylet_start_wait_time_s": "120"}  # explicit auth; a loaded machine registers slowly
+# explicit auth; loopback only (one node, so none needs to join); a loaded machine registers slowly
+HEAD_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_raylet_start_wait_time_s": "120"}
 
 
 def _worker_env(environment: dict) -> dict:
