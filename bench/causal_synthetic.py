@@ -243,7 +243,7 @@ def score(changed: set, truth: list[frozenset]) -> dict:
     return {"precision": hit / len(changed), "recall": hit / len(best), "accuracy": hit / len(changed | best)}
 
 
-def run_fault(generator: Generator, fault: Fault, methods: list[str], rng_seed: int) -> list[dict]:
+def run_fault(generator: Generator, fault: Fault, methods: list[str], rng_seed: int, confirm: float = DebugConfig.confirm) -> list[dict]:
     rng = np.random.default_rng(rng_seed)
     initial = random_configs(INITIAL, rng)
     initial_metrics = generator.measure(initial, rng)
@@ -258,7 +258,7 @@ def run_fault(generator: Generator, fault: Fault, methods: list[str], rng_seed: 
         fixed_at, best, top, spent = None, None, None, None
         if method == "causal":
             variables = Variables(tuple(OPTIONS), tuple(EVENTS), OBJECTIVES)
-            result = debug(data, variables, fault.config, fault.goals, measure, DebugConfig(budget=BUDGET),
+            result = debug(data, variables, fault.config, fault.goals, measure, DebugConfig(budget=BUDGET, confirm=confirm),
                            faulty_metrics=fault.metrics)
             best = result.best
             fixed_at = INITIAL + result.fixed_after if result.fixed else None
@@ -362,6 +362,8 @@ def main() -> None:
     parser.add_argument("--faults", type=int, default=1, help="faults per objective and seed")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--out", default=None, help="CSV of per-fault rows")
+    parser.add_argument("--confirm", type=float, default=DebugConfig.confirm,
+                        help="the causal loop's confirmation margin (DebugConfig.confirm; 0: never measure a narrow fix again)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     clock = time.perf_counter()
@@ -372,7 +374,7 @@ def main() -> None:
         found, lost = faults(generator, args.faults, np.random.default_rng(seed + 10_000))
         dropped += lost
         for fault in found:
-            fault_rows = run_fault(generator, fault, args.methods.split(","), seed * 100 + fault.number)
+            fault_rows = run_fault(generator, fault, args.methods.split(","), seed * 100 + fault.number, args.confirm)
             rows += fault_rows
             print(f"seed {seed} fault {fault.number} ({fault.goals[0]}; truth {[sorted(t) for t in fault.truth]}): "
                   + "; ".join(f"{r['method']} {'fixed at ' + str(r['measurements']) if r['fixed'] else 'not fixed'}" for r in fault_rows),
