@@ -266,6 +266,7 @@ def run_fault(generator: Generator, fault: Fault, methods: list[str], rng_seed: 
             causes = result.diagnosis.root_causes
             top = causes[0][0] if causes else (result.steps[0].fix.changes and next(iter(result.steps[0].fix.changes)) if result.steps else None)
             weak = bool(result.steps) and result.steps[0].fix.support != "causal"
+            confirmations = sum(s.repeats > 1 for s in result.steps)
         elif method == "tree":
             fixed_at, best, top = tree_loop(data, fault, measure)
         elif method == "random":
@@ -289,6 +290,7 @@ def run_fault(generator: Generator, fault: Fault, methods: list[str], rng_seed: 
                      "gain": 100 * (1 - after / fault.metrics[goal.metric]) if fixed_at else 0.0,
                      "hit@1": (top in union) if top is not None else np.nan, "n_truth": min(map(len, fault.truth)),
                      "truth_sets": len(fault.truth), "cpu_s": cpu, "weak": weak if method == "causal" else np.nan,
+                     "confirmations": confirmations if method == "causal" else np.nan,
                      **score(changed, fault.truth), **audit(generator, fault, best if fixed_at else None)})
     return rows
 
@@ -347,7 +349,8 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
                      "precision": fixed["precision"].mean(), "recall": fixed["recall"].mean(),
                      "hit@1": group["hit@1"].mean(), "changed": fixed["changed"].mean(),
                      "holds noise-free": fixed["holds_noise_free"].astype(float).mean(),
-                     "irreducible": fixed["irreducible"].astype(float).mean(), "cpu s": group["cpu_s"].mean()})
+                     "irreducible": fixed["irreducible"].astype(float).mean(), "confirmations": group["confirmations"].mean(),
+                     "cpu s": group["cpu_s"].mean()})
     return pd.DataFrame(rows)
 
 
