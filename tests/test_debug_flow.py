@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flows.debug import debug
+from flows.debug import _verdict, debug
 from tasks.settings import DebugSettings, Target, Tracking
 from conftest import kill_when_stored, prefect_server
 from tradeoff.causal.goals import goals_hold, parse_goals
@@ -174,6 +174,7 @@ def test_a_lucky_draw_is_confirmed_before_it_counts_and_a_rerun_measures_nothing
     result = session(store, confirm=0.25)
     assert result.fixed and changed(result) == {"a", "c"}
     assert any(s.repeats == 2 and not s.fixed for s in result.steps)  # a lucky draw measured again, not confirmed
+    assert "no, not confirmed" in {_verdict(s) for s in result.steps}  # what the steps table prints
     assert result.measurements == len(store) == sum(s.repeats for s in result.steps)
 
     first_repeat = next(i for i, key in enumerate(store) if key[1] == 1)
