@@ -89,7 +89,7 @@ def debug(settings: DebugSettings) -> DebugOutcome:
         params = {"system": settings.target.system, "environment": system.environment, "workload": workload,
                   "goals": "; ".join(map(str, goals)), "faulty": json.dumps(faulty, default=str)[:500], "budget": settings.budget,
                   "initial": settings.initial, "seed": settings.seed, "top_k": settings.top_k, "max_changes": settings.max_changes,
-                  "alpha": settings.alpha, "timeout": settings.execution.timeout,
+                  "confirm": settings.confirm, "alpha": settings.alpha, "timeout": settings.execution.timeout,
                   **{k: v for k, v in (("config", settings.config), ("row", settings.row), ("data", settings.data)) if v}}
         metrics = {"fixed": float(result.fixed), "measurements": result.measurements, "wall_s": result.wall_s,
                    "baseline_fixed": float(baseline.get("fixed", False))}

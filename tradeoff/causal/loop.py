@@ -86,7 +86,7 @@ class DebugConfig:
     budget: int = 10  # measurements the loop may spend (the faulty configuration's included when it is measured)
     seed: int = 0  # of the structural model's forests
     simplify: bool = True  # once fixed, revert each changed option whose revert keeps every goal (one measurement each)
-    confirm: float = 0.25  # a fix meeting a goal the fault missed within this fraction of its threshold is measured again (0: never)
+    confirm: float = 0.0  # a fix meeting a goal the fault missed within this fraction of its threshold is measured again (0: never)
 
     def __post_init__(self):
         for name in ("depth", "top_k", "max_changes", "max_total", "budget", "seed"):
@@ -491,7 +491,7 @@ def _measure_confirmed(config: dict, goals: list[Goal], missed: list[Goal], meas
     the metrics (the mean of the two), whether every goal holds, and the measurements spent."""
     metrics = measure([config])[0]
     holds = metrics is not None and goals_hold(metrics, goals)
-    if not holds or not _narrow(metrics, missed, margin):
+    if not holds or not margin or not _narrow(metrics, missed, margin):
         return metrics, holds, 1
     if left < 2:
         log.info("the goals hold within %g of a threshold, but no measurement is left to confirm it", margin)
