@@ -243,7 +243,7 @@ def score(changed: set, truth: list[frozenset]) -> dict:
     return {"precision": hit / len(changed), "recall": hit / len(best), "accuracy": hit / len(changed | best)}
 
 
-def run_fault(generator: Generator, fault: Fault, methods: list[str], rng_seed: int) -> list[dict]:
+def run_fault(generator: Generator, fault: Fault, methods: list[str], rng_seed: int, confirm: float = DebugConfig.confirm) -> list[dict]:
     rng = np.random.default_rng(rng_seed)
     initial = random_configs(INITIAL, rng)
     initial_metrics = generator.measure(initial, rng)
@@ -258,7 +258,7 @@ def run_fault(generator: Generator, fault: Fault, methods: list[str], rng_seed: 
         fixed_at, best, top, spent = None, None, None, None
         if method == "causal":
             variables = Variables(tuple(OPTIONS), tuple(EVENTS), OBJECTIVES)
-            result = debug(data, variables, fault.config, fault.goals, measure, DebugConfig(budget=BUDGET),
+            result = debug(data, variables, fault.config, fault.goals, measure, DebugConfig(budget=BUDGET, confirm=confirm),
                            faulty_metrics=fault.metrics)
             best = result.best
             fixed_at = INITIAL + result.fixed_after if result.fixed else None
@@ -266,6 +266,7 @@ def run_fault(generator: Generator, fault: Fault, methods: list[str], rng_seed: 
             causes = result.diagnosis.root_causes
             top = causes[0][0] if causes else (result.steps[0].fix.changes and next(iter(result.steps[0].fix.changes)) if result.steps else None)
             weak = bool(result.steps) and result.steps[0].fix.support != "causal"
+            confirmations = sum(s.repeats > 1 for s in result.steps)
         elif method == "tree":
             fixed_at, best, top = tree_loop(data, fault, measure)
         elif method == "random":
@@ -289,6 +290,7 @@ def run_fault(generator: Generator, fault: Fault, methods: list[str], rng_seed: 
                      "gain": 100 * (1 - after / fault.metrics[goal.metric]) if fixed_at else 0.0,
                      "hit@1": (top in union) if top is not None else np.nan, "n_truth": min(map(len, fault.truth)),
                      "truth_sets": len(fault.truth), "cpu_s": cpu, "weak": weak if method == "causal" else np.nan,
+                     "confirmations": confirmations if method == "causal" else np.nan,
                      **score(changed, fault.truth), **audit(generator, fault, best if fixed_at else None)})
     return rows
 
@@ -347,7 +349,8 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
                      "precision": fixed["precision"].mean(), "recall": fixed["recall"].mean(),
                      "hit@1": group["hit@1"].mean(), "changed": fixed["changed"].mean(),
                      "holds noise-free": fixed["holds_noise_free"].astype(float).mean(),
-                     "irreducible": fixed["irreducible"].astype(float).mean(), "cpu s": group["cpu_s"].mean()})
+                     "irreducible": fixed["irreducible"].astype(float).mean(), "confirmations": group["confirmations"].mean(),
+                     "cpu s": group["cpu_s"].mean()})
     return pd.DataFrame(rows)
 
 
@@ -362,6 +365,8 @@ def main() -> None:
     parser.add_argument("--faults", type=int, default=1, help="faults per objective and seed")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--out", default=None, help="CSV of per-fault rows")
+    parser.add_argument("--confirm", type=float, default=DebugConfig.confirm,
+                        help="the causal loop's confirmation margin (DebugConfig.confirm; 0: never measure a narrow fix again)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     clock = time.perf_counter()
@@ -372,7 +377,7 @@ def main() -> None:
         found, lost = faults(generator, args.faults, np.random.default_rng(seed + 10_000))
         dropped += lost
         for fault in found:
-            fault_rows = run_fault(generator, fault, args.methods.split(","), seed * 100 + fault.number)
+            fault_rows = run_fault(generator, fault, args.methods.split(","), seed * 100 + fault.number, args.confirm)
             rows += fault_rows
             print(f"seed {seed} fault {fault.number} ({fault.goals[0]}; truth {[sorted(t) for t in fault.truth]}): "
                   + "; ".join(f"{r['method']} {'fixed at ' + str(r['measurements']) if r['fixed'] else 'not fixed'}" for r in fault_rows),

@@ -545,6 +545,8 @@ def debug_command(
     timeout: Timeout = 60.0, seed: Seed = 0,
     alpha: Annotated[float, typer.Option(help="significance level of FCI's independence tests")] = 0.05,
     max_changes: Annotated[int, typer.Option(help="most options one fix may change")] = 3,
+    confirm: Annotated[float, typer.Option(help="measure again a fix that meets a goal the fault missed within this fraction "
+                                                "of its threshold, and accept it only if the repeat does too (0: never)")] = 0.0,
     out_dir: Out = None, ray_address: RayAddress = None, tracking_uri: TrackingUri = None, experiment: Experiment = None,
 ) -> None:
     """Find the root causes of a performance fault and fix it by measuring (CADET / Unicorn)."""
@@ -556,7 +558,7 @@ def debug_command(
     settings = DebugSettings(
         target=Target(system=system, environment=environment, workload=workload), goals=tuple(goal),
         config=str(config) if config else None, row=row, data=str(data) if data else None, events=tuple(_columns(events)),
-        budget=budget, initial=initial, seed=seed, max_changes=max_changes, alpha=alpha, out=str(out_dir) if out_dir else None,
+        budget=budget, initial=initial, seed=seed, max_changes=max_changes, confirm=confirm, alpha=alpha, out=str(out_dir) if out_dir else None,
         execution=Execution(timeout=timeout, ray_address=ray_address),
         tracking=_tracking(tracking_uri, experiment, "tradeoff-debug")).resolve()  # every check before Prefect and Ray start
     _measures_into(settings.out)

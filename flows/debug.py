@@ -18,7 +18,7 @@ import pandas as pd
 from prefect import flow
 
 from systems.base import System
-from tasks.debug import initial_sample, measure_configs
+from tasks.debug import asked_again, initial_sample, measure_configs
 from tasks.settings import DebugSettings
 from tasks.tracking import target_tags, tracked
 from tradeoff.causal import loop
@@ -54,8 +54,10 @@ def debug(settings: DebugSettings) -> DebugOutcome:
 
     with tracked(settings.tracking, f"{folder.name} debug", campaign=campaign, campaign_name=folder.name,
                  tags=target_tags(system, workload)) as run:
-        def measure(configs: list[dict]) -> list[dict | None]:
-            return measure_configs(settings.target, configs, settings.execution, folder, campaign)
+        asked: dict[str, int] = {}
+
+        def measure(configs: list[dict]) -> list[dict | None]:  # a configuration asked for again is measured again
+            return measure_configs(settings.target, configs, settings.execution, folder, campaign, asked_again(asked, configs))
 
         if settings.data:
             frame = MeasurementStore(settings.data).read()
@@ -81,12 +83,13 @@ def debug(settings: DebugSettings) -> DebugOutcome:
         result = loop.debug(data, variables, faulty, goals, measure, settings.loop_config(), faulty_metrics=faulty_metrics,
                             valid=_measurable(system),
                             recorded=None if system.space.population is None else system.space.population.to_dict("records"))
-        baseline = _baseline(data, variables, faulty, goals, measure, _measurable(system))
+        first = lambda configs: measure_configs(settings.target, configs, settings.execution, folder, campaign)  # noqa: E731
+        baseline = _baseline(data, variables, faulty, goals, first, _measurable(system))  # a fix the loop measured is not measured again
         files = _write(folder, result, baseline, goals)
         params = {"system": settings.target.system, "environment": system.environment, "workload": workload,
                   "goals": "; ".join(map(str, goals)), "faulty": json.dumps(faulty, default=str)[:500], "budget": settings.budget,
                   "initial": settings.initial, "seed": settings.seed, "top_k": settings.top_k, "max_changes": settings.max_changes,
-                  "alpha": settings.alpha, "timeout": settings.execution.timeout,
+                  "confirm": settings.confirm, "alpha": settings.alpha, "timeout": settings.execution.timeout,
                   **{k: v for k, v in (("config", settings.config), ("row", settings.row), ("data", settings.data)) if v}}
         metrics = {"fixed": float(result.fixed), "measurements": result.measurements, "wall_s": result.wall_s,
                    "baseline_fixed": float(baseline.get("fixed", False))}
@@ -176,7 +179,7 @@ def _write(folder: Path, result: loop.DebugResult, baseline: dict, goals: list[G
     steps = folder / "steps.csv"
     pd.DataFrame([{"step": i + 1, "changes": s.fix.describe(), "origin": s.fix.origin, "potential": s.fix.potential, "control": s.fix.control,
                    **{f"predicted_{k}": v for k, v in s.fix.predicted.items()},
-                   **{f"measured_{g.metric}": (s.measured or {}).get(g.metric) for g in goals}, "fixed": s.fixed}
+                   **{f"measured_{g.metric}": (s.measured or {}).get(g.metric) for g in goals}, "fixed": s.fixed, "measurements": s.repeats}
                   for i, s in enumerate(result.steps)]).to_csv(steps, index=False)
     summary = folder / "debug.json"
     summary.write_text(json.dumps({
@@ -185,6 +188,13 @@ def _write(folder: Path, result: loop.DebugResult, baseline: dict, goals: list[G
         "root_causes": diagnosis.root_causes, "support": diagnosis.support, "baseline": baseline,
         "goals": [str(g) for g in goals]}, indent=2, default=str))
     return [dot, picture, paths, fixes, steps, summary]
+
+
+def _verdict(step: loop.Step) -> str:
+    """"goal met" of a step; a narrow one was measured twice and says whether the repeat confirmed it."""
+    if step.repeats == 1:
+        return "yes" if step.fixed else "no"
+    return "yes, confirmed" if step.fixed else "no, not confirmed"
 
 
 def report_lines(outcome: DebugOutcome) -> list:
@@ -204,7 +214,7 @@ def report_lines(outcome: DebugOutcome) -> list:
     for number, step in enumerate(result.steps, 1):
         table.add_row(str(number), step.fix.describe(), f"{step.fix.potential:.2f}", f"{step.fix.control:.2f}",
                       *[f"{step.fix.predicted.get(g.metric, float('nan')):.4g}" for g in goals],
-                      *[f"{(step.measured or {}).get(g.metric, float('nan')):.4g}" for g in goals], "yes" if step.fixed else "no")
+                      *[f"{(step.measured or {}).get(g.metric, float('nan')):.4g}" for g in goals], _verdict(step))
     lines.append(table)
     for goal in goals:
         before, after = result.faulty_metrics.get(goal.metric), result.best_metrics.get(goal.metric)

@@ -293,6 +293,7 @@ class DebugSettings:
     seed: int = 0
     top_k: int = 10
     max_changes: int = 3
+    confirm: float = 0.0  # DebugConfig.confirm
     alpha: float = 0.05
     out: str | None = None
     execution: Execution = field(default_factory=Execution)
@@ -313,7 +314,8 @@ class DebugSettings:
     def loop_config(self):
         """The causal loop's own settings (``tradeoff.causal.loop.DebugConfig``, checked when made)."""
         from tradeoff.causal.loop import DebugConfig
-        return DebugConfig(alpha=self.alpha, top_k=self.top_k, max_changes=self.max_changes, budget=self.budget, seed=self.seed)
+        return DebugConfig(alpha=self.alpha, top_k=self.top_k, max_changes=self.max_changes, budget=self.budget,
+                           seed=self.seed, confirm=self.confirm)
 
     def resolve(self) -> DebugSettings:
         if self.resolved:

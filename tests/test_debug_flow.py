@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flows.debug import debug
+from flows.debug import _verdict, debug
 from tasks.settings import DebugSettings, Target, Tracking
 from conftest import kill_when_stored, prefect_server
 from tradeoff.causal.goals import goals_hold, parse_goals
@@ -128,3 +128,59 @@ def test_a_killed_debug_session_resumes_and_fixes_a_live_fault(tmp_path, cache):
     assert not after.duplicated(["config_id", "repetition"]).any()
     kept = after.set_index("config_id").loc[before["config_id"], "started_at"]
     assert (kept.to_numpy() == before["started_at"].to_numpy()).all(), "stored measurements were measured again"
+
+
+def test_a_lucky_draw_is_confirmed_before_it_counts_and_a_rerun_measures_nothing_twice():
+    """Latency needs a and c both raised (4 ms, else 10; four inert options); every configuration's first measurement is
+    lucky by half, which makes any non-fix meet ``latency <= 5`` narrowly. Unconfirmed, the loop
+    accepts such a draw (in a round or in a revert) and ends on a fix that misses; confirmed, only
+    a and c are changed. The flow's ``asked_again`` makes a rerun of a session killed after a
+    confirmation find every measurement stored: nothing measured twice, nothing lost."""
+    import numpy as np
+    from tasks.debug import asked_again
+    from tradeoff.causal.goals import Goal
+    from tradeoff.causal.graph import Variables
+    from tradeoff.causal.loop import DebugConfig, debug as loop_debug
+
+    def latency(config):
+        return 4.0 if config["a"] > 0 and config["c"] > 0 else 10.0
+
+    rng = np.random.default_rng(0)
+    rows = [{o: int(rng.integers(3)) for o in "abcdef"} for _ in range(32)]
+    data = pd.DataFrame([{**r, "latency": latency(r) * rng.lognormal(0, 0.05)} for r in rows])
+    variables, goal, faulty = Variables(tuple("abcdef"), (), ("latency",)), Goal("latency", "<=", 5.0), dict.fromkeys("abcdef", 0)
+
+    def session(store: dict, confirm: float, kill_after: int | None = None):
+        asked = {}
+
+        def measure(configs):
+            results = []
+            for config, round in zip(configs, asked_again(asked, configs)):
+                key = (config_id(config), round)
+                if key not in store:
+                    if kill_after is not None and len(store) == kill_after:
+                        raise KeyboardInterrupt("killed")
+                    store[key] = {"latency": latency(config) * (0.49 if round == 0 else 1.0)}
+                results.append(store[key])
+            return results
+        return loop_debug(data, variables, faulty, [goal], measure, DebugConfig(budget=12, confirm=confirm),
+                          faulty_metrics={"latency": 10.0})
+
+    changed = lambda result: {o for o in "abcdef" if result.best[o] != 0}  # noqa: E731
+    unconfirmed = session({}, confirm=0)
+    assert unconfirmed.fixed and latency(unconfirmed.best) == 10.0  # a lucky draw taken for a fix
+
+    store = {}
+    result = session(store, confirm=0.25)
+    assert result.fixed and changed(result) == {"a", "c"}
+    assert any(s.repeats == 2 and not s.fixed for s in result.steps)  # a lucky draw measured again, not confirmed
+    assert "no, not confirmed" in {_verdict(s) for s in result.steps}  # what the steps table prints
+    assert result.measurements == len(store) == sum(s.repeats for s in result.steps)
+
+    first_repeat = next(i for i, key in enumerate(store) if key[1] == 1)
+    resumed = {}
+    with pytest.raises(KeyboardInterrupt):
+        session(resumed, confirm=0.25, kill_after=first_repeat + 1)
+    assert list(resumed) == list(store)[:first_repeat + 1]  # killed after the confirmation was stored
+    again = session(resumed, confirm=0.25)
+    assert resumed == store and again.best == result.best and again.measurements == result.measurements
