@@ -79,6 +79,16 @@ def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 120) ->
     raise TimeoutError(f"nothing listens on {port}")
 
 
+def _stop_at_exit(process: subprocess.Popen, folder, seconds: float = 20) -> None:
+    """End a server started in a session of its own (its whole group, by id) and remove its folder."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 _prefect_api: str | None = None
 
 
@@ -95,14 +105,7 @@ def prefect_server() -> str:
                                   start_new_session=True,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-        def stop() -> None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-            shutil.rmtree(home, ignore_errors=True)
-        atexit.register(stop)
+        atexit.register(_stop_at_exit, server, home)
         wait_for_port(port, server)
         _prefect_api = f"http://127.0.0.1:{port}/api"
     return _prefect_api
@@ -155,14 +158,7 @@ def shared_ray() -> tuple[str, dict]:
                                      "--temp-dir", str(temp), *ray_node_options()],
                                     env=env, start_new_session=True, stdout=output, stderr=subprocess.STDOUT)
 
-        def stop() -> None:
-            os.killpg(head.pid, signal.SIGTERM)
-            try:
-                head.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(head.pid, signal.SIGKILL)
-            shutil.rmtree(temp, ignore_errors=True)
-        atexit.register(stop)
+        atexit.register(_stop_at_exit, head, temp)
         deadline = time.time() + 180
         while "Ray runtime started" not in log.read_text(errors="replace"):  # its node has registered
             if head.poll() is not None or time.time() > deadline:
