@@ -208,6 +208,9 @@ ROWS = [
     (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{trailing}", "--initial", "2"], "--initial"),
     (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{trailing}", "--budget", "0"], "--budget"),
     (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{faulty}", "--alpha", "2"], "alpha"),
+    (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{faulty}", "--confirm", "-0.1"], "confirm is a fraction"),
+    (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{faulty}", "--confirm", "1"], "below 1, got 1.0"),
+    (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{faulty}", "--confirm", "nan"], "got nan"),
     (["debug", "synthetic", "--goal", "perf <<", "--config", "{faulty}"], "perf <<"),
     (["debug", "synthetic", "--goal", "perf <= 1", "--config", "{tmp}/none.yaml"], "no configuration file"),
     (["debug", "synthetic", "--goal", "perf <= 1", "--row", "abc"], "--data"),
@@ -404,7 +407,9 @@ def test_ctrl_c_stores_what_arrived_says_how_many_ends_the_children_and_exits_13
     last = err.strip().splitlines()[-1]
     assert last == f"interrupted: {len(store.done())} measurements stored in c; run the same command again to resume", err
     assert len(store.done()) >= 3 and "Traceback" not in err
-    time.sleep(1)
+    deadline = time.time() + 30  # a loaded machine ends Ray's processes seconds after the command has exited
+    while time.time() < deadline and any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children):
+        time.sleep(0.5)
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
 
 

@@ -101,7 +101,8 @@ class DebugConfig:
             if getattr(self, name) < 1:
                 raise TradeoffError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.confirm < 1:
-            raise TradeoffError(f"confirm is a fraction of a goal's threshold, between 0 (never confirm) and 1, got {self.confirm}")
+            raise TradeoffError(f"confirm is a fraction of a goal's threshold, at least 0 and below 1, got {self.confirm}; "
+                                "0 never measures a fix again, 0.15 does within 15% of a threshold")
         if self.seed < 0:
             raise TradeoffError(f"seed must be at least 0, got {self.seed}")
 
