@@ -251,10 +251,10 @@ class Stack:
         command = ["mlflow", "server", "--backend-store-uri", self.postgres_uri, "--serve-artifacts",
                    "--artifacts-destination", str(self.folder / "mlartifacts"), "--host", "127.0.0.1",
                    "--port", str(self.ports["mlflow"]), "--workers", "1"]
-        env = {}
+        env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # its GenAI job runners (8 processes) serve nothing here
         if self.auth:
             command += ["--app-name", "basic-auth"]
-            env = {"MLFLOW_AUTH_CONFIG_PATH": str(self.folder / "mlflow-auth.ini"),
+            env |= {"MLFLOW_AUTH_CONFIG_PATH": str(self.folder / "mlflow-auth.ini"),
                    "MLFLOW_AUTH_ADMIN_PASSWORD": self.secrets["mlflow-admin"],
                    "MLFLOW_FLASK_SERVER_SECRET_KEY": self.secrets["mlflow-csrf"]}  # the auth app's CSRF key
         return command, env

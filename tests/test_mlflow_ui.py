@@ -40,6 +40,7 @@ def mlflow_server(tmp_path_factory):
     tmp_path, port = tmp_path_factory.mktemp("mlflow-server"), free_port()
     server = subprocess.Popen(["mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path}/server.db", "--host", "127.0.0.1",
                                "--port", str(port), "--workers", "1", "--artifacts-destination", str(tmp_path / "artifacts")],
+                              env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},  # GenAI job runners: unused
                               cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port, server)

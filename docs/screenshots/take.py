@@ -112,7 +112,7 @@ def main() -> None:
     mlflow_url, prefect_api = f"http://127.0.0.1:{mlflow_port}", f"http://127.0.0.1:{prefect_port}/api"
     servers = [start(["mlflow", "server", "--backend-store-uri", f"sqlite:///{scratch}/mlflow.db", "--host", "127.0.0.1",
                       "--port", str(mlflow_port), "--workers", "1", "--artifacts-destination", str(scratch / "artifacts")],
-                     mlflow_port)]
+                     mlflow_port, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})]
     try:
         servers.append(start(["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)], prefect_port,
                              {"PREFECT_HOME": str(scratch / "prefect"), "PREFECT_UI_API_URL": prefect_api,
