@@ -46,6 +46,7 @@ START_S = 180.0  # how long a server has to listen on its port (Prefect's takes 
 STOP_S = 10.0
 POOL = "tradeoff"
 MLFLOW_USER = "tradeoff"
+MLFLOW_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # its GenAI job runners (8 processes) serve nothing here
 log = logging.getLogger(__name__)
 
 
@@ -251,7 +252,7 @@ class Stack:
         command = ["mlflow", "server", "--backend-store-uri", self.postgres_uri, "--serve-artifacts",
                    "--artifacts-destination", str(self.folder / "mlartifacts"), "--host", "127.0.0.1",
                    "--port", str(self.ports["mlflow"]), "--workers", "1"]
-        env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # its GenAI job runners (8 processes) serve nothing here
+        env = dict(MLFLOW_SERVER_ENV)
         if self.auth:
             command += ["--app-name", "basic-auth"]
             env |= {"MLFLOW_AUTH_CONFIG_PATH": str(self.folder / "mlflow-auth.ini"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+import time
 
 import pytest
 import yaml
@@ -381,6 +382,18 @@ def test_tracking_that_fails_is_one_line_that_says_the_data_are_kept_and_the_wor
     assert "\n" not in run.problem and "kept: rerun the same command" in run.problem
 
 
+def _still_running(children: list, seconds: float) -> list:
+    """The processes of ``children`` still running after up to ``seconds`` (a loaded machine ends Ray's late)."""
+    import psutil
+
+    def running():
+        return [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    deadline = time.time() + seconds
+    while running() and time.time() < deadline:
+        time.sleep(0.5)
+    return running()
+
+
 @pytest.mark.slow
 def test_ctrl_c_stores_what_arrived_says_how_many_ends_the_children_and_exits_130(tmp_path):
     """A terminal's Ctrl-C reaches the whole process group: the command, Ray and Prefect's server."""
@@ -407,10 +420,7 @@ def test_ctrl_c_stores_what_arrived_says_how_many_ends_the_children_and_exits_13
     last = err.strip().splitlines()[-1]
     assert last == f"interrupted: {len(store.done())} measurements stored in c; run the same command again to resume", err
     assert len(store.done()) >= 3 and "Traceback" not in err
-    deadline = time.time() + 30  # a loaded machine ends Ray's processes seconds after the command has exited
-    while time.time() < deadline and any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children):
-        time.sleep(0.5)
-    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert not _still_running(children, 30)
 
 
 def test_a_model_that_changed_after_it_was_saved_is_refused_before_it_is_loaded(tradeoff, inputs, tmp_path):
@@ -451,10 +461,7 @@ def test_a_killed_campaign_leaves_no_process_behind(tmp_path):
     assert len(children) > 3  # Ray's processes, a worker, the watcher
     process.kill()
     process.wait()
-    deadline = time.time() + 20
-    while time.time() < deadline and any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children):
-        time.sleep(0.5)
-    left = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    left = _still_running(children, 20)
     for process in left:  # the test leaves nothing behind either
         process.kill()
     assert not left, [c.name() for c in left]

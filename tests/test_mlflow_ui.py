@@ -20,6 +20,7 @@ from mlflow import MlflowClient
 from PIL import Image
 
 from conftest import free_port, prefect_server, run_cli, wait_for_port
+from flows.stack import MLFLOW_SERVER_ENV
 from tasks.tracking import run_link
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -40,7 +41,7 @@ def mlflow_server(tmp_path_factory):
     tmp_path, port = tmp_path_factory.mktemp("mlflow-server"), free_port()
     server = subprocess.Popen(["mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path}/server.db", "--host", "127.0.0.1",
                                "--port", str(port), "--workers", "1", "--artifacts-destination", str(tmp_path / "artifacts")],
-                              env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},  # GenAI job runners: unused
+                              env={**os.environ, **MLFLOW_SERVER_ENV},
                               cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port, server)

@@ -10,6 +10,7 @@ import mlflow
 import pytest
 
 from conftest import free_port, run_cli, wait_for_port
+from flows.stack import MLFLOW_SERVER_ENV
 
 
 @pytest.fixture()
@@ -24,7 +25,7 @@ def servers(tmp_path):
                           env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), ray_port),
         (subprocess.Popen(["mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path}/server.db", "--host", "127.0.0.1",
                            "--port", str(mlflow_port), "--workers", "1", "--default-artifact-root", str(tmp_path / "artifacts")],
-                          env={**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), mlflow_port),
+                          env={**env, **MLFLOW_SERVER_ENV}, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), mlflow_port),
         (subprocess.Popen(["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)],
                           env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), prefect_port),
     ]
