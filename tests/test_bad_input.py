@@ -465,14 +465,3 @@ def test_a_killed_campaign_leaves_no_process_behind(tmp_path):
     for process in left:  # the test leaves nothing behind either
         process.kill()
     assert not left, [c.name() for c in left]
-
-
-@pytest.mark.slow
-def test_a_campaign_whose_tracking_fails_after_measuring_keeps_the_data_and_says_so(tmp_path):
-    from conftest import run_cli
-    result = run_cli("campaign", "synthetic", "--budget", "4", "--out", str(tmp_path / "c"),
-                     "--tracking-uri", "file:///proc/x/y", cwd=tmp_path)
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert result.returncode == 2 and "Traceback" not in result.stderr + result.stdout, result.stderr
-    assert len(errors) == 1 and "kept: rerun the same command" in errors[0], result.stderr
-    assert len(MeasurementStore(tmp_path / "c").done()) == 4

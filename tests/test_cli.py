@@ -92,20 +92,20 @@ def test_x264_pairwise_campaign_is_measured_stored_and_tracked(tmp_path, cache):
 @pytest.mark.slow
 def test_killed_campaign_resumes_without_measuring_again(tmp_path, cache):
     out = tmp_path / "campaign"
-    args = [sys.executable, "-m", "flows.cli", "campaign", "x264", "--budget", "30", "--workload", "clip-352x288-8",
+    args = [sys.executable, "-m", "flows.cli", "campaign", "x264", "--budget", "16", "--workload", "clip-352x288-8",
             "--out", str(out), "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]
     env = {**os.environ, "PREFECT_API_URL": prefect_server()}
     parts = out / "measurements.parquet"
     kill_when_stored(args, parts, env)
     before = pd.read_parquet(parts)
-    assert 0 < len(before) < 30, "the campaign should have been killed half-way"
+    assert 0 < len(before) < 16, "the campaign should have been killed half-way"
     second = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
     assert second.returncode == 0, second.stderr[-3000:]
     after = pd.read_parquet(parts)
-    assert len(after) == 30 and not after.duplicated(["config_id", "repetition"]).any()
+    assert len(after) == 16 and not after.duplicated(["config_id", "repetition"]).any()
     kept = after.set_index("config_id").loc[before["config_id"], "started_at"]
     assert (kept.to_numpy() == before["started_at"].to_numpy()).all(), "stored measurements were measured again"
-    assert f"{30 - len(before)} new in this run" in second.stdout
+    assert f"{16 - len(before)} new in this run" in second.stdout
 
 
 @pytest.mark.slow

@@ -1,11 +1,11 @@
-"""`tradeoff campaign S --budget 10` for every live system: real runs on Ray, stored, tracked; resumable (sat).
+"""`tradeoff campaign S --budget 10` for the live systems: real runs on Ray, stored, tracked.
 
 Ten configurations show what twenty did (each runs for real and differs from the others) at half the
-suite time; larger live campaigns are the benchmarks' business (bench/spread.py)."""
+suite time; larger live campaigns are the benchmarks' business (bench/spread.py). Elsewhere: x264's
+campaigns and their resuming (test_cli.py), flink's (test_flink.py), and dnn's trainings through the
+same campaign flow (``tradeoff optimize``, test_optimize_split.py); resuming does not depend on the system."""
 
 from __future__ import annotations
-
-import importlib.util
 
 import mlflow
 import pandas as pd
@@ -19,15 +19,12 @@ LIVE = {
     "gcc": ("nbody-small", "time"),
     "xz": ("words-1M", "size"),
     "sqlite": ("fillseq-1000", "us_per_op"),
-    "dnn": ("digits-360", "train_time"),
 }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("system", LIVE)
-def test_a_budget_10_campaign_runs_for_real_and_resumes(system, tmp_path, cache):
-    if system == "dnn" and importlib.util.find_spec("torch") is None:
-        pytest.skip("the dnn extra (torch) is not installed")
+def test_a_budget_10_campaign_runs_for_real(system, tmp_path, cache):
     workload, metric = LIVE[system]
     out, store = tmp_path / "campaign", f"sqlite:///{tmp_path}/mlflow.db"
     args = ["campaign", system, "--budget", "10", "--workload", workload, "--out", str(out), "--tracking-uri", store,
@@ -45,8 +42,3 @@ def test_a_budget_10_campaign_runs_for_real_and_resumes(system, tmp_path, cache)
     run = mlflow.search_runs(experiment_names=["live"], output_format="list")[0]
     assert run.data.params["system"] == system and run.data.metrics["measured"] == 10
 
-    if system == "sat":  # resuming does not depend on the system: one live system shows it (x264 in test_cli.py)
-        again = run_cli(*args)  # the same command resumes: nothing is measured twice
-        assert again.returncode == 0, again.stderr[-3000:]
-        assert len(pd.read_parquet(out / "measurements.parquet")) == 10
-        assert mlflow.search_runs(experiment_names=["live"], output_format="list")[0].data.metrics["measured_this_run"] == 0

@@ -79,6 +79,7 @@ def campaign_run(tmp_path_factory, mlflow_server):
 needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (docker/install.sh installs it)")
 
 
+@pytest.mark.slow  # the module's campaign on the server, then Chromium
 @needs_chromium
 def test_the_run_page_shows_dataset_tags_description_and_model(tmp_path, campaign_run):
     run, page = campaign_run
@@ -118,10 +119,14 @@ def test_the_prefect_flow_run_shows_its_mlflow_run_rows_and_progress(tmp_path, c
     assert re.search(r"status node rows ok \S+ 10", rows), rows[-2000:]
 
 
-def test_a_tracking_server_that_dies_mid_run_costs_no_work(mlflow_server, tmp_path):
+def test_a_tracking_server_that_dies_mid_run_costs_no_work(mlflow_server, tmp_path, monkeypatch):
     """Retried, then one line; the work goes on and the command reports it at the end."""
+    from tasks import tracking
     from tasks.settings import Tracking
     from tasks.tracking import tracked
+    # what is tested is that the tries end in one line, not their 34 s of waiting for a restart (nor MLflow's own retries)
+    monkeypatch.setattr(tracking, "BACKOFF_S", (0.2, 0.4, 0.6, 0.8))
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     url, server = mlflow_server
     (tmp_path / "result.csv").write_text("a\n1\n")
     with tracked(Tracking(uri=url, experiment="dies"), "work", campaign="dead0", params={"a": 1}) as run:

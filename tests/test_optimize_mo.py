@@ -120,7 +120,7 @@ def test_parego_under_a_constraint_measures_where_it_holds_and_beats_random(data
     assert volume > np.mean([v for v, _ in random])
 
 
-def test_a_live_x264_optimisation_reports_a_measured_feasible_front_and_resumes(tmp_path, tradeoff):
+def test_a_live_x264_optimisation_reports_a_measured_feasible_front(tmp_path, tradeoff):  # a live rerun: test_optimize_split.py
     from conftest import run_cli
     out, uri = tmp_path / "x264", f"sqlite:///{tmp_path}/mlflow.db"
     args = ["optimize", "x264", "--workload", "clip-176x144-8", "--objective", "time", "--objective", "size", "--objective", "psnr",
@@ -142,8 +142,6 @@ def test_a_live_x264_optimisation_reports_a_measured_feasible_front_and_resumes(
     import mlflow
     run_id = first.stdout.split("MLflow run ")[1].split()[0]
     assert len(mlflow.MlflowClient(uri).get_metric_history(run_id, "hypervolume_so_far")) == 26
-    second = run_cli(*args)
-    assert second.returncode == 0 and "(0 new measurements in this run)" in second.stdout, second.stderr[-3000:]
     shown = tradeoff("show", str(out))
     assert f"Pareto front ({len(front)} configurations)" in shown.stdout and front["config_id"][0] in shown.stdout
 

@@ -38,7 +38,7 @@ def servers(tmp_path):
             os.killpg(process.pid, signal.SIGTERM)
         for process, _ in started:
             try:
-                process.wait(timeout=10)  # servers that ignore SIGTERM this long are killed
+                process.wait(timeout=3)  # servers that ignore SIGTERM this long are killed: nothing here is worth waiting for
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
 

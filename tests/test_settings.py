@@ -70,6 +70,6 @@ def test_a_command_spec_campaign_of_one_configuration_runs_the_program_twice(tmp
     path = tmp_path / "counted.yaml"
     path.write_text(yaml.safe_dump(spec))
     result = run_cli("campaign", str(path), "--budget", "1", "--out", str(tmp_path / "c"),
-                     "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", cwd=tmp_path)
+                     "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert result.returncode == 0, result.stderr
     assert Path(counter).read_text().count("run") == 2

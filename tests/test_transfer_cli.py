@@ -81,7 +81,7 @@ def test_campaign_measures_a_source_campaigns_configurations_again(tmp_path, tra
     assert sorted(measured[1]["config_id"]) == sorted(measured[0]["config_id"]) and len(measured[1]) == 12
     assert set(measured[1]["workload"]) == {"paper"} and set(measured[1]["environment"]) == {"other"}
 
-    result = run_cli("compare-envs", str(source), str(target), "--out", str(tmp_path / "cmp"))
+    result = tradeoff("compare-envs", str(source), str(target), "--out", str(tmp_path / "cmp"))  # no flow: in this process
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["common"] == 12
 
