@@ -106,6 +106,7 @@ def test_debug_fixes_a_live_fault_with_interacting_causes_by_changing_only_root_
     _assert_fixed_by_root_causes(fault, tmp_path / "session", json.loads((debug(settings).folder / "debug.json").read_text()))
 
 
+@pytest.mark.slow
 def test_a_killed_debug_session_resumes_and_fixes_a_live_fault(tmp_path, cache):
     """``tradeoff debug`` on CaDiCaL's pigeonhole fault (bench/faults/sat-php-shrink.yaml), killed
     during its initial sample: the same command again keeps what was measured and fixes the fault

@@ -127,6 +127,7 @@ def _storm(environment: str):
     return system, lambda config: system.run(config, system.default_workload, 1.0, [])["latency"]
 
 
+@pytest.mark.slow
 def test_a_warm_start_from_a_stored_folder_through_the_cli_needs_fewer_measurements_than_a_cold_start(tmp_path, datasets):
     from conftest import run_cli
     from systems.replay import environment_frame

@@ -89,6 +89,7 @@ def articles(page: str) -> dict[str, list[str]]:
     return found
 
 
+@pytest.mark.slow  # the study: four flows and a learning curve, run for real
 def test_the_report_has_every_section_that_applies_to_each_folder(study):
     page = study["html"]
     shown = articles(page)
@@ -106,6 +107,7 @@ def test_the_report_has_every_section_that_applies_to_each_folder(study):
     assert "report.html" in [a.path for a in client.list_artifacts(study["runs"]["campaign"])]
 
 
+@pytest.mark.slow
 def test_the_report_of_an_mlflow_run_downloads_its_artifacts_and_is_logged_there(study, tmp_path):
     """The optimisation's own run: its optimum and convergence, with the measurements of its campaign's run."""
     run = study["runs"]["optimisation"]
@@ -117,12 +119,14 @@ def test_the_report_of_an_mlflow_run_downloads_its_artifacts_and_is_logged_there
     assert "run.html" in [a.path for a in mlflow.MlflowClient(study["uri"]).list_artifacts(run)]
 
 
+@pytest.mark.slow
 def test_a_metric_the_folder_lacks_is_one_line(study, tmp_path):
     code, _, stderr = tradeoff("report", str(study["root"] / "campaign"), "--metric", "speed", "--out", str(tmp_path / "r.html"))
     assert code == 2 and stderr.count("\n") == 1 and "has no metric 'speed'; give --metric one of value" in stderr, stderr
     assert not (tmp_path / "r.html").exists()
 
 
+@pytest.mark.slow
 def test_chromium_decodes_every_image_and_draws_the_page(study, tmp_path):
     page = study["root"] / "report.html"
     browser = [*CHROMIUM, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
