@@ -177,25 +177,36 @@ def _on_interrupt(signum, frame) -> None:
     # (the store's writer, a stream): whatever happens, the command ends within EXIT_AFTER_S.
     import threading
     threading.Timer(EXIT_AFTER_S, os._exit, (130,)).start()
-    message = "interrupted"
-    if "folder" in _measuring:
-        from tradeoff.measurements import MeasurementStore
-        if "tasks.measure" in sys.modules:
-            sys.modules["tasks.measure"].flush_pending()
-        store = MeasurementStore(_measuring["folder"])
-        stored = len(store.done()) if store.exists() else 0
-        message = f"interrupted: {stored} measurements stored in {store.folder}; run the same command again to resume"
-    print(message, file=sys.stderr, flush=True)
-    if "tasks.tracking" in sys.modules:
-        sys.modules["tasks.tracking"].interrupted()
+    try:
+        message = "interrupted"
+        if "folder" in _measuring:
+            from tradeoff.measurements import MeasurementStore
+            if "tasks.measure" in sys.modules:
+                sys.modules["tasks.measure"].flush_pending()
+            store = MeasurementStore(_measuring["folder"])
+            stored = len(store.done()) if store.exists() else 0
+            message = f"interrupted: {stored} measurements stored in {store.folder}; run the same command again to resume"
+        print(message, file=sys.stderr, flush=True)
+        if "tasks.tracking" in sys.modules:
+            sys.modules["tasks.tracking"].interrupted()
+        import psutil
+        children = psutil.Process().children(recursive=True)
+        _signal_all(children, "terminate")
+        _, alive = psutil.wait_procs(children, timeout=3)
+        _signal_all(alive, "kill")
+    finally:  # an error on the way (a process gone, a store busy) must not turn the exit into 1
+        os._exit(130)
+
+
+def _signal_all(processes: list, how: str) -> None:
+    """The same Ctrl-C reached Ray's and Prefect's processes: some have ended since they were listed, and
+    the error of signalling one would leave this handler (the command then exits 1, not 130)."""
     import psutil
-    children = psutil.Process().children(recursive=True)
-    for child in children:
-        child.terminate()
-    _, alive = psutil.wait_procs(children, timeout=3)
-    for child in alive:
-        child.kill()
-    os._exit(130)
+    for process in processes:
+        try:
+            getattr(process, how)()
+        except psutil.NoSuchProcess:
+            pass
 
 
 def _measures_into(folder: str) -> None:
