@@ -189,6 +189,10 @@ def _on_interrupt(signum, frame) -> None:
         print(message, file=sys.stderr, flush=True)
         if "tasks.tracking" in sys.modules:
             sys.modules["tasks.tracking"].interrupted()
+        if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+            # Ray's way, in its order: the driver disconnects, then a local Ray's processes end. Ended from
+            # here first, their raylet's going makes the driver's Ray client end this process with exit 1.
+            sys.modules["ray"].shutdown()
         import psutil
         children = psutil.Process().children(recursive=True)
         _signal_all(children, "terminate")
