@@ -195,20 +195,20 @@ def _on_interrupt(signum, frame) -> None:
             sys.modules["ray"].shutdown()
         import psutil
         children = psutil.Process().children(recursive=True)
-        _signal_all(children, "terminate")
+        _signal_all(children, psutil.Process.terminate)
         _, alive = psutil.wait_procs(children, timeout=3)
-        _signal_all(alive, "kill")
+        _signal_all(alive, psutil.Process.kill)
     finally:  # an error on the way (a process gone, a store busy) must not turn the exit into 1
         os._exit(130)
 
 
-def _signal_all(processes: list, how: str) -> None:
-    """The same Ctrl-C reached Ray's and Prefect's processes: some have ended since they were listed, and
-    the error of signalling one would leave this handler (the command then exits 1, not 130)."""
+def _signal_all(processes: list, send) -> None:
+    """``send`` (terminate, kill) to each process; one that has ended since it was listed (Prefect's server
+    got the same Ctrl-C) is skipped rather than raising out of the handler."""
     import psutil
     for process in processes:
         try:
-            getattr(process, how)()
+            send(process)
         except psutil.NoSuchProcess:
             pass
 
