@@ -155,6 +155,22 @@ def test_the_spread_counts_the_front_as_within_every_epsilon_and_random_over_the
     assert 0 < few["random_p10"] <= few["random_error"] <= few["random_p90"] < 1
 
 
+def test_the_x264_problem_replays_the_stored_live_sample_with_psnr_maximised_and_the_encode_time_as_cost():
+    from bench.optimize_mo import PROBLEMS, X264_SAMPLE, one_run, recorded
+    problem = PROBLEMS["x264"]
+    system, measure, every = recorded(problem, problem.workloads[0])
+    stored = aggregate(pd.read_parquet(X264_SAMPLE / "measurements.parquet"))
+    assert len(every) == (stored["status"] == "ok").sum()  # every measured configuration, the failed ones left out
+    metrics = [measure(c) for c in system.space.population.to_dict("records")]
+    psnr, size = np.array([m["psnr"] for m in metrics]), np.array([m["size"] for m in metrics])
+    front = non_dominated(every)
+    assert front[np.argmax(psnr)] and front[np.argmin(size)]  # both ends of the trade-off: PSNR is maximised, size minimised
+    run = one_run(problem.workloads[0], "random", 0, 5, "x264")
+    assert run["cost"] == pytest.approx(run["seconds_spent"][-1]) and run["cost"] > 0
+    times = np.array([m["time"] for m in metrics])
+    assert all(np.isclose(times, spent).any() for spent in np.diff([0, *run["seconds_spent"]]))  # each charged an encode's time
+
+
 def test_auto_takes_ehvi_for_two_objectives_and_parego_for_more(datasets):
     from tasks.settings import auto_method
     system = get_system("flexibo", "TX2", "xception-200x200")  # 768 configurations: a budget of 50 leaves them to model
