@@ -49,7 +49,8 @@ import pandas as pd
 from bench.optimize import optuna_snapped
 from systems import get_system
 from systems.base import load_spec
-from tradeoff.optimum import hypervolume, non_dominated
+from tradeoff.measurements import METRIC_PREFIX
+from tradeoff.optimum import hypervolume, minimised, non_dominated
 from tradeoff.samplers._pareto import offline
 from tradeoff.samplers.base import SAMPLERS
 from tradeoff.space import config_id
@@ -69,13 +70,6 @@ class Problem:
     objectives: tuple[tuple[str, str], ...]
     cost: str
 
-    def table(self, workload: str):
-        return get_system(self.system, self.environment, workload)
-
-    def minimised(self, metrics: dict) -> list[float]:
-        """The objectives of one measurement as costs (a maximised one negated)."""
-        return [metrics[m] if goal == "min" else -metrics[m] for m, goal in self.objectives]
-
 
 PROBLEMS = {
     "flexibo": Problem("flexibo", "TX2", tuple(load_spec("flexibo")["workloads"]),
@@ -93,14 +87,19 @@ def optuna_run(space, measure, budget: int, seed: int, kind: str, objectives) ->
     return optuna_snapped(space, measure, budget, study, lambda metrics: [metrics[m] for m, _ in objectives])
 
 
+def costs_of(measured: list[dict], objectives) -> np.ndarray:
+    """Measurements' objectives as costs to minimise, one column each (``tradeoff.optimum.minimised``)."""
+    return minimised(pd.DataFrame(measured).add_prefix(METRIC_PREFIX), objectives)
+
+
 def recorded(problem: Problem, workload: str):
     """The table's system, a measure of one configuration, and every recorded configuration's costs."""
-    system = problem.table(workload)
+    system = get_system(problem.system, problem.environment, workload)
 
     def measure(config: dict) -> dict:
         return system.run(config, system.default_workload, 1.0, [])
 
-    every = np.array([problem.minimised(measure(c)) for c in system.space.population.to_dict("records")])
+    every = costs_of([measure(c) for c in system.space.population.to_dict("records")], problem.objectives)
     return system, measure, every
 
 
@@ -117,7 +116,7 @@ def one_run(workload: str, method: str, seed: int, budget: int, problem: str = "
                        seconds=lambda c, m: m[spec.cost])
         assert len({config_id(c) for c, _, _ in runs}) == len(runs), "a configuration measured twice"
         measured = [m for _, m, _ in runs]
-    costs = np.array([spec.minimised(m) for m in measured])
+    costs = costs_of(measured, spec.objectives)
     seconds = np.array([m[spec.cost] for m in measured])
     errors = [1 - hypervolume(costs[:n], lower, upper) / true for n in range(1, len(costs) + 1)]
     return {"problem": problem, "workload": workload, "method": method, "seed": seed, "front_size": int(non_dominated(every).sum()),
@@ -136,7 +135,7 @@ def spread(workload: str, budget: int, draws: int, seed: int = 0, problem: str =
     rng = np.random.default_rng(seed)
     errors = np.array([1 - hypervolume(every[rng.choice(len(every), budget, replace=False)], lower, upper) / true for _ in range(draws)])
     return {"workload": workload, "front": int(front.sum()), **{f"within_{e:g}": float(np.mean(epsilon <= e)) for e in (0.01, 0.02, 0.05)},
-            "second_max_over_min": float(upper[1] / lower[1]), "random_error": float(errors.mean()), "random_sd": float(errors.std()),
+            "power_max_over_min": float(upper[1] / lower[1]), "random_error": float(errors.mean()), "random_sd": float(errors.std()),
             "random_p10": float(np.quantile(errors, 0.1)), "random_p90": float(np.quantile(errors, 0.9))}
 
 
