@@ -188,16 +188,19 @@ def test_the_warm_design_measures_the_sources_best_first_then_the_whole_cold_des
     assert len(design) > len(cold)
 
 
-@pytest.mark.parametrize("system, environment, budget, chosen, why", [
-    ("storm", "wc-6d-c1", 50, "bo", "BO4CO's GP"),
-    ("storm", "wc+wc-3d-c4", 196, "random", "measures all 196 configurations"),
-    ("ase17-sac", None, 100, "flash", "too many GP lengthscales"),
-    ("storm", "wc-6d-c1", 400, "flash", "a tree is cheap"),
+@pytest.mark.parametrize("system, environment, budget, constraints, chosen, why", [
+    ("storm", "wc-6d-c1", 50, (), "bo", "BO4CO's GP"),
+    ("storm", "wc-6d-c1", 50, ("throughput >= 9000",), "bo-ei", "probability that the constraints hold"),
+    ("storm", "wc-6d-c1", 50, ("spout_wait <= 10",), "bo", "BO4CO's GP"),  # a bound on an option is the space's, not an output's
+    ("storm", "wc+wc-3d-c4", 196, (), "random", "measures all 196 configurations"),
+    ("ase17-sac", None, 100, (), "flash", "too many GP lengthscales"),
+    ("storm", "wc-6d-c1", 400, (), "flash", "a tree is cheap"),
 ])
-def test_auto_picks_a_method_per_problem_and_logs_why(datasets, caplog, system, environment, budget, chosen, why):
+def test_auto_picks_a_method_per_problem_and_logs_why(datasets, caplog, system, environment, budget, constraints, chosen, why):
     from tasks.settings import CampaignSettings, OptimizeSettings, Target
     settings = OptimizeSettings(campaign=CampaignSettings(target=Target(system=system, environment=environment), budget=budget,
-                                                          metric=get_system(system, environment).metrics[0].name))
+                                                          metric=get_system(system, environment).metrics[0].name),
+                                constraints=constraints)
     with caplog.at_level(logging.INFO, logger="tasks.settings"):
         resolved = settings.resolve()
     assert resolved.campaign.sampler == resolved.method == chosen
