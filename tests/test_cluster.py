@@ -151,7 +151,7 @@ def test_a_schedule_creates_runs(stack, cluster_env, tmp_path):
 def test_a_run_whose_worker_and_driver_are_killed_is_recovered_and_measures_only_what_was_missing(stack, cluster_env, tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
-    out, budget = tmp_path / "recovered", 30
+    out, budget = tmp_path / "recovered", 16
     name = deploy_here(stack, out, budget=budget)
     run = run_deployment(name, timeout=0)
     store = MeasurementStore(out)

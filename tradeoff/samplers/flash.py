@@ -17,8 +17,9 @@ candidates just across the boundary (where a bound that bites puts the feasible 
 never eligible, and on held-out Storm problems told FLASH found worse feasible latencies than
 blind FLASH on 3 of 4. The vote helps on held-out seeds (a better best feasible latency than the
 single tree's on 11 of 24 runs, worse on 6; the median gap on wc-6d-c1 >= 15000 from 81% to 2.5%)
-but told FLASH still trails blind FLASH on the other three problems (bench/RESULTS.md, "Output
-constraints in choosing"); ``bo-ei`` is the method to use under a constraint.
+and on twelve fresh seeds told FLASH beats blind FLASH on 35 of 48 runs, though not where the
+bound bites least (bench/RESULTS.md, "Output constraints in choosing", "Fresh seeds 26-37");
+``bo-ei`` is the method to use under a constraint, and ``auto``'s choice there.
 """
 
 from __future__ import annotations
