@@ -265,7 +265,7 @@ def test_the_cases_in_a_process_of_their_own():
     without the Ray settings this process gathered (an inherited RAY_AUTH_MODE=token hangs it too)."""
     if not _elsewhere:
         pytest.skip("the cases ran in this process")
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", __file__],
                             capture_output=True, text=True, timeout=900, cwd=Path(__file__).parents[1],
                             env={k: v for k, v in os.environ.items() if not k.startswith("RAY_") or k == "RAY_USAGE_STATS_ENABLED"})
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
