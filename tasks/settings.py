@@ -429,6 +429,8 @@ def parse_objective(text: str) -> tuple[str, str | None]:
     if not metric or (goal and goal not in ("min", "max")):
         raise TradeoffError(f"--objective {text!r}: write METRIC or METRIC:min / METRIC:max, e.g. --objective accuracy:max")
     return metric, goal or None
+
+
 def auto_method(system: System, budget: int, warm: bool, objectives: int = 1, bounded: bool = False) -> tuple[str, str]:
     """``--method auto``: the method for this problem, and why. A budget that measures the whole
     finite space leaves nothing to model (random, exhaustive); two objectives are ehvi's, more ParEGO's; a
