@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import signal
@@ -84,14 +83,22 @@ def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 120) ->
     raise TimeoutError(f"nothing listens on {port}")
 
 
-def _stop_at_exit(process: subprocess.Popen, folder, seconds: float = 20) -> None:
-    """End a server started in a session of its own (its whole group, by id) and remove its folder."""
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-    shutil.rmtree(folder, ignore_errors=True)
+_started: list[tuple[subprocess.Popen | None, Path]] = []  # the session's servers (each in a session of its own) and folders
+
+
+def pytest_sessionfinish(session):
+    """End the session's servers (each whole group, by id) and remove their folders, last started first.
+    Here rather than at exit: pytest-xdist ends a worker soon after its session finishes, and a
+    worker still stopping its Ray head at exit left its Prefect server running."""
+    while _started:
+        process, folder = _started.pop()
+        if process is not None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 _prefect_api: str | None = None
@@ -110,7 +117,7 @@ def prefect_server() -> str:
                                   start_new_session=True,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-        atexit.register(_stop_at_exit, server, home)
+        _started.append((server, Path(home)))
         wait_for_port(port, server)
         _prefect_api = f"http://127.0.0.1:{port}/api"
     return _prefect_api
@@ -165,7 +172,7 @@ def shared_ray() -> tuple[str, dict]:
                                      "--temp-dir", str(temp), *ray_node_options()],
                                     env=env, start_new_session=True, stdout=output, stderr=subprocess.STDOUT)
 
-        atexit.register(_stop_at_exit, head, temp)
+        _started.append((head, temp))
         deadline = time.time() + 180
         while "Ray runtime started" not in log.read_text(errors="replace"):  # its node has registered
             if head.poll() is not None or time.time() > deadline:
@@ -186,7 +193,7 @@ def empty_mlflow_store() -> Path:
         from mlflow.tracking import MlflowClient
         path = Path(tempfile.mkdtemp(prefix="tradeoff-test-mlflow-")) / "mlflow.db"
         MlflowClient(f"sqlite:///{path}").search_experiments()
-        atexit.register(shutil.rmtree, path.parent, True)
+        _started.append((None, path.parent))
         _empty_store = path
     return _empty_store
 
