@@ -47,6 +47,13 @@ def datasets() -> Path:
         pytest.skip(f"published datasets absent ({error})")
 
 
+def needs_datasets(request, args) -> None:
+    """A command line about a replayed system reads the published datasets: skipped where they are absent."""
+    from systems.catalogue import SYSTEMS
+    if len(args) > 1 and args[1] in SYSTEMS.names() and SYSTEMS.kind(args[1]) == "replay":
+        request.getfixturevalue("datasets")
+
+
 @pytest.fixture(scope="session")
 def local_ray():
     import ray

@@ -17,6 +17,7 @@ import time
 import pytest
 import yaml
 
+from conftest import needs_datasets
 from tradeoff.measurements import MeasurementStore
 
 SPEC = {"system": "probe", "command": "echo value {level}",
@@ -289,7 +290,8 @@ def _id(row) -> str:
 
 
 @pytest.mark.parametrize("args, words", ROWS, ids=[_id(r) for r in ROWS])
-def test_bad_input_is_one_line_exit_2_and_measures_nothing(tradeoff, inputs, monkeypatch, args, words):
+def test_bad_input_is_one_line_exit_2_and_measures_nothing(tradeoff, inputs, monkeypatch, request, args, words):
+    needs_datasets(request, args)
     def started(*_args, **_kwargs):
         raise AssertionError("the input was not refused: Ray or a flow was started")
     targets = [(importlib.import_module(module), name) for module, name in (

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import kill_when_stored, prefect_server, run_cli
+from conftest import kill_when_stored, needs_datasets, prefect_server, run_cli
 from systems.synthetic import Synthetic
 from tradeoff.models.accuracy import mape
 from tradeoff.models.learners.base import make_learner
@@ -36,7 +36,8 @@ def assert_one_line_error(result, text):
     (["space", "ase17-spear", "--environment", "mars"], "has no environment 'mars'"),
     (["show", "/nonexistent/folder"], "no measurements in /nonexistent/folder"),
 ])
-def test_bad_input_gives_one_line_and_exit_2(tradeoff, args, text):
+def test_bad_input_gives_one_line_and_exit_2(tradeoff, request, args, text):
+    needs_datasets(request, args)
     assert_one_line_error(tradeoff(*args), text)
 
 
